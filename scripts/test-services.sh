@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# Starts the servers the integration tests need, without Docker:
+#   MinIO (S3) and its admin client mc, built from their Go modules at pinned versions;
+#   PostgreSQL and MariaDB from Debian packages.
+# All listen on loopback only. Data lives under a temp folder; binaries are cached
+# outside the clone so a second run is instant.
+#
+#   scripts/test-services.sh start    start (or reuse) every server, then print the env lines
+#   scripts/test-services.sh env      print the env lines (S3_ENDPOINT, PGHOST, MYSQL_HOST, ...)
+#   scripts/test-services.sh status   say which servers answer
+#   scripts/test-services.sh stop     stop every server and remove its data
+#   scripts/test-services.sh stop-minio   stop MinIO only (to see the tests fail loudly)
+#
+# Environment:
+#   S3WORKER_CACHE_DIR     binaries cache   (default ${XDG_CACHE_HOME:-$HOME/.cache}/s3worker)
+#   S3WORKER_SERVICES_DIR  data, logs, pids (default ${TMPDIR:-/tmp}/s3worker-services)
+#   S3WORKER_MINIO_PORT / S3WORKER_PG_PORT / S3WORKER_MYSQL_PORT  (39000 / 35432 / 33306)
+set -euo pipefail
+
+# Pinned versions. MinIO's community edition tags are not semver, so the Go module proxy
+# knows them as pseudo-versions; these are the newest on the default branches when pinned.
+MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+MC_MODULE="github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
+
+CACHE_DIR="${S3WORKER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s3worker}"
+STATE_DIR="${S3WORKER_SERVICES_DIR:-${TMPDIR:-/tmp}/s3worker-services}"
+MINIO_PORT="${S3WORKER_MINIO_PORT:-39000}"
+MINIO_CONSOLE_PORT=$((MINIO_PORT + 1))
+PG_PORT="${S3WORKER_PG_PORT:-35432}"
+MYSQL_PORT="${S3WORKER_MYSQL_PORT:-33306}"
+HOST=127.0.0.1
+
+BIN_DIR="$CACHE_DIR/bin"
+MINIO_BIN="$BIN_DIR/minio-${MINIO_MODULE##*@}"
+MC_BIN="$BIN_DIR/mc-${MC_MODULE##*@}"
+ENV_FILE="$STATE_DIR/env"
+
+log() { printf '[test-services] %s\n' "$*" >&2; }
+die() { printf '[test-services] error: %s\n' "$*" >&2; exit 1; }
+
+# A secret for this state dir, made once, readable by root only.
+secret() {
+  local name=$1 file="$STATE_DIR/secrets/$1"
+  if [[ ! -s $file ]]; then
+    mkdir -p "$STATE_DIR/secrets"
+    chmod 700 "$STATE_DIR/secrets"
+    (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$file")
+  fi
+  cat "$file"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 what=$2 i
+  for ((i = 0; i < 120; i++)); do
+    port_open "$port" && return 0
+    sleep 0.5
+  done
+  die "$what did not start listening on $HOST:$port within 60 s; see the logs under $STATE_DIR"
+}
+
+pid_alive() { [[ -s $1 ]] && kill -0 "$(head -n1 "$1")" 2>/dev/null; }
+
+# ---------------------------------------------------------------- installs
+
+go_build() { # module target-path
+  local module=$1 target=$2 tmp
+  command -v go >/dev/null || die "Go is needed to build ${module%@*}: install Go 1.24+ and retry"
+  tmp=$(mktemp -d)
+  log "building ${module} (first run only; this takes several minutes)"
+  local start=$SECONDS
+  if ! GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-trimpath go install "$module" >"$STATE_DIR/go-build.log" 2>&1; then
+    tail -n 20 "$STATE_DIR/go-build.log" >&2
+    rm -rf "$tmp"
+    die "go install $module failed; see $STATE_DIR/go-build.log"
+  fi
+  mkdir -p "$(dirname "$target")"
+  mv "$tmp"/* "$target"
+  rm -rf "$tmp"
+  log "built $(basename "$target") in $((SECONDS - start)) s"
+}
+
+apt_install() {
+  [[ $(id -u) -eq 0 ]] || die "missing $*; install them with: sudo apt-get install $*"
+  command -v apt-get >/dev/null || die "missing $*; install PostgreSQL and MariaDB server packages"
+  log "installing $* from Debian packages"
+  if [[ ! -f "$STATE_DIR/.apt-updated" ]]; then
+    apt-get update -qq >&2
+    touch "$STATE_DIR/.apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+pg_bindir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x $d/initdb ]] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+ensure_installs() {
+  mkdir -p "$STATE_DIR" "$BIN_DIR"
+  [[ -x $MINIO_BIN ]] || go_build "$MINIO_MODULE" "$MINIO_BIN"
+  [[ -x $MC_BIN ]] || go_build "$MC_MODULE" "$MC_BIN"
+  local pkgs=()
+  pg_bindir >/dev/null || pkgs+=(postgresql)
+  command -v psql >/dev/null || pkgs+=(postgresql-client)
+  command -v mariadbd >/dev/null || command -v mysqld >/dev/null || pkgs+=(mariadb-server)
+  command -v mysqldump >/dev/null || pkgs+=(mariadb-client)
+  ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
+}
+
+# ---------------------------------------------------------------- MinIO
+
+start_minio() {
+  local pidf="$STATE_DIR/minio.pid"
+  if pid_alive "$pidf" && port_open "$MINIO_PORT"; then
+    log "minio already running on $HOST:$MINIO_PORT"
+    return 0
+  fi
+  port_open "$MINIO_PORT" && die "port $MINIO_PORT is taken by another program; set S3WORKER_MINIO_PORT"
+  mkdir -p "$STATE_DIR/minio-data"
+  log "starting minio on $HOST:$MINIO_PORT"
+  MINIO_ROOT_USER="s3worker-root" MINIO_ROOT_PASSWORD="$(secret minio-root)" \
+    MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=1 \
+    setsid "$MINIO_BIN" server "$STATE_DIR/minio-data" \
+    --address "$HOST:$MINIO_PORT" --console-address "$HOST:$MINIO_CONSOLE_PORT" --quiet \
+    >"$STATE_DIR/minio.log" 2>&1 </dev/null &
+  echo $! >"$pidf"
+  wait_port "$MINIO_PORT" minio
+  local i
+  for ((i = 0; i < 60; i++)); do
+    curl -fsS "http://$HOST:$MINIO_PORT/minio/health/ready" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  # An mc alias for admin tasks (users, policies) the credential tests need.
+  MC_CONFIG_DIR="$STATE_DIR/mc" "$MC_BIN" alias set s3worker-test "http://$HOST:$MINIO_PORT" \
+    s3worker-root "$(secret minio-root)" >/dev/null
+}
+
+stop_minio() { stop_pidfile "$STATE_DIR/minio.pid" minio; }
+
+# ---------------------------------------------------------------- PostgreSQL
+
+start_postgres() {
+  local bindir data="$STATE_DIR/pg-data" pidf="$STATE_DIR/pg-data/postmaster.pid"
+  bindir=$(pg_bindir) || die "PostgreSQL server binaries not found"
+  if pid_alive "$pidf" && port_open "$PG_PORT"; then
+    log "postgresql already running on $HOST:$PG_PORT"
+    return 0
+  fi
+  port_open "$PG_PORT" && die "port $PG_PORT is taken by another program; set S3WORKER_PG_PORT"
+  # PostgreSQL refuses to run as root: run it as the postgres user when we are root.
+  local as=()
+  if [[ $(id -u) -eq 0 ]]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    as=(runuser -u postgres --)
+  fi
+  mkdir -p "$STATE_DIR/pg-run"
+  [[ $(id -u) -eq 0 ]] && chown postgres "$STATE_DIR/pg-run"
+  if [[ ! -s $data/PG_VERSION ]]; then
+    rm -rf "$data"
+    mkdir -p "$data"
+    local pwfile="$STATE_DIR/pg-run/pwfile"
+    (umask 077; secret pg-password >"$pwfile")
+    [[ $(id -u) -eq 0 ]] && chown postgres "$data" "$pwfile"
+    "${as[@]}" "$bindir/initdb" -D "$data" -U s3worker --pwfile="$pwfile" \
+      --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >"$STATE_DIR/pg-init.log" 2>&1 ||
+      die "initdb failed; see $STATE_DIR/pg-init.log"
+    rm -f "$pwfile"
+  fi
+  log "starting postgresql on $HOST:$PG_PORT"
+  "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$STATE_DIR/pg-run/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=$HOST -p $PG_PORT -k $STATE_DIR/pg-run" start >/dev/null ||
+    die "postgresql did not start; see $STATE_DIR/pg-run/postgres.log"
+  PGPASSWORD="$(secret pg-password)" psql -h "$HOST" -p "$PG_PORT" -U s3worker -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname='s3worker'" | grep -q 1 ||
+    PGPASSWORD="$(secret pg-password)" psql -h "$HOST" -p "$PG_PORT" -U s3worker -d postgres -qc \
+      "CREATE DATABASE s3worker" >/dev/null
+}
+
+stop_postgres() {
+  local bindir data="$STATE_DIR/pg-data"
+  [[ -s $data/postmaster.pid ]] || return 0
+  bindir=$(pg_bindir) || return 0
+  local as=()
+  [[ $(id -u) -eq 0 ]] && as=(runuser -u postgres --)
+  "${as[@]}" "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  log "postgresql stopped"
+}
+
+# ---------------------------------------------------------------- MariaDB
+
+mysqld_bin() { command -v mariadbd || command -v mysqld || ls /usr/sbin/mariadbd 2>/dev/null; }
+
+start_mariadb() {
+  local data="$STATE_DIR/mysql-data" run="$STATE_DIR/mysql-run"
+  local pidf="$run/mysql.pid" sock="$run/mysql.sock"
+  if pid_alive "$pidf" && port_open "$MYSQL_PORT"; then
+    log "mariadb already running on $HOST:$MYSQL_PORT"
+    return 0
+  fi
+  port_open "$MYSQL_PORT" && die "port $MYSQL_PORT is taken by another program; set S3WORKER_MYSQL_PORT"
+  local user_opt=()
+  mkdir -p "$run"
+  if [[ $(id -u) -eq 0 ]]; then
+    user_opt=(--user=mysql)
+    chown mysql:mysql "$run"
+  fi
+  if [[ ! -d $data/mysql ]]; then
+    rm -rf "$data"
+    mkdir -p "$data"
+    [[ $(id -u) -eq 0 ]] && chown mysql:mysql "$data"
+    mariadb-install-db --no-defaults "${user_opt[@]}" --datadir="$data" --auth-root-authentication-method=socket \
+      --skip-test-db >"$STATE_DIR/mysql-init.log" 2>&1 || die "mariadb-install-db failed; see $STATE_DIR/mysql-init.log"
+  fi
+  log "starting mariadb on $HOST:$MYSQL_PORT"
+  setsid "$(mysqld_bin)" --no-defaults "${user_opt[@]}" --datadir="$data" --bind-address="$HOST" \
+    --port="$MYSQL_PORT" --socket="$sock" --pid-file="$pidf" --skip-name-resolve \
+    --log-error="$run/mysql.log" >/dev/null 2>&1 </dev/null &
+  wait_port "$MYSQL_PORT" mariadb
+  if [[ ! -f $STATE_DIR/.mysql-users ]]; then
+    local pw
+    pw=$(secret mysql-password)
+    mariadb --no-defaults --socket="$sock" -uroot <<SQL
+CREATE USER 's3worker'@'127.0.0.1' IDENTIFIED BY '$pw';
+CREATE USER 's3worker'@'localhost' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON *.* TO 's3worker'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 's3worker'@'localhost' WITH GRANT OPTION;
+CREATE DATABASE IF NOT EXISTS s3worker;
+FLUSH PRIVILEGES;
+SQL
+    touch "$STATE_DIR/.mysql-users"
+  fi
+}
+
+stop_mariadb() { stop_pidfile "$STATE_DIR/mysql-run/mysql.pid" mariadb; }
+
+# ---------------------------------------------------------------- common
+
+stop_pidfile() { # pidfile name
+  local pidf=$1 name=$2 pid i
+  [[ -s $pidf ]] || return 0
+  pid=$(head -n1 "$pidf")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 60; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    log "$name stopped"
+  fi
+  rm -f "$pidf"
+}
+
+write_env() {
+  mkdir -p "$STATE_DIR"
+  (
+    umask 077
+    cat >"$ENV_FILE" <<EOF
+S3_ENDPOINT=http://$HOST:$MINIO_PORT
+S3_ACCESS_KEY_ID=s3worker-root
+S3_SECRET_ACCESS_KEY=$(secret minio-root)
+S3_REGION=us-east-1
+MC_BIN=$MC_BIN
+MC_CONFIG_DIR=$STATE_DIR/mc
+MC_ALIAS=s3worker-test
+PGHOST=$HOST
+PGPORT=$PG_PORT
+PGUSER=s3worker
+PGPASSWORD=$(secret pg-password)
+PGDATABASE=s3worker
+MYSQL_HOST=$HOST
+MYSQL_PORT=$MYSQL_PORT
+MYSQL_USER=s3worker
+MYSQL_PASSWORD=$(secret mysql-password)
+MYSQL_DATABASE=s3worker
+EOF
+  )
+}
+
+print_env() {
+  [[ -s $ENV_FILE ]] || die "no servers started yet: run scripts/test-services.sh start"
+  sed 's/^/export /' "$ENV_FILE"
+}
+
+status() {
+  local ok=0
+  port_open "$MINIO_PORT" && log "minio: up on $HOST:$MINIO_PORT" || { log "minio: down"; ok=1; }
+  port_open "$PG_PORT" && log "postgresql: up on $HOST:$PG_PORT" || { log "postgresql: down"; ok=1; }
+  port_open "$MYSQL_PORT" && log "mariadb: up on $HOST:$MYSQL_PORT" || { log "mariadb: down"; ok=1; }
+  return $ok
+}
+
+case "${1:-}" in
+  start)
+    ensure_installs
+    start_minio
+    start_postgres
+    start_mariadb
+    write_env
+    print_env
+    ;;
+  env) print_env ;;
+  status) status ;;
+  stop-minio) stop_minio ;;
+  start-minio)
+    ensure_installs
+    start_minio
+    ;;
+  stop)
+    stop_minio
+    stop_postgres
+    stop_mariadb
+    rm -rf "$STATE_DIR"
+    log "stopped; removed $STATE_DIR"
+    ;;
+  install) ensure_installs ;;
+  *)
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+/** Where credentials come from: `auto` is the SDK's default chain. */
+export const CREDENTIAL_SOURCES = ['auto', 'container', 'env', 'profile'] as const;
+export type CredentialSourceName = (typeof CREDENTIAL_SOURCES)[number];
+
+/**
+ * Options every job shares for talking to AWS/S3. Each may also come from the SDK's standard
+ * environment (AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_MAX_ATTEMPTS, ...), which they override.
+ */
+export const awsOptionsSchema = z.object({
+  /** AWS region; default from AWS_REGION / AWS_DEFAULT_REGION / the ECS task metadata. */
+  region: z.string().min(1).optional(),
+  /** S3 endpoint URL for S3-compatible stores (MinIO...); default AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL. */
+  endpoint: z.url().optional(),
+  /** Path-style addressing (`endpoint/bucket/key`); default true when `endpoint` is set. */
+  forcePathStyle: z.boolean().optional(),
+  /** Force one credential source; default `auto` (the SDK's chain). */
+  credentials: z.enum(CREDENTIAL_SOURCES).default('auto'),
+  /** Profile name when `credentials` is `profile` (or for `auto`); default AWS_PROFILE. */
+  profile: z.string().min(1).optional(),
+  /** Attempts per request including the first; default AWS_MAX_ATTEMPTS or 3. */
+  maxAttempts: z.int().min(1).max(20).optional(),
+  /** SDK retry mode; default AWS_RETRY_MODE or `standard`. */
+  retryMode: z.enum(['standard', 'adaptive', 'legacy']).optional(),
+  /** When to add request checksums: the SDK's `WHEN_SUPPORTED` breaks some S3-compatible stores. */
+  checksumCalculation: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).optional(),
+  /** When to validate response checksums. */
+  checksumValidation: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).optional(),
+});
+
+export type AwsOptions = z.infer<typeof awsOptionsSchema>;

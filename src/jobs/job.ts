@@ -1,0 +1,85 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Permission } from './permissions.js';
+
+/** Counts a job reports while it runs; the runtime turns them into progress lines and the summary. */
+export interface ProgressReporter {
+  /** The total is known (or grows, while listing): objects and bytes expected. */
+  addTotal(objects: number, bytes: number): void;
+  /** Bytes read from the source so far (call as data flows). */
+  addBytesIn(bytes: number): void;
+  /** Bytes written to the destination so far. */
+  addBytesOut(bytes: number): void;
+  /** One object is finished, one way or another. */
+  objectDone(outcome: 'done' | 'skipped' | 'failed'): void;
+}
+
+/** What a running job gets from the runtime. */
+export interface JobContext<C> {
+  /** The validated config (flags > env > file > defaults). */
+  config: C;
+  /** Aborted on SIGTERM/SIGINT once the drain deadline passes (or on a second signal). Pass it to every S3 call. */
+  signal: AbortSignal;
+  /** Aborted at the first SIGTERM/SIGINT: stop starting new work, finish what is in flight. */
+  stopSignal: AbortSignal;
+  /** A child logger carrying the job name and run id. */
+  log: Logger;
+  /** One S3 client for the whole run, built from the task's credentials. */
+  s3: S3Client;
+  progress: ProgressReporter;
+  /** A writable scratch directory (S3WORKER_TMPDIR, or the OS temp dir). */
+  tmpDir: string;
+  /** Unique id of this run, also written into logs and reports. */
+  runId: string;
+}
+
+/** What `run()` returns: the runtime derives the exit code and the summary from it. */
+export interface JobResult {
+  objects: { done: number; skipped: number; failed: number };
+  bytesIn: number;
+  bytesOut: number;
+  /** True when the job stopped early because of `stopSignal`; work left undone can be resumed. */
+  interrupted?: boolean;
+  /** Where the failure report was written, when there were failures. */
+  failureReport?: string;
+}
+
+/**
+ * The static side of a job class: what the registry, `jobs`, `--help`, `policy` and `doctor`
+ * read without running it.
+ */
+export interface JobClass<C = unknown> {
+  new (config: C): Job<C>;
+  /** Name used on the command line (`s3worker run <jobName>`), kebab-case. */
+  readonly jobName: string;
+  /** One line for `s3worker jobs`. */
+  readonly description: string;
+  /** Zod schema of the job's own options (the runtime adds the shared ones). */
+  readonly configSchema: z.ZodObject;
+}
+
+/**
+ * Base class of every job. Subclass it (or a built-in such as `ObjectTransformJob`), set the
+ * static fields, and implement `permissions()` and `run()`. Lifecycle: `setup` → `run` →
+ * `teardown`; `teardown` runs even when `run` throws or is interrupted.
+ */
+export abstract class Job<C = unknown> {
+  static readonly jobName: string;
+  static readonly description: string;
+  static readonly configSchema: z.ZodObject;
+
+  constructor(readonly config: C) {}
+
+  /** The S3 (and KMS) permissions this job needs with this config. */
+  abstract permissions(): Permission[];
+
+  /** Before `run`: open what the job needs. Default: nothing. */
+  async setup(_ctx: JobContext<C>): Promise<void> {}
+
+  /** The work. Must honour `ctx.stopSignal` (no new work) and `ctx.signal` (abort now). */
+  abstract run(ctx: JobContext<C>): Promise<JobResult>;
+
+  /** After `run`, always: release what `setup` opened. Default: nothing. */
+  async teardown(_ctx: JobContext<C>): Promise<void> {}
+}

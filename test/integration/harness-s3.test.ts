@@ -1,0 +1,72 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { adminClient, createTestBucket } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+
+/** 40 MiB of random bytes, made chunk by chunk so the test itself holds little memory. */
+function randomSource(total: number, chunk = MiB): { stream: Readable; digest: () => string } {
+  const hash = createHash('sha256');
+  let sent = 0;
+  const stream = new Readable({
+    read() {
+      if (sent >= total) {
+        this.push(null);
+        return;
+      }
+      const buf = randomBytes(Math.min(chunk, total - sent));
+      sent += buf.length;
+      hash.update(buf);
+      this.push(buf);
+    },
+  });
+  return { stream, digest: () => hash.digest('hex') };
+}
+
+describe('the S3 test server', () => {
+  const servers = inject('servers');
+  let client: S3Client;
+  let bucket: { name: string; remove: () => Promise<void> };
+
+  beforeAll(async () => {
+    client = adminClient(servers.s3);
+    bucket = await createTestBucket(client, 'harness');
+  });
+
+  afterAll(async () => {
+    await bucket?.remove();
+    client?.destroy();
+  });
+
+  it('takes a 40 MiB multipart upload of 5 MiB parts and returns the same bytes', async () => {
+    const source = randomSource(40 * MiB);
+    const parts: number[] = [];
+    const upload = new Upload({
+      client,
+      params: { Bucket: bucket.name, Key: 'random.bin', Body: source.stream },
+      partSize: 5 * MiB,
+      queueSize: 4,
+    });
+    upload.on('httpUploadProgress', (p) => {
+      if (p.part !== undefined) parts.push(p.part);
+    });
+    await upload.done();
+    const sentDigest = source.digest();
+
+    expect(new Set(parts).size).toBeGreaterThanOrEqual(8);
+    const head = await client.send(
+      new HeadObjectCommand({ Bucket: bucket.name, Key: 'random.bin' }),
+    );
+    expect(head.ContentLength).toBe(40 * MiB);
+    // A multipart ETag ends in -<parts>.
+    expect(head.ETag).toMatch(/-8"?$/);
+
+    const got = await client.send(new GetObjectCommand({ Bucket: bucket.name, Key: 'random.bin' }));
+    const hash = createHash('sha256');
+    for await (const chunk of got.Body as Readable) hash.update(chunk as Buffer);
+    expect(hash.digest('hex')).toBe(sentDigest);
+  });
+});

@@ -1,0 +1,178 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The S3 server the integration tests talk to. */
+export interface S3Server {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  /** MinIO's admin client, when the server is a local MinIO started by scripts/test-services.sh. */
+  mc?: { bin: string; configDir: string; alias: string };
+}
+
+export interface SqlServer {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export interface TestServers {
+  /** Where the servers came from, printed at the start of the run. */
+  source: 'environment' | 'services-script' | 'testcontainers';
+  s3: S3Server;
+  postgres: SqlServer;
+  mysql: SqlServer;
+}
+
+export type Env = Record<string, string | undefined>;
+
+const SCRIPT_HINT =
+  'start local servers with `scripts/test-services.sh start` (no Docker needed), or run a Docker engine so Testcontainers can start them, or set S3_ENDPOINT/S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY, PGHOST/PGPORT/PGUSER/PGPASSWORD and MYSQL_HOST/MYSQL_PORT/MYSQL_USER/MYSQL_PASSWORD';
+
+/** The env file scripts/test-services.sh writes, parsed; undefined when it has not run. */
+export function readServicesEnvFile(env: Env = process.env): Env | undefined {
+  const dir = env.S3WORKER_SERVICES_DIR ?? join(env.TMPDIR ?? tmpdir(), 's3worker-services');
+  const file = join(dir, 'env');
+  if (!existsSync(file)) return undefined;
+  const out: Env = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2];
+  }
+  return out;
+}
+
+/** Servers described by environment variables, or undefined when S3_ENDPOINT is not set. */
+export function serversFromEnv(env: Env): Omit<TestServers, 'source'> | undefined {
+  if (!env.S3_ENDPOINT) return undefined;
+  const missing = [
+    'S3_ACCESS_KEY_ID',
+    'S3_SECRET_ACCESS_KEY',
+    'PGHOST',
+    'PGPORT',
+    'PGUSER',
+    'PGPASSWORD',
+    'MYSQL_HOST',
+    'MYSQL_PORT',
+    'MYSQL_USER',
+    'MYSQL_PASSWORD',
+  ].filter((k) => !env[k]);
+  if (missing.length > 0) {
+    throw new Error(
+      `S3_ENDPOINT is set but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not; ${SCRIPT_HINT}`,
+    );
+  }
+  const mc =
+    env.MC_BIN && env.MC_CONFIG_DIR
+      ? { bin: env.MC_BIN, configDir: env.MC_CONFIG_DIR, alias: env.MC_ALIAS ?? 's3worker-test' }
+      : undefined;
+  return {
+    s3: {
+      endpoint: env.S3_ENDPOINT,
+      accessKeyId: env.S3_ACCESS_KEY_ID!,
+      secretAccessKey: env.S3_SECRET_ACCESS_KEY!,
+      region: env.S3_REGION ?? 'us-east-1',
+      ...(mc ? { mc } : {}),
+    },
+    postgres: {
+      host: env.PGHOST!,
+      port: Number(env.PGPORT),
+      user: env.PGUSER!,
+      password: env.PGPASSWORD!,
+      database: env.PGDATABASE ?? 'postgres',
+    },
+    mysql: {
+      host: env.MYSQL_HOST!,
+      port: Number(env.MYSQL_PORT),
+      user: env.MYSQL_USER!,
+      password: env.MYSQL_PASSWORD!,
+      database: env.MYSQL_DATABASE ?? 'mysql',
+    },
+  };
+}
+
+/** Resolves when host:port accepts a TCP connection; rejects after `timeoutMs`. */
+export function probeTcp(host: string, port: number, timeoutMs = 3000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.end();
+      resolve();
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Checks the S3 server answers S3 requests with the given keys (MinIO's health URL, then ListBuckets). */
+export async function probeS3(s3: S3Server): Promise<void> {
+  const { S3Client, ListBucketsCommand } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    maxAttempts: 1,
+  });
+  try {
+    await client.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(5000) });
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Every server answers, or one error that names each one that does not and how to fix it. */
+export async function checkServers(servers: Omit<TestServers, 'source'>): Promise<void> {
+  const problems: string[] = [];
+  await Promise.all([
+    probeS3(servers.s3).catch((err: Error) => {
+      problems.push(`S3 (MinIO) at ${servers.s3.endpoint} is not answering: ${describe(err)}`);
+    }),
+    probeTcp(servers.postgres.host, servers.postgres.port).catch((err: Error) => {
+      problems.push(
+        `PostgreSQL at ${servers.postgres.host}:${servers.postgres.port} is not answering: ${describe(err)}`,
+      );
+    }),
+    probeTcp(servers.mysql.host, servers.mysql.port).catch((err: Error) => {
+      problems.push(
+        `MariaDB at ${servers.mysql.host}:${servers.mysql.port} is not answering: ${describe(err)}`,
+      );
+    }),
+  ]);
+  if (problems.length > 0) {
+    throw new Error(
+      `integration test servers are missing:\n  - ${problems.join('\n  - ')}\n${SCRIPT_HINT}`,
+    );
+  }
+}
+
+function describe(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const inner = (err as { errors?: Error[] }).errors?.[0];
+  return [code, err.message || inner?.message || err.name].filter(Boolean).join(' ');
+}
+
+/** True when a Docker engine answers (so Testcontainers can start servers). */
+export async function dockerAvailable(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const NO_SERVERS_MESSAGE = `no integration test servers: S3_ENDPOINT is not set, scripts/test-services.sh has not been started, and no Docker engine answers for Testcontainers.\n${SCRIPT_HINT}`;
