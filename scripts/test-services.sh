@@ -135,9 +135,6 @@ start_minio() {
     curl -fsS "http://$HOST:$MINIO_PORT/minio/health/ready" >/dev/null 2>&1 && break
     sleep 0.5
   done
-  # An mc alias for admin tasks (users, policies) the credential tests need.
-  MC_CONFIG_DIR="$STATE_DIR/mc" "$MC_BIN" alias set s3worker-test "http://$HOST:$MINIO_PORT" \
-    s3worker-root "$(secret minio-root)" >/dev/null
 }
 
 stop_minio() { stop_pidfile "$STATE_DIR/minio.pid" minio; }
@@ -267,7 +264,6 @@ S3_SECRET_ACCESS_KEY=$(secret minio-root)
 S3_REGION=us-east-1
 MC_BIN=$MC_BIN
 MC_CONFIG_DIR=$STATE_DIR/mc
-MC_ALIAS=s3worker-test
 PGHOST=$HOST
 PGPORT=$PG_PORT
 PGUSER=s3worker

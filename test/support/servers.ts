@@ -10,7 +10,7 @@ export interface S3Server {
   secretAccessKey: string;
   region: string;
   /** MinIO's admin client, when the server is a local MinIO started by scripts/test-services.sh. */
-  mc?: { bin: string; configDir: string; alias: string };
+  mc?: { bin: string; configDir: string };
 }
 
 export interface SqlServer {
@@ -68,9 +68,7 @@ export function serversFromEnv(env: Env): Omit<TestServers, 'source'> | undefine
     );
   }
   const mc =
-    env.MC_BIN && env.MC_CONFIG_DIR
-      ? { bin: env.MC_BIN, configDir: env.MC_CONFIG_DIR, alias: env.MC_ALIAS ?? 's3worker-test' }
-      : undefined;
+    env.MC_BIN && env.MC_CONFIG_DIR ? { bin: env.MC_BIN, configDir: env.MC_CONFIG_DIR } : undefined;
   return {
     s3: {
       endpoint: env.S3_ENDPOINT,
