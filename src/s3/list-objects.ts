@@ -1,0 +1,61 @@
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+
+/** One object as listed. */
+export interface ListedObject {
+  key: string;
+  /** Bytes. */
+  size: number;
+  /** The ETag exactly as S3 returns it, quotes included (what `If-Match` expects). */
+  etag: string;
+  lastModified: Date;
+}
+
+export interface ListObjectsOptions {
+  bucket: string;
+  /** Only keys starting with this (default: the whole bucket). */
+  prefix?: string;
+  /** Aborts the listing; the generator then throws the signal's reason. */
+  signal?: AbortSignal;
+  /** Keys per ListObjectsV2 page, 1–1000 (default 1000). Memory holds at most one page. */
+  pageSize?: number;
+  /** Start listing after this key (exclusive), e.g. to resume. */
+  startAfter?: string;
+}
+
+/**
+ * Every object under `bucket/prefix`, in key order, one ListObjectsV2 page at a time: the next
+ * page is requested only when the consumer has taken the previous one, so memory holds at
+ * most one page (≤ `pageSize` entries) whatever the bucket size.
+ */
+export async function* listObjects(
+  s3: S3Client,
+  options: ListObjectsOptions,
+): AsyncGenerator<ListedObject, void, undefined> {
+  const { bucket, prefix, signal, startAfter } = options;
+  const pageSize = options.pageSize ?? 1000;
+  let token: string | undefined;
+  do {
+    signal?.throwIfAborted();
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix === '' ? undefined : prefix,
+        MaxKeys: pageSize,
+        ContinuationToken: token,
+        StartAfter: token === undefined ? startAfter : undefined,
+      }),
+      { abortSignal: signal },
+    );
+    for (const o of page.Contents ?? []) {
+      if (o.Key === undefined) continue;
+      yield {
+        key: o.Key,
+        size: o.Size ?? 0,
+        etag: o.ETag ?? '',
+        lastModified: o.LastModified ?? new Date(0),
+      };
+    }
+    // A truncated page without a token would loop forever on a broken server; stop instead.
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+}

@@ -1,0 +1,66 @@
+import {
+  AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
+
+/** Options of `sweepIncompleteUploads`. */
+export interface SweepIncompleteUploadsOptions {
+  bucket: string;
+  /** Only uploads whose key starts with this (default: the whole bucket). */
+  prefix?: string;
+  /**
+   * Abort only uploads initiated more than this many milliseconds ago, so uploads of a task
+   * running right now are left alone. 0 aborts every upload under the prefix.
+   */
+  olderThan: number;
+  log: Pick<Logger, 'info' | 'warn'>;
+  signal?: AbortSignal;
+}
+
+/**
+ * Aborts incomplete multipart uploads under `bucket/prefix` initiated longer ago than
+ * `olderThan` (what a killed task left behind; they cost storage until aborted).
+ * @returns how many uploads were aborted.
+ */
+export async function sweepIncompleteUploads(
+  s3: S3Client,
+  options: SweepIncompleteUploadsOptions,
+): Promise<number> {
+  const { bucket, prefix, olderThan, log, signal } = options;
+  const cutoff = Date.now() - olderThan;
+  let aborted = 0;
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  do {
+    signal?.throwIfAborted();
+    const page = await s3.send(
+      new ListMultipartUploadsCommand({
+        Bucket: bucket,
+        Prefix: prefix === '' ? undefined : prefix,
+        KeyMarker: keyMarker,
+        UploadIdMarker: uploadIdMarker,
+      }),
+      { abortSignal: signal },
+    );
+    for (const u of page.Uploads ?? []) {
+      if (u.Key === undefined || u.UploadId === undefined) continue;
+      const initiated = u.Initiated?.getTime() ?? 0;
+      if (initiated > cutoff) continue;
+      await s3.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
+        { abortSignal: signal },
+      );
+      aborted += 1;
+      log.info(
+        { bucket, key: u.Key, uploadId: u.UploadId, initiated: u.Initiated?.toISOString() },
+        'aborted incomplete multipart upload',
+      );
+    }
+    const truncated = page.IsTruncated === true && page.NextKeyMarker !== undefined;
+    keyMarker = truncated ? page.NextKeyMarker : undefined;
+    uploadIdMarker = truncated ? page.NextUploadIdMarker : undefined;
+  } while (keyMarker !== undefined);
+  return aborted;
+}
