@@ -1,0 +1,212 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Logger } from 'pino';
+import type { AwsOptions } from '../config/aws-options.js';
+import { selectCredentialProvider, sourceOf } from '../credentials/credential-provider.js';
+import type { CredentialIdentity, CredentialSource } from '../credentials/credential-types.js';
+import { addRefreshOnExpiredToken } from '../credentials/refresh-on-expired-token.js';
+import { ConfigError, ExitCode, S3WorkerError } from '../errors.js';
+
+/** Region used with a custom endpoint when nothing else names one: MinIO's and most stores' default. */
+export const DEFAULT_CUSTOM_ENDPOINT_REGION = 'us-east-1';
+
+export interface S3ClientFactoryOptions extends Partial<AwsOptions> {
+  /**
+   * Sockets in the pool, per agent (http and https); size it to the job's concurrency (objects ×
+   * parts in flight). Default 50. Each socket holds a connection to the endpoint open while idle
+   * (keep-alive), so a larger pool costs file descriptors, not memory.
+   */
+  maxSockets?: number;
+  /** Milliseconds to wait for a TCP connection to the endpoint before failing. Default 10 000. */
+  connectionTimeoutMs?: number;
+  /** Logger for retries and refreshes; never receives a secret. */
+  log?: Logger;
+  /** Where AWS_* variables are read; default `process.env`. Tests pass their own. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface CreatedS3Client {
+  client: S3Client;
+  /** Which source resolved and when those credentials expire; never the secret. */
+  credentials: { source: CredentialSource; expiration?: Date };
+  region: string;
+  /** The endpoint override, when one is set. */
+  endpoint?: string;
+}
+
+/**
+ * Builds the one S3 client a run uses and resolves its credentials once, so a missing or
+ * rejected credential source fails at start with a clear error rather than at the first object.
+ *
+ * - region: `options.region`, AWS_REGION, AWS_DEFAULT_REGION, the ECS task metadata endpoint
+ *   (ECS_CONTAINER_METADATA_URI_V4), else `us-east-1` when an endpoint override is set, else a
+ *   ConfigError;
+ * - endpoint: `options.endpoint`, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL; path-style on by default
+ *   with an endpoint;
+ * - retries: `options.retryMode`/`maxAttempts`, AWS_RETRY_MODE/AWS_MAX_ATTEMPTS, `standard`/3;
+ * - keep-alive http and https agents with `maxSockets` each;
+ * - credentials refreshed 5 min before expiry (the SDK's cache), and once more on ExpiredToken.
+ */
+export async function createS3Client(
+  options: S3ClientFactoryOptions = {},
+): Promise<CreatedS3Client> {
+  const env = options.env ?? process.env;
+  const endpoint =
+    nonEmpty(options.endpoint) ??
+    nonEmpty(env.AWS_ENDPOINT_URL_S3) ??
+    nonEmpty(env.AWS_ENDPOINT_URL);
+  const region = await resolveRegion({ region: options.region, env, endpoint });
+  const maxAttempts = options.maxAttempts ?? intFromEnv(env, 'AWS_MAX_ATTEMPTS') ?? 3;
+  const retryMode = retryModeOf(options.retryMode ?? env.AWS_RETRY_MODE);
+  const maxSockets = options.maxSockets ?? 50;
+  const selected = selectCredentialProvider({
+    source: options.credentials ?? 'auto',
+    ...(options.profile ? { profile: options.profile } : {}),
+    env,
+    ...(options.log ? { log: options.log } : {}),
+  });
+
+  const client = new S3Client({
+    region,
+    ...(endpoint ? { endpoint } : {}),
+    forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
+    credentials: selected.provider,
+    maxAttempts,
+    retryMode,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+      connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+    }),
+    ...(options.checksumCalculation
+      ? { requestChecksumCalculation: options.checksumCalculation }
+      : {}),
+    ...(options.checksumValidation
+      ? { responseChecksumValidation: options.checksumValidation }
+      : {}),
+  });
+  addRefreshOnExpiredToken(client, options.log);
+
+  let identity: CredentialIdentity;
+  try {
+    // Goes through the client's cache, so the first request reuses these credentials.
+    identity = await (client.config.credentials as () => Promise<CredentialIdentity>)();
+  } catch (err) {
+    client.destroy();
+    throw err instanceof S3WorkerError ? err : credentialsError(err);
+  }
+  return {
+    client,
+    credentials: {
+      source: sourceOf(identity, selected.source),
+      ...(identity.expiration ? { expiration: identity.expiration } : {}),
+    },
+    region,
+    ...(endpoint ? { endpoint } : {}),
+  };
+}
+
+/**
+ * One log line saying which credentials a run uses: source, expiry, region, endpoint. Never the
+ * key id, secret or token.
+ */
+export function logCredentialSource(log: Logger, created: CreatedS3Client): void {
+  log.info(
+    {
+      credentialSource: created.credentials.source,
+      credentialExpiration: created.credentials.expiration?.toISOString() ?? 'never',
+      region: created.region,
+      endpoint: created.endpoint ?? 'aws',
+    },
+    'aws credentials resolved',
+  );
+}
+
+export interface ResolveRegionOptions {
+  region?: string | undefined;
+  env: NodeJS.ProcessEnv;
+  endpoint?: string | undefined;
+  /** Timeout for the ECS task metadata request, ms. Default 2000. */
+  timeoutMs?: number;
+}
+
+/** The region, in the order `createS3Client` documents. */
+export async function resolveRegion(options: ResolveRegionOptions): Promise<string> {
+  const { env } = options;
+  const direct =
+    nonEmpty(options.region) ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION);
+  if (direct) return direct;
+  const metadata = nonEmpty(env.ECS_CONTAINER_METADATA_URI_V4);
+  if (metadata) {
+    const fromTask = await regionFromTaskMetadata(metadata, options.timeoutMs ?? 2000);
+    if (fromTask) return fromTask;
+  }
+  if (options.endpoint) return DEFAULT_CUSTOM_ENDPOINT_REGION;
+  throw new ConfigError([
+    {
+      path: 'region',
+      message:
+        'no AWS region: set --region, AWS_REGION or AWS_DEFAULT_REGION (on ECS it comes from the task metadata endpoint)',
+    },
+  ]);
+}
+
+/** Region of the task, from the ECS task metadata endpoint v4 (`/task`): its TaskARN, else its AZ. */
+async function regionFromTaskMetadata(
+  base: string,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${base.replace(/\/$/, '')}/task`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) return undefined;
+    const task = (await res.json()) as { TaskARN?: string; AvailabilityZone?: string };
+    const fromArn = task.TaskARN?.split(':')[3];
+    if (fromArn) return fromArn;
+    return task.AvailabilityZone?.replace(/[a-z]$/, '') || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function retryModeOf(value: string | undefined): 'standard' | 'adaptive' {
+  if (value === undefined || value === '' || value === 'standard' || value === 'legacy') {
+    // v3 of the SDK has no legacy mode; standard is its closest successor.
+    return 'standard';
+  }
+  if (value === 'adaptive') return 'adaptive';
+  throw new ConfigError([
+    {
+      path: 'AWS_RETRY_MODE',
+      message: `must be standard or adaptive, got ${JSON.stringify(value)}`,
+    },
+  ]);
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = nonEmpty(env[name]);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 20) {
+    throw new ConfigError([
+      { path: name, message: `must be an integer from 1 to 20, got ${JSON.stringify(raw)}` },
+    ]);
+  }
+  return n;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function credentialsError(err: unknown): S3WorkerError {
+  return new S3WorkerError(`could not resolve AWS credentials: ${(err as Error)?.message ?? err}`, {
+    code: 'NO_CREDENTIALS',
+    exitCode: ExitCode.NoCredentials,
+    cause: err,
+    hint: 'on ECS give the task a taskRoleArn; locally pass -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY',
+  });
+}
