@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import { DockerfileParser, type Instruction, type JSONInstruction } from 'dockerfile-ast';
+import { ValidationSeverity, validate } from 'dockerfile-utils';
+import picomatch from 'picomatch';
+import { describe, expect, it } from 'vitest';
+
+const root = new URL('../../', import.meta.url);
+const text = readFileSync(new URL('Dockerfile', root), 'utf8');
+const dockerfile = DockerfileParser.parse(text);
+
+const ALL_ERRORS = {
+  deprecatedMaintainer: ValidationSeverity.ERROR,
+  directiveCasing: ValidationSeverity.ERROR,
+  emptyContinuationLine: ValidationSeverity.ERROR,
+  instructionCasing: ValidationSeverity.ERROR,
+  instructionCmdMultiple: ValidationSeverity.ERROR,
+  instructionEntrypointMultiple: ValidationSeverity.ERROR,
+  instructionHealthcheckMultiple: ValidationSeverity.ERROR,
+  instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
+  instructionWorkdirRelative: ValidationSeverity.ERROR,
+};
+
+/** Instructions grouped by build stage (each FROM starts one), with ARG defaults resolved in FROM. */
+function stages(): { name: string | undefined; image: string; instructions: Instruction[] }[] {
+  const args = new Map(
+    dockerfile
+      .getInitialARGs()
+      .map((a) => [a.getProperty()?.getName(), a.getProperty()?.getValue()]),
+  );
+  const out: { name: string | undefined; image: string; instructions: Instruction[] }[] = [];
+  for (const ins of dockerfile.getInstructions()) {
+    if (ins.getKeyword() === 'FROM') {
+      const image = (ins.getArguments()[0]?.getValue() ?? '').replace(
+        /\$\{(\w+)\}/g,
+        (_, n: string) => args.get(n) ?? '',
+      );
+      const as = ins.getArguments()[2]?.getValue();
+      out.push({ name: as, image, instructions: [] });
+    } else {
+      out.at(-1)?.instructions.push(ins);
+    }
+  }
+  return out;
+}
+
+function json(ins: Instruction): string[] {
+  return (ins as JSONInstruction).getJSONStrings().map((s) => s.getJSONValue());
+}
+
+/** The words of a RUN, with `&&` chains split into commands. */
+function runCommands(ins: Instruction[]): string[][] {
+  return ins
+    .filter((i) => i.getKeyword() === 'RUN')
+    .flatMap((i) => (i.getArgumentsContent() ?? '').replace(/\\\n/g, ' ').split('&&'))
+    .map((c) => c.trim().split(/\s+/));
+}
+
+describe('Dockerfile', () => {
+  const all = stages();
+  const runtime = all.at(-1)!;
+  const last = (keyword: string) =>
+    runtime.instructions.filter((i) => i.getKeyword() === keyword).at(-1);
+
+  it('passes the linter (dockerfile-utils, every rule an error)', () => {
+    expect(validate(text, ALL_ERRORS)).toEqual([]);
+  });
+
+  it('has a linter that does find problems (a broken copy fails)', () => {
+    const broken = `${text}\nhealthcheck --interval=abc CMD true\nWORKDIR relative\n`;
+    expect(validate(broken, ALL_ERRORS).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('is multi-stage, both stages on the Node.js 24 slim image', () => {
+    expect(all.map((s) => s.name)).toEqual(['build', 'runtime']);
+    for (const s of all) expect(s.image).toMatch(/^node:24(\.\d+)*-[a-z]+-slim$|^node:24-slim$/);
+  });
+
+  it('compiles in the build stage and copies only the installed package into the runtime', () => {
+    const build = all[0]!;
+    expect(runCommands(build.instructions)).toContainEqual(['npm', 'run', 'build']);
+    const copies = runtime.instructions.filter((i) => i.getKeyword() === 'COPY');
+    expect(copies.map((c) => c.toString().replace(/\s+/g, ' '))).toEqual([
+      'COPY --from=build /opt/s3worker /opt/s3worker',
+    ]);
+  });
+
+  it('installs production dependencies only, pinned by the lockfile (scripts/install-package.mjs)', () => {
+    expect(runCommands(all[0]!.instructions)).toContainEqual([
+      'node',
+      'scripts/install-package.mjs',
+      '/tmp/s3worker-*.tgz',
+      '/opt/s3worker',
+    ]);
+    const script = readFileSync(new URL('scripts/install-package.mjs', root), 'utf8');
+    expect(script).toMatch(/\['ci', '--omit=dev'/);
+  });
+
+  it('has the PostgreSQL and MariaDB clients and tini, without recommends or apt lists', () => {
+    const install = runCommands(runtime.instructions).find(
+      (c) => c[0] === 'apt-get' && c[1] === 'install',
+    );
+    expect(install).toEqual(
+      expect.arrayContaining([
+        '--no-install-recommends',
+        'postgresql-client',
+        'mariadb-client',
+        'tini',
+      ]),
+    );
+    expect(runCommands(runtime.instructions)).toContainEqual(['rm', '-rf', '/var/lib/apt/lists/*']);
+  });
+
+  it('runs as a non-root numeric user', () => {
+    const user = last('USER')?.getArgumentsContent();
+    expect(user).toMatch(/^[1-9]\d*(:[1-9]\d*)?$/);
+    expect(runCommands(runtime.instructions)).toContainEqual(
+      expect.arrayContaining(['useradd', '--uid', '10001']),
+    );
+  });
+
+  it('starts s3worker (the package bin) under an init, in exec form', () => {
+    const entry = json(last('ENTRYPOINT')!);
+    expect(entry[0]).toBe('tini');
+    expect(entry.at(-1)).toBe('s3worker');
+    expect(runCommands(runtime.instructions)).toContainEqual([
+      'ln',
+      '-s',
+      '/opt/s3worker/node_modules/.bin/s3worker',
+      '/usr/local/bin/s3worker',
+    ]);
+  });
+
+  it('checks health with `s3worker healthcheck`', () => {
+    const hc = last('HEALTHCHECK')!;
+    const cmd = (hc.getArgumentsContent() ?? '').replace(/\\\n/g, ' ').replace(/^.*?CMD\s+/s, '');
+    expect(JSON.parse(cmd)).toEqual(['s3worker', 'healthcheck']);
+  });
+
+  it('keeps its only writable path in S3WORKER_TMPDIR, a volume owned by the user', () => {
+    const env = Object.fromEntries(
+      runtime.instructions
+        .filter((i) => i.getKeyword() === 'ENV')
+        .flatMap((i) =>
+          (
+            i as unknown as { getProperties(): { getName(): string; getValue(): string }[] }
+          ).getProperties(),
+        )
+        .map((p) => [p.getName(), p.getValue()]),
+    );
+    expect(env.S3WORKER_TMPDIR).toBe('/tmp/s3worker');
+    expect(env.TMPDIR).toBe('/tmp/s3worker');
+    expect(json(last('VOLUME')!)).toEqual(['/tmp/s3worker']);
+    expect(runCommands(runtime.instructions)).toContainEqual([
+      'chown',
+      '10001:10001',
+      '/tmp/s3worker',
+    ]);
+  });
+});
+
+describe('.dockerignore', () => {
+  const patterns = readFileSync(new URL('.dockerignore', root), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  // Docker's semantics: a pattern matches a path or any of its parent folders; the last pattern
+  // that matches wins, and `!` re-includes.
+  const ignored = (path: string) => {
+    const parts = path.split('/');
+    const selfAndParents = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+    let out = false;
+    for (const p of patterns) {
+      const negated = p.startsWith('!');
+      const glob = negated ? p.slice(1) : p;
+      if (selfAndParents.some((q) => picomatch.isMatch(q, glob, { dot: true }))) out = !negated;
+    }
+    return out;
+  };
+
+  it.each([
+    '.env',
+    '.git/config',
+    'node_modules/pino/index.js',
+    'dist/index.js',
+    'test/unit/x.test.ts',
+    'src/a.test.ts',
+    'bench/run.mjs',
+  ])('keeps %s out of the build context', (path) => expect(ignored(path)).toBe(true));
+
+  it.each([
+    'package.json',
+    'package-lock.json',
+    'tsconfig.build.json',
+    'src/index.ts',
+    'src/cli/main.ts',
+    'scripts/install-package.mjs',
+  ])('sends %s', (path) => expect(ignored(path)).toBe(false));
+});
