@@ -70,10 +70,11 @@ go_build() { # module target-path
   tmp=$(mktemp -d)
   log "building ${module} (first run only; this takes several minutes)"
   local start=$SECONDS
-  if ! GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-trimpath go install "$module" >"$STATE_DIR/go-build.log" 2>&1; then
-    tail -n 20 "$STATE_DIR/go-build.log" >&2
+  local buildlog="$STATE_DIR/go-build-$(basename "${module%@*}").log"
+  if ! GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-trimpath go install "$module" >"$buildlog" 2>&1; then
+    tail -n 20 "$buildlog" >&2
     rm -rf "$tmp"
-    die "go install $module failed; see $STATE_DIR/go-build.log"
+    die "go install $module failed; see $buildlog"
   fi
   mkdir -p "$(dirname "$target")"
   mv "$tmp"/* "$target"
@@ -102,14 +103,20 @@ pg_bindir() {
 
 ensure_installs() {
   mkdir -p "$STATE_DIR" "$BIN_DIR"
-  [[ -x $MINIO_BIN ]] || go_build "$MINIO_MODULE" "$MINIO_BIN"
-  [[ -x $MC_BIN ]] || go_build "$MC_MODULE" "$MC_BIN"
+  # The two Go builds and the package install run side by side: on a fresh machine they are
+  # most of the start-up time.
+  local pids=()
+  [[ -x $MINIO_BIN ]] || { go_build "$MINIO_MODULE" "$MINIO_BIN" & pids+=($!); }
+  [[ -x $MC_BIN ]] || { go_build "$MC_MODULE" "$MC_BIN" & pids+=($!); }
   local pkgs=()
   pg_bindir >/dev/null || pkgs+=(postgresql)
   command -v psql >/dev/null || pkgs+=(postgresql-client)
   command -v mariadbd >/dev/null || command -v mysqld >/dev/null || pkgs+=(mariadb-server)
   command -v mysqldump >/dev/null || pkgs+=(mariadb-client)
   ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
+  local pid failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  ((failed == 0)) || die "building MinIO or mc failed (see above)"
 }
 
 # ---------------------------------------------------------------- MinIO
