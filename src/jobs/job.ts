@@ -80,6 +80,15 @@ export abstract class Job<C = unknown> {
   /** The work. Must honour `ctx.stopSignal` (no new work) and `ctx.signal` (abort now). */
   abstract run(ctx: JobContext<C>): Promise<JobResult>;
 
+  /**
+   * Sockets the S3 client's pool may open (per agent). Size it to the job's concurrency
+   * (objects × requests in flight each): too few and requests queue for a socket, too many only
+   * costs idle file descriptors. Default 50, the SDK's default.
+   */
+  maxSockets(): number {
+    return 50;
+  }
+
   /** After `run`, always: release what `setup` opened. Default: nothing. */
   async teardown(_ctx: JobContext<C>): Promise<void> {}
 }

@@ -1,0 +1,63 @@
+import { ConfigError } from '../errors.js';
+import type { JobClass } from './job.js';
+
+/**
+ * The jobs a run can pick by name: the built-ins plus any a user module registered. A class
+ * registered under a name already taken replaces it, so a user subclass that keeps its parent's
+ * `jobName` (say `stream-transform`) runs in its parent's place.
+ */
+export class JobRegistry {
+  readonly #jobs = new Map<string, JobClass>();
+
+  /** Adds (or replaces) a job under its `jobName`. */
+  register(job: JobClass): void {
+    this.#jobs.set(job.jobName, job);
+  }
+
+  /** The job with this name, or undefined. */
+  find(name: string): JobClass | undefined {
+    return this.#jobs.get(name);
+  }
+
+  /** The job with this name; a ConfigError listing the known jobs when there is none. */
+  get(name: string): JobClass {
+    const job = this.#jobs.get(name);
+    if (job) return job;
+    const known = this.names();
+    throw new ConfigError(
+      [
+        {
+          path: 'job',
+          message: `unknown job "${name}"; known jobs: ${known.length > 0 ? known.join(', ') : 'none'}`,
+        },
+      ],
+      { hint: '`s3worker jobs` lists the jobs; a job of your own is loaded with --handler' },
+    );
+  }
+
+  /** Registered names, sorted. */
+  names(): string[] {
+    return [...this.#jobs.keys()].sort();
+  }
+
+  /** Registered jobs, sorted by name. */
+  list(): JobClass[] {
+    return this.names().map((n) => this.#jobs.get(n)!);
+  }
+}
+
+/** Built-in job modules: path relative to this file and the export that holds the class. */
+const BUILTIN_MODULES: ReadonlyArray<{ path: string; exportName: string }> = [
+  { path: './stream-transform/object-transform-job.js', exportName: 'ObjectTransformJob' },
+];
+
+/** A registry holding the built-in jobs. */
+export async function createJobRegistry(): Promise<JobRegistry> {
+  const registry = new JobRegistry();
+  for (const { path, exportName } of BUILTIN_MODULES) {
+    const mod = (await import(path)) as Record<string, JobClass>;
+    const job = mod[exportName];
+    if (job) registry.register(job);
+  }
+  return registry;
+}
