@@ -1,0 +1,656 @@
+import { Transform } from 'node:stream';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import { ConfigError, S3WorkerError } from '../../errors.js';
+import { ByteBudget } from '../../s3/byte-budget.js';
+import { openObjectStream } from '../../s3/download.js';
+import { listObjects } from '../../s3/list-objects.js';
+import { parseS3Url } from '../../s3/location.js';
+import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
+import { type SseOption, uploadStream } from '../../s3/upload.js';
+import { Job, type JobClass, type JobContext, type JobResult } from '../job.js';
+import type { Permission } from '../permissions.js';
+import {
+  applyDefaultSuffixes,
+  type BuiltinTransformName,
+  createBuiltinTransform,
+  guessContentType,
+} from './builtin-transforms.js';
+import {
+  crossFieldProblems,
+  type StreamTransformConfig,
+  streamTransformConfigSchema,
+} from './config.js';
+import { describeFailure, FailureReport } from './failure-report.js';
+import { createObjectFilter } from './filters.js';
+import {
+  joinPrefix,
+  normaliseRelativeKey,
+  relativeKey,
+  renderKeyTemplate,
+} from './key-template.js';
+import { readKeysFile } from './keys-file.js';
+import { checkOutput, type SourceRecord, sourceMetadata } from './resume.js';
+import { inShard, resolveShard } from './shard.js';
+import { runChain, type TransformSpec, type TransformStage, toStages } from './transforms.js';
+
+/** One input object, as `filter`, `outputKey` and `transform` see it. */
+export interface SourceObject {
+  bucket: string;
+  /** Full key in the input bucket. */
+  key: string;
+  /** Key relative to the input prefix (see the README's key template section). */
+  relKey: string;
+  /** Bytes. */
+  size: number;
+  /** ETag as S3 returns it (quoted). */
+  etag: string;
+  lastModified: Date;
+}
+
+/** Listed (or named in the keys file); size and ETag unknown until a HeadObject in keys mode. */
+interface SourceEntry {
+  key: string;
+  object?: SourceObject;
+}
+
+/** How one object ended. */
+type Outcome = 'done' | 'skipped' | 'failed' | 'filtered' | 'aborted';
+
+/** Folder under the output prefix where s3worker writes its own files (failure reports). */
+export const OWN_FOLDER = '_s3worker/';
+
+/** The output exists and does not record this source; `--overwrite` replaces it. */
+export class OutputExistsError extends S3WorkerError {
+  constructor(bucket: string, key: string, sourceKey: string) {
+    super(
+      `output s3://${bucket}/${key} exists and was not written from this version of ${sourceKey}`,
+      {
+        code: 'OutputExists',
+        context: { bucket, key, sourceKey },
+        hint: 'delete the output, or run with --overwrite to replace outputs whose source changed',
+      },
+    );
+  }
+}
+
+/** In keys mode, a key outside the input prefix: it would escape the declared (and granted) input. */
+export class KeyOutsideInputError extends S3WorkerError {
+  constructor(bucket: string, key: string, prefix: string) {
+    super(
+      `key ${JSON.stringify(key)} from the keys file is not under the input prefix ${JSON.stringify(prefix)}`,
+      {
+        code: 'KEY_OUTSIDE_INPUT',
+        context: { bucket, key, prefix },
+        hint: 'list full keys that start with the input prefix, or widen --input',
+      },
+    );
+  }
+}
+
+/**
+ * The stream-transform job: every object under the input prefix (or named in a keys file),
+ * filtered, streamed through a transform chain, and written under the output prefix — all
+ * streaming, several objects at once, memory bounded by one byte budget.
+ *
+ * Subclass it to change what is processed and how: override {@link filter},
+ * {@link outputKey} or {@link transform} (see `recordMap` for per-line maps), set a new static
+ * `jobName`, and load the module with `--handler`.
+ */
+export class ObjectTransformJob extends Job<StreamTransformConfig> {
+  static override readonly jobName: string = 'stream-transform';
+  static override readonly description: string =
+    'Stream objects from an input prefix through transforms (gzip, zstd, user code) into an output prefix';
+  static override readonly configSchema = streamTransformConfigSchema;
+
+  constructor(config: StreamTransformConfig) {
+    super(config);
+    const issues = crossFieldProblems(config);
+    if (issues.length > 0) throw new ConfigError(issues);
+  }
+
+  /** What this config needs: reads under the input, writes and resume checks under the output. */
+  permissions(): Permission[] {
+    const { input, output, config } = { ...this.config, config: this.config };
+    const perms: Permission[] = [];
+    if (config.keys === undefined) {
+      perms.push({
+        action: 's3:ListBucket',
+        bucket: input.bucket,
+        prefix: input.prefix,
+        reason: 'list input objects',
+      });
+    }
+    perms.push({
+      action: 's3:GetObject',
+      bucket: input.bucket,
+      prefix: input.prefix,
+      reason: 'read input objects',
+    });
+    if (config.keys?.startsWith('s3://')) {
+      const keysFile = parseS3Url(config.keys, 'keys');
+      perms.push({
+        action: 's3:GetObject',
+        bucket: keysFile.bucket,
+        prefix: keysFile.prefix,
+        reason: 'read the keys file',
+      });
+    }
+    perms.push({
+      action: 's3:GetObject',
+      bucket: output.bucket,
+      prefix: output.prefix,
+      reason: 'resume: read the source recorded on existing outputs (HeadObject)',
+    });
+    if (config.dryRun) return perms;
+    perms.push(
+      {
+        action: 's3:PutObject',
+        bucket: output.bucket,
+        prefix: output.prefix,
+        reason: 'write outputs and the failure report',
+      },
+      {
+        action: 's3:AbortMultipartUpload',
+        bucket: output.bucket,
+        prefix: output.prefix,
+        reason: 'abort uploads that failed or were interrupted, and stale ones in the start sweep',
+      },
+    );
+    if (config.sweepAge > 0) {
+      perms.push({
+        action: 's3:ListBucketMultipartUploads',
+        bucket: output.bucket,
+        prefix: output.prefix,
+        reason: 'find incomplete uploads left by a killed task (start sweep)',
+      });
+    }
+    if (Object.keys(config.tags).length > 0) {
+      perms.push({
+        action: 's3:PutObjectTagging',
+        bucket: output.bucket,
+        prefix: output.prefix,
+        reason: 'tag outputs',
+      });
+    }
+    if (config.sse === 'aws:kms') {
+      const resource = kmsKeyArn(config.sseKmsKeyId);
+      perms.push(
+        { action: 'kms:GenerateDataKey', resource, reason: 'encrypt outputs with SSE-KMS' },
+        { action: 'kms:Decrypt', resource, reason: 'complete SSE-KMS multipart uploads' },
+      );
+    }
+    return perms;
+  }
+
+  /** A socket for every range and part that may be in flight at once, plus the listing and HEADs. */
+  override maxSockets(): number {
+    const { concurrency, queueSize, rangeConcurrency } = this.config;
+    return concurrency * (queueSize + rangeConcurrency) + 4;
+  }
+
+  /**
+   * Whether to process `object`, after the built-in filters (globs, sizes, dates) and the shard
+   * accepted it. Default: yes.
+   */
+  filter(_object: SourceObject): boolean | Promise<boolean> {
+    return true;
+  }
+
+  /**
+   * The output key of `object`, relative to the output prefix. The result is normalised and
+   * checked: `.`/empty segments are dropped and a `..` climbing above the prefix fails the
+   * object, so no override can write outside the output prefix. Default: `--key-template`, or
+   * `{relkey}` with the chain's suffixes (`.gz` after gzip, removed by gunzip).
+   */
+  outputKey(object: SourceObject): string {
+    const { keyTemplate } = this.config;
+    if (keyTemplate !== undefined) return renderKeyTemplate(keyTemplate, object);
+    return applyDefaultSuffixes(object.relKey, this.config.transform);
+  }
+
+  /**
+   * The transform chain for `object`: a Node `Transform`, an async generator function over
+   * chunks, a `recordMap(...)`, or an array of those run in order. Called once per object; return
+   * new streams every time. Default: the built-ins named by `--transform`.
+   */
+  transform(_object: SourceObject): TransformSpec | Promise<TransformSpec> {
+    const { transform, gzipLevel, zstdLevel } = this.config;
+    return transform
+      .map((name) => createBuiltinTransform(name, { gzipLevel, zstdLevel }))
+      .filter((t): t is NonNullable<typeof t> => t !== undefined);
+  }
+
+  /**
+   * Names what produced an output, recorded in its metadata: an output made by another job or
+   * another chain is not "already done". Default: `<jobName>:<transforms joined by +>`.
+   */
+  transformId(): string {
+    const jobName = (this.constructor as JobClass).jobName;
+    return `${jobName}:${this.config.transform.join('+')}`;
+  }
+
+  /** Content-Type of an output: `--content-type`, else derived from the chain and the key. */
+  contentType(_object: SourceObject, outputKey: string): string {
+    return (
+      this.config.contentType ??
+      guessContentType(outputKey, this.config.transform as BuiltinTransformName[])
+    );
+  }
+
+  async run(ctx: JobContext<StreamTransformConfig>): Promise<JobResult> {
+    return new ObjectTransformRun(this, ctx).run();
+  }
+}
+
+/** The state of one `run()`: counters, the budget, the report. Kept apart so the job class stays a plain template. */
+class ObjectTransformRun {
+  private readonly config: StreamTransformConfig;
+  private readonly budget: ByteBudget;
+  private readonly report: FailureReport;
+  private readonly counts = { done: 0, skipped: 0, failed: 0 };
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private abortedObjects = 0;
+  private stopReason: 'stop-signal' | 'max-failures' | undefined;
+  private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
+
+  constructor(
+    private readonly job: ObjectTransformJob,
+    private readonly ctx: JobContext<StreamTransformConfig>,
+  ) {
+    this.config = job.config;
+    this.budget = new ByteBudget(this.config.maxBufferedBytes);
+    this.builtinFilter = createObjectFilter(this.config);
+    this.report = new FailureReport({
+      runId: ctx.runId,
+      job: (job.constructor as JobClass).jobName,
+      input: `s3://${this.config.input.bucket}/${this.config.input.prefix}`,
+      output: `s3://${this.config.output.bucket}/${this.config.output.prefix}`,
+    });
+  }
+
+  async run(): Promise<JobResult> {
+    const { ctx, config } = this;
+    const shard = resolveShard(config.shard);
+    ctx.log.info(
+      {
+        input: this.report.toJSON().input,
+        output: this.report.toJSON().output,
+        transform: config.transform,
+        shard: `${shard.index}/${shard.count}`,
+        concurrency: config.concurrency,
+        dryRun: config.dryRun,
+      },
+      'stream-transform starting',
+    );
+    await this.sweep();
+
+    const limit = pLimit(config.concurrency);
+    const inFlight = new Set<Promise<void>>();
+    const stopped = new Promise<void>((resolve) => {
+      if (ctx.stopSignal.aborted || ctx.signal.aborted) resolve();
+      ctx.stopSignal.addEventListener('abort', () => resolve(), { once: true });
+      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    let listingComplete = false;
+    try {
+      for await (const entry of this.entries()) {
+        if (this.shouldStop()) break;
+        if (!inShard(entry.key, shard)) continue;
+        if (entry.object && !(await this.accepts(entry.object))) continue;
+        if (entry.object) ctx.progress.addTotal(1, entry.object.size);
+        // Never queue more than one batch ahead of the workers: listing stays lazy, memory flat.
+        while (inFlight.size >= config.concurrency * 2 && !this.shouldStop()) {
+          await Promise.race([...inFlight, stopped]);
+        }
+        if (this.shouldStop()) break;
+        const task: Promise<void> = limit(() => this.processEntry(entry)).then(
+          (outcome) => this.count(outcome),
+          (err: unknown) => this.count(this.fail(entry.key, undefined, err)),
+        );
+        inFlight.add(task);
+        void task.finally(() => inFlight.delete(task));
+      }
+      listingComplete = !this.shouldStop();
+    } catch (err) {
+      // A listing that fails is a run that fails (exit code of the S3 error), unless we are stopping.
+      if (!ctx.signal.aborted) {
+        await Promise.allSettled(inFlight);
+        throw err;
+      }
+    } finally {
+      // Objects queued but not started are dropped on a stop: they are re-listed by the next run.
+      if (this.shouldStop()) limit.clearQueue();
+      await Promise.allSettled(inFlight);
+    }
+
+    const failureReport = await this.writeReport();
+    const interrupted =
+      (ctx.stopSignal.aborted || ctx.signal.aborted) &&
+      (!listingComplete || this.abortedObjects > 0);
+    const result: JobResult = {
+      objects: { ...this.counts },
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+    };
+    if (interrupted) result.interrupted = true;
+    if (failureReport !== undefined) result.failureReport = failureReport;
+    ctx.log.info(
+      { ...result, stopReason: this.stopReason, budgetHighWaterMark: this.budget.highWaterMark },
+      'stream-transform finished',
+    );
+    return result;
+  }
+
+  /** Aborts what a killed task left under the output prefix; a failure here only warns. */
+  private async sweep(): Promise<void> {
+    const { config, ctx } = this;
+    if (config.dryRun || config.sweepAge === 0) return;
+    try {
+      const aborted = await sweepIncompleteUploads(ctx.s3, {
+        bucket: config.output.bucket,
+        prefix: config.output.prefix,
+        olderThan: config.sweepAge,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+      if (aborted > 0) ctx.log.info({ aborted }, 'swept incomplete uploads');
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      ctx.log.warn({ err }, 'could not sweep incomplete uploads; continuing');
+    }
+  }
+
+  /** Listed objects, or the keys file's keys; never the whole list in memory. */
+  private async *entries(): AsyncGenerator<SourceEntry> {
+    const { config, ctx } = this;
+    const { input } = config;
+    if (config.keys !== undefined) {
+      for await (const key of readKeysFile(config.keys, ctx.s3, ctx.signal)) {
+        if (!this.isOwnOutput(key)) yield { key };
+      }
+      return;
+    }
+    for await (const o of listObjects(ctx.s3, {
+      bucket: input.bucket,
+      prefix: input.prefix,
+      signal: ctx.signal,
+    })) {
+      if (this.isOwnOutput(o.key)) continue;
+      yield {
+        key: o.key,
+        object: { ...o, bucket: input.bucket, relKey: relativeKey(o.key, input.prefix) },
+      };
+    }
+  }
+
+  /**
+   * Keys this job writes itself, when they sit inside the input: its report folder, and the
+   * whole output prefix when it is nested in the input prefix (`in/` → `in/out/`), so a run
+   * never reads its own outputs back as inputs.
+   */
+  private isOwnOutput(key: string): boolean {
+    const { input, output } = this.config;
+    if (input.bucket !== output.bucket) return false;
+    if (key.startsWith(joinPrefix(output.prefix, OWN_FOLDER))) return true;
+    const nested =
+      output.prefix.length > input.prefix.length && output.prefix.startsWith(input.prefix);
+    return nested && key.startsWith(output.prefix);
+  }
+
+  private async accepts(object: SourceObject): Promise<boolean> {
+    return this.builtinFilter(object) && (await this.job.filter(object));
+  }
+
+  private shouldStop(): boolean {
+    const { ctx, config } = this;
+    if (ctx.stopSignal.aborted || ctx.signal.aborted) {
+      this.stopReason ??= 'stop-signal';
+      return true;
+    }
+    if (config.maxFailures !== undefined && this.report.count > config.maxFailures) {
+      if (this.stopReason === undefined) {
+        this.stopReason = 'max-failures';
+        ctx.log.warn(
+          { failed: this.report.count, maxFailures: config.maxFailures },
+          'too many failures; stopping',
+        );
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private count(outcome: Outcome): void {
+    if (outcome === 'filtered') return;
+    if (outcome === 'aborted') {
+      this.abortedObjects++;
+      return;
+    }
+    this.counts[outcome]++;
+    this.ctx.progress.objectDone(outcome);
+  }
+
+  private async processEntry(entry: SourceEntry): Promise<Outcome> {
+    const { ctx } = this;
+    // Started from the queue after a stop: leave it for the next run.
+    if (ctx.stopSignal.aborted || ctx.signal.aborted) return 'aborted';
+    let object = entry.object;
+    let outputKey: string | undefined;
+    try {
+      if (object === undefined) {
+        object = await this.headSource(entry.key);
+        if (!(await this.accepts(object))) return 'filtered';
+        ctx.progress.addTotal(1, object.size);
+      }
+      const { output } = this.config;
+      outputKey = joinPrefix(
+        output.prefix,
+        normaliseRelativeKey(this.job.outputKey(object), object.key),
+      );
+      return await this.processObject(object, outputKey);
+    } catch (err) {
+      if (ctx.signal.aborted) return 'aborted';
+      if (entry.object === undefined && object === undefined) ctx.progress.addTotal(1, 0);
+      return this.fail(entry.key, outputKey, err);
+    }
+  }
+
+  /** Keys mode: size, ETag and date of a named key (one HeadObject). */
+  private async headSource(key: string): Promise<SourceObject> {
+    const { input } = this.config;
+    if (!key.startsWith(input.prefix))
+      throw new KeyOutsideInputError(input.bucket, key, input.prefix);
+    const head = await this.ctx.s3.send(new HeadObjectCommand({ Bucket: input.bucket, Key: key }), {
+      abortSignal: this.ctx.signal,
+    });
+    return {
+      bucket: input.bucket,
+      key,
+      relKey: relativeKey(key, input.prefix),
+      size: head.ContentLength ?? 0,
+      etag: head.ETag ?? '',
+      lastModified: head.LastModified ?? new Date(0),
+    };
+  }
+
+  private async processObject(object: SourceObject, outputKey: string): Promise<Outcome> {
+    const { config, ctx } = this;
+    const log = ctx.log.child({ key: object.key, outputKey });
+    const source: SourceRecord = {
+      bucket: object.bucket,
+      key: object.key,
+      etag: object.etag,
+      size: object.size,
+      transform: this.job.transformId(),
+    };
+    const state = await checkOutput(ctx.s3, config.output.bucket, outputKey, source, ctx.signal);
+    if (state.kind === 'current') {
+      log.debug('output is current; skipped');
+      return 'skipped';
+    }
+    if (state.kind === 'different' && !config.overwrite) {
+      throw new OutputExistsError(config.output.bucket, outputKey, object.key);
+    }
+    if (config.dryRun) {
+      log.info({ action: state.kind === 'absent' ? 'write' : 'overwrite' }, 'dry run: would write');
+      return 'done';
+    }
+    try {
+      await this.write(object, outputKey, source);
+    } catch (err) {
+      // Another task wrote the same output between our check and our write (If-None-Match).
+      if (isPreconditionFailed(err)) {
+        const now = await checkOutput(ctx.s3, config.output.bucket, outputKey, source, ctx.signal);
+        if (now.kind === 'current') return 'skipped';
+        throw new OutputExistsError(config.output.bucket, outputKey, object.key);
+      }
+      throw err;
+    }
+    log.debug({ size: object.size }, 'object written');
+    return 'done';
+  }
+
+  /** GET → transform chain → multipart PUT, all streaming; one error tears all three down. */
+  private async write(
+    object: SourceObject,
+    outputKey: string,
+    source: SourceRecord,
+  ): Promise<void> {
+    const { config, ctx, budget } = this;
+    const body = openObjectStream(ctx.s3, {
+      bucket: object.bucket,
+      key: object.key,
+      size: object.size,
+      etag: object.etag,
+      budget,
+      rangeThreshold: config.rangeThreshold,
+      rangeSize: config.rangeSize,
+      rangeConcurrency: config.rangeConcurrency,
+      signal: ctx.signal,
+    });
+    let stages: TransformStage[];
+    try {
+      stages = toStages(await this.job.transform(object));
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+    const countIn = counter((n) => {
+      this.bytesIn += n;
+      ctx.progress.addBytesIn(n);
+    });
+    const sink = counter((n) => {
+      this.bytesOut += n;
+      ctx.progress.addBytesOut(n);
+    });
+    const chain = runChain(body, [countIn, ...stages], sink);
+    const upload = uploadStream(ctx.s3, {
+      bucket: config.output.bucket,
+      key: outputKey,
+      body: chain.output,
+      partSize: config.partSize,
+      queueSize: config.queueSize,
+      budget,
+      ifNoneMatch: !config.overwrite,
+      contentType: this.job.contentType(object, outputKey),
+      metadata: { ...config.metadata, ...sourceMetadata(source) },
+      tags: config.tags,
+      storageClass: config.storageClass,
+      sse: sseOption(config),
+      checksumAlgorithm: config.checksumAlgorithm,
+      signal: ctx.signal,
+    });
+    // If the upload fails first, the chain must not wait forever for a reader.
+    upload.catch(() => chain.output.destroy());
+    const [uploaded, transformed] = await Promise.allSettled([upload, chain.done]);
+    // A real transform error (corrupt gzip) explains the failure better than the upload's
+    // "body errored"; a premature close only echoes the upload's own failure.
+    if (transformed.status === 'rejected' && !isPrematureClose(transformed.reason))
+      throw transformed.reason;
+    if (uploaded.status === 'rejected') throw uploaded.reason;
+    if (transformed.status === 'rejected') throw transformed.reason;
+  }
+
+  private fail(key: string, outputKey: string | undefined, err: unknown): Outcome {
+    const failure = describeFailure(key, outputKey, err);
+    this.report.add(failure);
+    this.ctx.log.warn({ key, outputKey, code: failure.code, err }, 'object failed');
+    return 'failed';
+  }
+
+  /** Local file and/or `<output prefix>/_s3worker/failures-<runId>.json`; returns where it went. */
+  private async writeReport(): Promise<string | undefined> {
+    const { config, ctx, report } = this;
+    if (report.count === 0) return undefined;
+    let where: string | undefined;
+    if (config.failureReport !== undefined) {
+      try {
+        await report.writeFile(config.failureReport);
+        where = config.failureReport;
+      } catch (err) {
+        ctx.log.error({ err, path: config.failureReport }, 'could not write the failure report');
+      }
+    }
+    if (config.uploadFailureReport && !config.dryRun && !ctx.signal.aborted) {
+      const key = joinPrefix(config.output.prefix, `${OWN_FOLDER}failures-${ctx.runId}.json`);
+      try {
+        await report.upload(ctx.s3, config.output.bucket, key, ctx.signal);
+        where ??= `s3://${config.output.bucket}/${key}`;
+        ctx.log.info({ report: `s3://${config.output.bucket}/${key}` }, 'failure report written');
+      } catch (err) {
+        ctx.log.error({ err, key }, 'could not upload the failure report');
+      }
+    }
+    return where;
+  }
+}
+
+/** A pass-through stage that reports how many bytes flow through it. */
+function counter(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      onBytes(chunk.length);
+      done(null, chunk);
+    },
+  });
+}
+
+function sseOption(config: StreamTransformConfig): SseOption | undefined {
+  if (config.sse === 'AES256') return { type: 'AES256' };
+  if (config.sse === 'aws:kms') {
+    return config.sseKmsKeyId === undefined
+      ? { type: 'aws:kms' }
+      : { type: 'aws:kms', keyId: config.sseKmsKeyId };
+  }
+  return undefined;
+}
+
+/** The IAM resource of a KMS key given by id, alias or ARN; `*` for the default aws/s3 key. */
+function kmsKeyArn(keyId: string | undefined): string {
+  if (keyId === undefined) return '*';
+  if (keyId.startsWith('arn:')) return keyId;
+  return keyId.startsWith('alias/') ? `arn:aws:kms:*:*:${keyId}` : `arn:aws:kms:*:*:key/${keyId}`;
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  const e = err as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    cause?: unknown;
+  };
+  if (
+    e?.name === 'PreconditionFailed' ||
+    e?.code === 'PreconditionFailed' ||
+    e?.$metadata?.httpStatusCode === 412
+  ) {
+    return true;
+  }
+  return e?.cause !== undefined && e.cause !== err && isPreconditionFailed(e.cause);
+}
+
+function isPrematureClose(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}

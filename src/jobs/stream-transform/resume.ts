@@ -1,0 +1,95 @@
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * User-metadata names an output carries to record where it came from (sent as
+ * `x-amz-meta-s3worker-source-*`). Values are ASCII: S3 metadata cannot carry raw UTF-8, so the
+ * key is percent-encoded.
+ */
+export const SOURCE_METADATA = {
+  bucket: 's3worker-source-bucket',
+  key: 's3worker-source-key',
+  etag: 's3worker-source-etag',
+  size: 's3worker-source-size',
+  version: 's3worker-source-version',
+  transform: 's3worker-transform',
+} as const;
+
+/** The source of one output, as recorded in its metadata. */
+export interface SourceRecord {
+  bucket: string;
+  key: string;
+  /** The source's ETag without quotes. */
+  etag: string;
+  size: number;
+  versionId?: string;
+  /** What produced the output from it, e.g. `gzip` or `gunzip,zstd`; a different chain is a different output. */
+  transform: string;
+}
+
+/** The metadata map that records `source` on its output. */
+export function sourceMetadata(source: SourceRecord): Record<string, string> {
+  const meta: Record<string, string> = {
+    [SOURCE_METADATA.bucket]: source.bucket,
+    [SOURCE_METADATA.key]: encodeURIComponent(source.key),
+    [SOURCE_METADATA.etag]: stripQuotes(source.etag),
+    [SOURCE_METADATA.size]: String(source.size),
+    [SOURCE_METADATA.transform]: source.transform,
+  };
+  if (source.versionId) meta[SOURCE_METADATA.version] = source.versionId;
+  return meta;
+}
+
+/** True when `metadata` (an output's, as HeadObject returns it) records exactly `source`. */
+export function recordsSource(
+  metadata: Record<string, string> | undefined,
+  source: SourceRecord,
+): boolean {
+  if (!metadata) return false;
+  const expected = sourceMetadata(source);
+  // Versions only count when both sides know one: an unversioned listing has none.
+  return Object.entries(expected).every(
+    ([name, value]) => name === SOURCE_METADATA.version || metadata[name] === value,
+  );
+}
+
+/** What is at the output key now. */
+export type OutputState =
+  /** Nothing: write it. */
+  | { kind: 'absent' }
+  /** An output made from the same source version by the same chain: skip it. */
+  | { kind: 'current' }
+  /** Something else: a different source version, another chain, or a file s3worker did not write. */
+  | { kind: 'different'; etag?: string };
+
+/**
+ * Looks at the output key with one HeadObject (which needs `s3:GetObject` on the output) and
+ * says whether the object there records `source`. A 404 is `absent`; any other error is thrown.
+ */
+export async function checkOutput(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  source: SourceRecord,
+  signal: AbortSignal,
+): Promise<OutputState> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: signal,
+    });
+    if (recordsSource(head.Metadata, source)) return { kind: 'current' };
+    return head.ETag ? { kind: 'different', etag: head.ETag } : { kind: 'different' };
+  } catch (err) {
+    if (isNotFound(err)) return { kind: 'absent' };
+    throw err;
+  }
+}
+
+/** True for the SDK's 404 errors (HeadObject has no body, so the name is `NotFound`). */
+export function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+function stripQuotes(etag: string): string {
+  return etag.replace(/^"|"$/g, '');
+}
