@@ -42,6 +42,13 @@ export const REDACTED_KEYS = [
   'AWS_SESSION_TOKEN',
   'AWS_ACCESS_KEY_ID',
   'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  // What S3 echoes back in SignatureDoesNotMatch / InvalidAccessKeyId errors.
+  'AWSAccessKeyId',
+  'SignatureProvided',
+  'StringToSign',
+  'StringToSignBytes',
+  'CanonicalRequest',
+  'CanonicalRequestBytes',
 ];
 
 /** Redaction paths: each key at the top level and up to three objects deep. */

@@ -80,6 +80,7 @@ export async function createS3Client(
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
       connectionTimeout: options.connectionTimeoutMs ?? 10_000,
     }),
+    ...(options.log ? { logger: sdkLogger(options.log) } : {}),
     ...(options.checksumCalculation
       ? { requestChecksumCalculation: options.checksumCalculation }
       : {}),
@@ -170,6 +171,32 @@ async function regionFromTaskMetadata(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The SDK's per-command log line (client, command, status, attempts, retry delay) at debug
+ * level. Inputs and outputs are dropped: an UploadPart input holds the part's bytes.
+ */
+function sdkLogger(log: Logger) {
+  const entry =
+    (level: 'debug' | 'warn' | 'error') =>
+    (...args: unknown[]) => {
+      const first = args[0] as
+        | { clientName?: string; commandName?: string; metadata?: Record<string, unknown> }
+        | undefined;
+      if (first && typeof first === 'object') {
+        log[level]({ sdk: first.commandName, metadata: first.metadata }, 'aws sdk request');
+      } else {
+        log[level]({ sdk: String(first).slice(0, 200) }, 'aws sdk message');
+      }
+    };
+  return {
+    trace: () => {},
+    debug: entry('debug'),
+    info: entry('debug'),
+    warn: entry('warn'),
+    error: entry('error'),
+  };
 }
 
 function retryModeOf(value: string | undefined): 'standard' | 'adaptive' {
