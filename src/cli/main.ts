@@ -1,13 +1,40 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from '../errors.js';
+import { registerJobsCommand } from './commands/jobs.js';
+import { registerRunCommand } from './commands/run.js';
+
+/**
+ * Every command of the CLI, one registration each (`registerXCommand(program)` in
+ * `commands/x.ts`). A command's action sets `process.exitCode` (see ExitCode in errors.ts).
+ */
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [
+  registerRunCommand,
+  registerJobsCommand,
+];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
-const args = process.argv.slice(2);
-if (args[0] === '--version' || args[0] === '-V') {
-  process.stdout.write(`${pkg.version}\n`);
-} else {
-  process.stdout.write('usage: s3worker <command> [options]\n');
+const program = new Command('s3worker')
+  .description(
+    'Run S3 batch jobs as AWS ECS tasks: stream-transform objects, ship logs, back up databases.',
+  )
+  .version(pkg.version, '-V, --version', 'print the version')
+  .helpOption('-h, --help', 'show help')
+  .helpCommand(false)
+  // Options after a command name belong to that command (`run <job> --help` is the job's help).
+  .enablePositionalOptions()
+  .showHelpAfterError('(`s3worker --help` lists the commands)')
+  .exitOverride();
+for (const register of COMMANDS) register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Help and --version "fail" with exit code 0; anything commander refuses is a usage error.
+  process.exitCode = err.exitCode === 0 ? ExitCode.Success : ExitCode.Config;
 }

@@ -29,14 +29,13 @@ export function parseDuration(text: string): number {
   return Math.round(total);
 }
 
-/** Formats milliseconds for people: `25s`, `500ms`, `24h`, `1h30m`. */
+/** Formats milliseconds for people: `25s`, `500ms`, `24h`, `1h30m` (hours, not days: `48h`). */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0';
   if (ms < 1000 || ms % 1000 !== 0) return `${ms}ms`;
   let rest = ms / 1000;
   const parts: string[] = [];
   for (const [unit, size] of [
-    ['d', 86_400],
     ['h', 3_600],
     ['m', 60],
     ['s', 1],

@@ -62,7 +62,7 @@ describe('durations', () => {
     expect(formatDuration(25_000)).toBe('25s');
     expect(formatDuration(500)).toBe('500ms');
     expect(formatDuration(5_400_000)).toBe('1h30m');
-    expect(formatDuration(86_400_000)).toBe('1d');
+    expect(formatDuration(86_400_000)).toBe('24h');
   });
 
   it('durationSchema accepts milliseconds from JSON and text with units', () => {
