@@ -1,0 +1,145 @@
+// Runs a tool's command lines under GNU time and returns wall seconds, CPU seconds and peak RSS.
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** GNU time's fields: elapsed s, user s, sys s, max RSS KiB (exact since time 1.8). */
+const TIME_FORMAT = '%e %U %S %M';
+
+/** Bytes of a child's stderr kept for the error message when it fails. */
+const STDERR_TAIL = 4000;
+
+let sequence = 0;
+
+/**
+ * Runs one pipeline: `commands[0] | commands[1] | ...`, each process under `/usr/bin/time`.
+ * The pipes are real kernel pipes handed from one child to the next (no shell, and no byte goes
+ * through this process, so the harness costs the tools nothing).
+ *
+ * @param {{ cmd: string, args: string[], stdin?: 'ignore' | number }[]} commands
+ * @param {{ env: NodeJS.ProcessEnv, tmpDir: string, timeBin: string, timeoutMs: number,
+ *   cwd?: string }} options
+ * @returns {Promise<{ wallSeconds: number, cpuSeconds: number, peakRssBytes: number,
+ *   rssSumBytes: number, processes: { cmd: string, cpuSeconds: number, peakRssBytes: number }[] }>}
+ *   `peakRssBytes` is the largest single process; `rssSumBytes` adds the processes' peaks, an
+ *   upper bound of what the whole pipeline held at once.
+ */
+export async function runPipeline(commands, options) {
+  const started = process.hrtime.bigint();
+  const children = [];
+  let previousStdout;
+  for (const [index, command] of commands.entries()) {
+    const timeFile = join(options.tmpDir, `time-${process.pid}-${++sequence}.txt`);
+    const last = index === commands.length - 1;
+    const stdin = previousStdout ?? command.stdin ?? 'ignore';
+    const child = spawn(
+      options.timeBin,
+      ['-f', TIME_FORMAT, '-o', timeFile, command.cmd, ...command.args],
+      {
+        env: options.env,
+        cwd: options.cwd,
+        stdio: [stdin, 'pipe', 'pipe'],
+      },
+    );
+    // The child now has its own copy of the pipe's read end. Close ours at once, in the same
+    // tick, so this process never reads a byte meant for the child and a dying reader still
+    // gives the writer SIGPIPE.
+    if (previousStdout) previousStdout.destroy();
+    previousStdout = last ? undefined : child.stdout;
+    children.push({
+      child,
+      timeFile,
+      command,
+      stderr: collectTail(child.stderr),
+      stdout: last ? collectTail(child.stdout) : () => '',
+    });
+  }
+
+  const timer = setTimeout(() => {
+    for (const { child } of children) child.kill('SIGKILL');
+  }, options.timeoutMs);
+  let results;
+  try {
+    results = await Promise.all(children.map(({ child }) => exitOf(child)));
+  } finally {
+    clearTimeout(timer);
+  }
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+
+  const processes = [];
+  const failures = [];
+  for (const [index, entry] of children.entries()) {
+    const { code, signal } = results[index];
+    const text = await readFile(entry.timeFile, 'utf8').catch(() => '');
+    await rm(entry.timeFile, { force: true });
+    // GNU time prefixes "Command exited with non-zero status N" when the command failed.
+    const fields = text.trim().split('\n').at(-1)?.split(' ').map(Number) ?? [];
+    const [, user = 0, sys = 0, rssKiB = 0] = fields;
+    processes.push({
+      cmd: entry.command.cmd.split('/').at(-1),
+      cpuSeconds: round(user + sys, 2),
+      peakRssBytes: rssKiB * 1024,
+    });
+    if (code !== 0) {
+      failures.push(
+        `${entry.command.cmd.split('/').at(-1)} ${entry.command.args.slice(0, 3).join(' ')} ` +
+          `exited with ${signal ?? code}: ${`${entry.stdout()}\n${entry.stderr()}`.trim().slice(-1500)}`,
+      );
+    }
+  }
+  if (failures.length > 0) {
+    const error = new Error(`command failed:\n${failures.join('\n')}`);
+    error.timedOut = wallSeconds * 1000 >= options.timeoutMs;
+    throw error;
+  }
+  return {
+    wallSeconds: round(wallSeconds, 3),
+    cpuSeconds: round(
+      processes.reduce((sum, p) => sum + p.cpuSeconds, 0),
+      2,
+    ),
+    peakRssBytes: Math.max(...processes.map((p) => p.peakRssBytes)),
+    rssSumBytes: processes.reduce((sum, p) => sum + p.peakRssBytes, 0),
+    processes,
+    stdout: children.at(-1).stdout(),
+  };
+}
+
+/**
+ * Runs pipelines one after the other (a download then an upload) and adds them up: wall and CPU
+ * seconds summed, peak RSS the largest seen.
+ */
+export async function runSteps(pipelines, options) {
+  const total = { wallSeconds: 0, cpuSeconds: 0, peakRssBytes: 0, rssSumBytes: 0, processes: [] };
+  for (const commands of pipelines) {
+    const one = await runPipeline(commands, options);
+    total.wallSeconds = round(total.wallSeconds + one.wallSeconds, 3);
+    total.cpuSeconds = round(total.cpuSeconds + one.cpuSeconds, 2);
+    total.peakRssBytes = Math.max(total.peakRssBytes, one.peakRssBytes);
+    total.rssSumBytes = Math.max(total.rssSumBytes, one.rssSumBytes);
+    total.processes.push(...one.processes);
+  }
+  return total;
+}
+
+function exitOf(child) {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+function collectTail(stream) {
+  let tail = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    tail = (tail + chunk).slice(-STDERR_TAIL);
+  });
+  return () => tail;
+}
+
+/** Rounds to `digits` decimals. */
+export function round(value, digits) {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}

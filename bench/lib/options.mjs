@@ -1,0 +1,105 @@
+// Command-line options of `npm run bench`.
+import { parseArgs } from 'node:util';
+
+const UNITS = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** Parses `1GiB`, `256MiB`, `64KiB`, `5MB` or a byte count. */
+export function parseSize(text) {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(String(text).trim());
+  const factor = match ? UNITS[(match[2] || 'b').toLowerCase()] : undefined;
+  if (!match || factor === undefined)
+    throw new Error(`not a size: ${text} (use e.g. 1GiB, 256MiB)`);
+  return Math.round(Number(match[1]) * factor);
+}
+
+/** Formats bytes with a binary unit: 1073741824 → "1 GiB". */
+export function formatSize(bytes) {
+  for (const [unit, factor] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ]) {
+    if (bytes >= factor) return `${Math.round((bytes / factor) * 100) / 100} ${unit}`;
+  }
+  return `${bytes} B`;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+Measures s3worker against s5cmd and the AWS CLI on the local MinIO (bench/setup.sh installs
+the peers once). Writes <out>/latest.json and <out>/latest.md and prints the table.
+
+  --scenario LIST     a (copy-through), b (many small objects), c (gzip -1 of text),
+                      rss (s3worker peak RSS by object size); comma-separated or repeated
+                      (default: a,b,c,rss)
+  --size SIZE         object size for a and c (default 1GiB)
+  --objects N         object count for b (default 5000)
+  --object-size SIZE  object size for b (default 64KiB)
+  --rss-sizes LIST    object sizes for rss (default 1GiB,4GiB)
+  --tools LIST        s5cmd,aws,s3worker (default: all)
+  --variants LIST     default,tuned (default: both)
+  --repeat N          runs per tool and setting; the median by wall time is kept (default 1)
+  --verify MODE       sample (size + 3 sampled ranges) or full (whole-object SHA-256) for a
+                      and rss; c always decompresses and hashes everything (default sample)
+  --timeout SECONDS   per run (default 600)
+  --out DIR           where latest.json and latest.md go (default bench/results)
+  --keep              keep the buckets and temp files (to look at a failure)
+  --help`;
+
+const list = (values) =>
+  values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+
+function pick(values, allowed, name) {
+  for (const v of values) {
+    if (!allowed.includes(v))
+      throw new Error(`--${name}: unknown value ${v} (use ${allowed.join(', ')})`);
+  }
+  return allowed.filter((v) => values.includes(v));
+}
+
+/** Parses argv into the bench's options; throws with a readable message on a bad value. */
+export function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string', multiple: true },
+      size: { type: 'string', default: '1GiB' },
+      objects: { type: 'string', default: '5000' },
+      'object-size': { type: 'string', default: '64KiB' },
+      'rss-sizes': { type: 'string', default: '1GiB,4GiB' },
+      tools: { type: 'string', default: 's5cmd,aws,s3worker' },
+      variants: { type: 'string', default: 'default,tuned' },
+      repeat: { type: 'string', default: '1' },
+      verify: { type: 'string', default: 'sample' },
+      timeout: { type: 'string', default: '600' },
+      out: { type: 'string', default: 'bench/results' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const positive = (text, name) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--${name}: not a positive integer: ${text}`);
+    return n;
+  };
+  if (!['sample', 'full'].includes(values.verify)) throw new Error('--verify: use sample or full');
+  return {
+    help: values.help,
+    scenarios: pick(list(values.scenario ?? ['a,b,c,rss']), ['a', 'b', 'c', 'rss'], 'scenario'),
+    size: parseSize(values.size),
+    objects: positive(values.objects, 'objects'),
+    objectSize: parseSize(values['object-size']),
+    rssSizes: list([values['rss-sizes']]).map(parseSize),
+    tools: pick(list([values.tools]), ['s5cmd', 'aws', 's3worker'], 'tools'),
+    variants: pick(list([values.variants]), ['default', 'tuned'], 'variants'),
+    repeat: positive(values.repeat, 'repeat'),
+    verify: values.verify,
+    timeoutMs: positive(values.timeout, 'timeout') * 1000,
+    out: values.out,
+    keep: values.keep,
+  };
+}

@@ -1,0 +1,162 @@
+// Turns the measured runs into ratios, target verdicts and a markdown report.
+import { formatSize } from './options.mjs';
+
+const MiB = 1024 ** 2;
+
+/** The issue's targets: s3worker's throughput as a multiple of each peer's. */
+const PEER_TARGETS = {
+  a: { s5cmd: 1.0, aws: 2.0 },
+  b: { s5cmd: 0.8, aws: 2.0 },
+  c: { s5cmd: 1.0, aws: 2.0 },
+};
+const RSS_LIMIT_BYTES = 256 * MiB;
+const RSS_FLAT_RATIO = 1.1;
+
+const ok = (run) => run && !run.error && typeof run.throughput === 'number';
+
+/** The tool's run with the highest throughput (over its variants), if any succeeded. */
+function best(entry, tool) {
+  return entry.runs
+    .filter((r) => r.tool === tool && ok(r))
+    .sort((x, y) => y.throughput - x.throughput)[0];
+}
+
+function find(entry, tool, variant) {
+  const run = entry.runs.find((r) => r.tool === tool && r.variant === variant);
+  return ok(run) ? run : undefined;
+}
+
+const ratio = (a, b) =>
+  a && b ? Math.round((a.throughput / b.throughput) * 100) / 100 : undefined;
+
+/**
+ * Computes, per scenario, s3worker's ratio to each peer (best setting against best setting, and
+ * default against default), and the verdict on each target.
+ */
+export function summarize(results) {
+  const targets = [];
+  for (const entry of results.scenarios) {
+    const goals = PEER_TARGETS[entry.id];
+    if (!goals) continue;
+    entry.ratios = {};
+    const mine = best(entry, 's3worker');
+    for (const [peer, goal] of Object.entries(goals)) {
+      const theirs = best(entry, peer);
+      const bestRatio = ratio(mine, theirs);
+      const defaultRatio = ratio(find(entry, 's3worker', 'default'), find(entry, peer, 'default'));
+      entry.ratios[peer] = { best: bestRatio, default: defaultRatio };
+      targets.push({
+        target: `(${entry.id}) s3worker ≥ ${goal.toFixed(1)}× ${peer === 'aws' ? 'AWS CLI' : peer}`,
+        measured:
+          bestRatio === undefined
+            ? 'not measured'
+            : `${bestRatio}× (best ${mine.throughput} vs ${theirs.throughput} ${entry.unit}; ` +
+              `defaults ${defaultRatio ?? 'n/a'}×)`,
+        met: bestRatio === undefined ? undefined : bestRatio >= goal,
+      });
+    }
+  }
+
+  const rssRuns = results.scenarios
+    .filter((e) => e.id === 'rss')
+    .map((e) => ({ bytes: e.work.bytes, run: e.runs.find((r) => ok(r)) }))
+    .filter((x) => x.run);
+  const copy = results.scenarios.find((e) => e.id === 'a');
+  const copyDefault = copy && find(copy, 's3worker', 'default');
+  const smallest =
+    rssRuns[0] ?? (copyDefault ? { bytes: copy.work.bytes, run: copyDefault } : undefined);
+  if (smallest) {
+    targets.push({
+      target: '(a) s3worker peak RSS with defaults ≤ 256 MiB',
+      measured: rssRuns
+        .map((x) => `${formatSize(x.run.peakRssBytes)} at ${formatSize(x.bytes)}`)
+        .concat(
+          rssRuns.length === 0
+            ? [`${formatSize(smallest.run.peakRssBytes)} at ${formatSize(smallest.bytes)}`]
+            : [],
+        )
+        .join(', '),
+      met: (rssRuns.length > 0 ? rssRuns : [smallest]).every(
+        (x) => x.run.peakRssBytes <= RSS_LIMIT_BYTES,
+      ),
+    });
+  }
+  if (rssRuns.length >= 2) {
+    const peaks = rssRuns.map((x) => x.run.peakRssBytes);
+    const spread = Math.max(...peaks) / Math.min(...peaks);
+    targets.push({
+      target: `(a) peak RSS flat within 10% from ${formatSize(rssRuns[0].bytes)} to ${formatSize(rssRuns.at(-1).bytes)}`,
+      measured: `largest / smallest = ${spread.toFixed(2)}`,
+      met: spread <= RSS_FLAT_RATIO,
+    });
+  }
+  return { targets };
+}
+
+const cell = (v) => (v === undefined || v === null ? '–' : String(v));
+const mib = (bytes) => (bytes ? (bytes / MiB).toFixed(0) : '–');
+const TOOL_LABEL = { s3worker: 's3worker', s5cmd: 's5cmd', aws: 'AWS CLI' };
+
+function scenarioTable(entry) {
+  const peerBest = { s5cmd: best(entry, 's5cmd'), aws: best(entry, 'aws') };
+  const lines = [
+    `### (${entry.id}) ${entry.title}: ${entry.source}`,
+    '',
+    `| tool | setting | wall s | ${entry.unit} | × s5cmd best | × AWS CLI best | CPU s | CPU s/GB | peak RSS MiB | check |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const run of entry.runs) {
+    const setting = run.variant;
+    if (!ok(run)) {
+      lines.push(
+        `| ${TOOL_LABEL[run.tool]} | ${setting} | – | – | – | – | – | – | – | ${run.error ? `failed: ${run.error.split('\n')[0].slice(0, 120).replaceAll('|', '/')}` : '–'} |`,
+      );
+      continue;
+    }
+    lines.push(
+      `| ${TOOL_LABEL[run.tool]} | ${setting} | ${run.wallSeconds.toFixed(1)} | ${run.throughput} | ` +
+        `${cell(ratio(run, peerBest.s5cmd))} | ${cell(ratio(run, peerBest.aws))} | ` +
+        `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGB} | ${mib(run.rssSumBytes)} | ok |`,
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** Renders the results as markdown: machine, targets, one table per scenario, settings. */
+export function renderMarkdown(results) {
+  const m = results.machine;
+  const out = [
+    `## Benchmark results (${results.startedAt.slice(0, 16).replace('T', ' ')} UTC)`,
+    '',
+    `Command: \`${results.command}\`. Machine: ${m.nproc} cores (${m.cpuModel}), ` +
+      `${formatSize(m.memoryBytes)} memory, Node.js ${m.node}; MinIO ${m.minio} on 127.0.0.1, ` +
+      `on the same cores as the clients; load average at start ${m.loadAverageAtStart.join(' / ')}. ` +
+      `Peers: s5cmd ${results.tools.s5cmd}, ${results.tools.aws.split(' ')[0]} ` +
+      `(${results.tools.aws.split(' ').slice(1, 3).join(', ')}), ${results.tools.gzip}; ` +
+      `measured with ${results.tools.time}.`,
+    '',
+    '| target | measured | met |',
+    '| --- | --- | --- |',
+    ...results.summary.targets.map(
+      (t) =>
+        `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**'} |`,
+    ),
+    '',
+    ...results.scenarios.map((e) => scenarioTable(e)),
+    'Wall seconds from the first process started to the last one finished (download and upload ' +
+      'added up in (b)); MB = 10^6 bytes, GB = 10^9 bytes of source data; CPU s = user + system ' +
+      'seconds of every process of the pipeline (s5cmd and gzip, or aws and gzip), not MinIO; ' +
+      'peak RSS = the sum of the peaks of the pipeline\'s processes. "× s5cmd best" divides the ' +
+      "row's throughput by the best s5cmd setting's. Every output was checked before it counted " +
+      '(size, and SHA-256 of samples or of everything; see latest.json).',
+    '',
+    'Settings:',
+    '',
+    ...Object.entries(results.settings).flatMap(([tool, s]) => [
+      `- ${TOOL_LABEL[tool]}: default = ${s.default}; tuned = ${s.tuned}`,
+    ]),
+    '',
+  ];
+  return out.join('\n');
+}

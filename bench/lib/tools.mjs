@@ -1,0 +1,176 @@
+// The command lines each tool runs for each kind of work, with default and tuned settings.
+// Every command is an argument array (no shell); a pipeline is a list of commands.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runPipeline } from './measure.mjs';
+
+/**
+ * Tuned settings, chosen by trying a few values on this machine (2 cores, MinIO on loopback);
+ * each tool's defaults are whatever it does without flags. Written down in the results.
+ */
+export const TUNED = {
+  s3worker: {
+    one: [
+      '--part-size',
+      '16MiB',
+      '--queue-size',
+      '8',
+      '--range-size',
+      '16MiB',
+      '--range-concurrency',
+      '8',
+      '--max-buffered-bytes',
+      '512MiB',
+    ],
+    many: ['--concurrency', '64', '--max-buffered-bytes', '512MiB'],
+  },
+  s5cmd: {
+    one: ['--concurrency', '8', '--part-size', '16'],
+    manyGlobal: ['--numworkers', '64'],
+  },
+  aws: {
+    config: {
+      'default.s3.max_concurrent_requests': '32',
+      'default.s3.multipart_chunksize': '16MB',
+      'default.s3.max_queue_size': '10000',
+    },
+  },
+};
+
+/** The tools in the order they run, each with its variants. */
+export const TOOL_NAMES = ['s5cmd', 'aws', 's3worker'];
+export const VARIANTS = ['default', 'tuned'];
+
+const s3url = (bucket, key) => `s3://${bucket}/${key}`;
+
+/**
+ * Builds each tool's command lines.
+ * @param {{ bins: { s5cmd: string, aws: string, gzip: string, node: string, s3worker: string },
+ *   endpoint: string, awsConfigFiles: { default: string, tuned: string } }} ctx
+ */
+export function createTools(ctx) {
+  const e = ctx.endpoint;
+  const s5 = (variant, args) => ({
+    cmd: ctx.bins.s5cmd,
+    args: ['--endpoint-url', e, ...(variant === 'tuned' ? ['--log', 'error'] : []), ...args],
+  });
+  const aws = (args) => ({ cmd: ctx.bins.aws, args: ['--endpoint-url', e, ...args] });
+  const gzip = { cmd: ctx.bins.gzip, args: ['-1'] };
+  // One s3worker run is the whole pipeline: list, GET, transform, PUT.
+  const s3worker = (variant, kind, src, dst, extra = []) => [
+    [
+      {
+        cmd: ctx.bins.node,
+        args: [
+          ctx.bins.s3worker,
+          'run',
+          'stream-transform',
+          '--endpoint',
+          e,
+          '--input',
+          s3url(src.bucket, src.prefix),
+          '--output',
+          s3url(dst.bucket, dst.prefix),
+          ...extra,
+          ...(variant === 'tuned' ? TUNED.s3worker[kind] : []),
+        ],
+      },
+    ],
+  ];
+  const s5one = (variant) => (variant === 'tuned' ? TUNED.s5cmd.one : []);
+
+  return {
+    s5cmd: {
+      /** One object: `s5cmd cat | [gzip -1 |] s5cmd pipe`. */
+      one({ variant, src, dst, gzipLevel1 }) {
+        return [
+          [
+            s5(variant, ['cat', ...s5one(variant), s3url(src.bucket, src.key)]),
+            ...(gzipLevel1 ? [gzip] : []),
+            s5(variant, ['pipe', ...s5one(variant), s3url(dst.bucket, dst.key)]),
+          ],
+        ];
+      },
+      /** Many objects: download to a local folder, then upload it. */
+      many({ variant, src, dst, localDir }) {
+        const global = variant === 'tuned' ? TUNED.s5cmd.manyGlobal : [];
+        return [
+          [s5(variant, [...global, 'cp', s3url(src.bucket, `${src.prefix}*`), `${localDir}/`])],
+          [s5(variant, [...global, 'cp', `${localDir}/*`, s3url(dst.bucket, dst.prefix)])],
+        ];
+      },
+    },
+    aws: {
+      one({ src, dst, gzipLevel1 }) {
+        return [
+          [
+            aws(['s3', 'cp', '--no-progress', s3url(src.bucket, src.key), '-']),
+            ...(gzipLevel1 ? [gzip] : []),
+            aws(['s3', 'cp', '--no-progress', '-', s3url(dst.bucket, dst.key)]),
+          ],
+        ];
+      },
+      many({ src, dst, localDir }) {
+        const flags = ['--recursive', '--only-show-errors'];
+        return [
+          [aws(['s3', 'cp', ...flags, s3url(src.bucket, src.prefix), `${localDir}/`])],
+          [aws(['s3', 'cp', ...flags, `${localDir}/`, s3url(dst.bucket, dst.prefix)])],
+        ];
+      },
+    },
+    s3worker: {
+      one: ({ variant, src, dst, gzipLevel1 }) =>
+        s3worker(
+          variant,
+          'one',
+          src,
+          dst,
+          gzipLevel1 ? ['--transform', 'gzip', '--gzip-level', '1'] : [],
+        ),
+      many: ({ variant, src, dst }) => s3worker(variant, 'many', src, dst),
+    },
+  };
+}
+
+/**
+ * Writes the AWS CLI's config files for both variants with `aws configure set` (the way a user
+ * tunes it), each in its own file named by AWS_CONFIG_FILE. Returns their paths.
+ */
+export async function writeAwsConfigs({ awsBin, tmpDir, env, timeBin }) {
+  const files = {
+    default: join(tmpDir, 'aws-config-default'),
+    tuned: join(tmpDir, 'aws-config-tuned'),
+  };
+  for (const file of Object.values(files)) {
+    await writeFile(file, '[default]\nregion = us-east-1\n', { mode: 0o600 });
+  }
+  for (const [name, value] of Object.entries(TUNED.aws.config)) {
+    await runPipeline([{ cmd: awsBin, args: ['configure', 'set', name, value] }], {
+      env: { ...env, AWS_CONFIG_FILE: files.tuned },
+      tmpDir,
+      timeBin,
+      timeoutMs: 60_000,
+    });
+  }
+  return files;
+}
+
+/** How each variant is configured, in words, for the report. */
+export function describeVariants() {
+  return {
+    s3worker: {
+      default: 'no flags',
+      tuned: `one object: ${TUNED.s3worker.one.join(' ')}; many objects: ${TUNED.s3worker.many.join(' ')}`,
+    },
+    s5cmd: {
+      default: 'no flags (cat/pipe: 5 parts of 50 MiB in flight; cp: --numworkers 256)',
+      tuned: `cat/pipe: ${TUNED.s5cmd.one.join(' ')} (MiB); cp: ${TUNED.s5cmd.manyGlobal.join(' ')}; --log error`,
+    },
+    aws: {
+      default: 'region only (max_concurrent_requests 10, multipart_chunksize 8MB)',
+      tuned: Object.entries(TUNED.aws.config)
+        .map(([k, v]) => `${k.replace('default.s3.', '')} ${v}`)
+        .join(', '),
+    },
+  };
+}

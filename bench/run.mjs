@@ -1,0 +1,352 @@
+// `npm run bench`: s3worker against s5cmd and the AWS CLI on the local MinIO, measured in the
+// same run. See `npm run bench -- --help` and the README's "Performance" section.
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createBenchClient, createBucket, deletePrefix, removeBucket } from './lib/bench-s3.mjs';
+import { round, runSteps } from './lib/measure.mjs';
+import { formatSize, parseOptions, USAGE } from './lib/options.mjs';
+import { renderMarkdown, summarize } from './lib/report.mjs';
+import {
+  createTools,
+  describeVariants,
+  TOOL_NAMES,
+  VARIANTS,
+  writeAwsConfigs,
+} from './lib/tools.mjs';
+import copyThrough from './scenarios/copy-through.mjs';
+import gzipText from './scenarios/gzip-text.mjs';
+import manySmall from './scenarios/many-small.mjs';
+import rssFlat from './scenarios/rss-flat.mjs';
+
+/**
+ * @typedef {object} Scenario
+ * @property {string} id
+ * @property {string} title
+ * @property {'MB/s' | 'objects/s'} unit
+ * @property {boolean} [needsLocalDir]
+ * @property {{ tool: string, variant: string }} [onlyTool]
+ * @property {(options: object) => number[]} [sizes]
+ */
+
+const execFileAsync = promisify(execFile);
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SCENARIOS = { a: copyThrough, b: manySmall, c: gzipText, rss: rssFlat };
+
+const say = (text) => process.stderr.write(`[bench] ${text}\n`);
+
+async function main() {
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${error.message}\n\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const startedAt = new Date();
+  const loadAtStart = loadavg().map((n) => round(n, 2));
+
+  say('setting up the peers (bench/setup.sh)');
+  const setup = JSON.parse(await runSetup());
+  const services = await readServicesEnv();
+  const endpoint = services.S3_ENDPOINT;
+  const region = services.S3_REGION ?? 'us-east-1';
+
+  const tmpDir = await mkdtemp(join(tmpdir(), 's3worker-bench-'));
+  const id = `${startedAt.getTime().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const buckets = { input: `s3worker-bench-${id}-in`, output: `s3worker-bench-${id}-out` };
+  const s3 = createBenchClient({
+    endpoint,
+    region,
+    accessKeyId: services.S3_ACCESS_KEY_ID,
+    secretAccessKey: services.S3_SECRET_ACCESS_KEY,
+  });
+
+  // Only what the tools need: credentials in the environment (never in argv), no shared
+  // credentials or config file of this machine, and no instance-metadata lookups.
+  const baseEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LANG: 'C.UTF-8',
+    TMPDIR: tmpDir,
+    AWS_ACCESS_KEY_ID: services.S3_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: services.S3_SECRET_ACCESS_KEY,
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_SHARED_CREDENTIALS_FILE: join(tmpDir, 'no-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const measureOptions = { tmpDir, timeBin: setup.time.bin, timeoutMs: options.timeoutMs };
+
+  const results = {
+    startedAt: startedAt.toISOString(),
+    command: [
+      'npm run bench',
+      ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : []),
+    ].join(' '),
+    machine: {
+      nproc: cpus().length,
+      memoryBytes: totalmem(),
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      minio: setup.minio.version,
+      loadAverageAtStart: loadAtStart,
+    },
+    tools: {
+      s5cmd: setup.s5cmd.version,
+      aws: setup.aws.version,
+      gzip: setup.gzip.version,
+      time: setup.time.version,
+    },
+    settings: describeVariants(),
+    options: { ...options, help: undefined, keep: undefined },
+    scenarios: [],
+  };
+
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    say('interrupted: cleaning up after the current run');
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const s3worker = await checkS3worker(baseEnv);
+    const awsConfigFiles = await writeAwsConfigs({
+      awsBin: setup.aws.bin,
+      tmpDir,
+      env: baseEnv,
+      timeBin: setup.time.bin,
+    });
+    const tools = createTools({
+      endpoint,
+      bins: {
+        s5cmd: setup.s5cmd.bin,
+        aws: setup.aws.bin,
+        gzip: setup.gzip.bin,
+        node: process.execPath,
+        s3worker: s3worker.bin,
+      },
+    });
+    await createBucket(s3, buckets.input);
+    await createBucket(s3, buckets.output);
+    say(`buckets ${buckets.input}, ${buckets.output}; temp ${tmpDir}`);
+
+    for (const scenarioId of options.scenarios) {
+      const scenario = SCENARIOS[scenarioId];
+      const sizes = scenario.sizes ? scenario.sizes(options) : [undefined];
+      for (const size of sizes) {
+        if (interrupted) break;
+        const entry = await runScenario({
+          scenario,
+          size,
+          options,
+          s3,
+          buckets,
+          tools,
+          s3worker,
+          tmpDir,
+          env: (variant) => ({ ...baseEnv, AWS_CONFIG_FILE: awsConfigFiles[variant] }),
+          measureOptions,
+          isInterrupted: () => interrupted,
+        });
+        results.scenarios.push(entry);
+      }
+    }
+  } finally {
+    results.finishedAt = new Date().toISOString();
+    if (options.keep) {
+      say(`kept buckets ${buckets.input}, ${buckets.output} and ${tmpDir}`);
+    } else {
+      for (const bucket of Object.values(buckets)) {
+        await removeBucket(s3, bucket).catch((error) => {
+          if (error?.name !== 'NoSuchBucket') say(`could not remove ${bucket}: ${error.message}`);
+        });
+      }
+      await rm(tmpDir, { recursive: true, force: true });
+    }
+    s3.destroy();
+  }
+
+  results.summary = summarize(results);
+  const markdown = renderMarkdown(results);
+  const outDir = resolve(ROOT, options.out);
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(outDir, 'latest.md'), markdown);
+  process.stdout.write(markdown);
+  say(`wrote ${join(outDir, 'latest.json')} and latest.md`);
+  if (interrupted) process.exitCode = 130;
+}
+
+async function runScenario(ctx) {
+  const { scenario, size, options, s3, buckets } = ctx;
+  const scenarioOptions = size === undefined ? options : { ...options, size };
+  const label = size === undefined ? scenario.id : `${scenario.id} ${formatSize(size)}`;
+  say(`${label}: generating the source data`);
+  const prepStarted = Date.now();
+  const src = await scenario.prepare({ s3, buckets, options: scenarioOptions, size });
+  say(
+    `${label}: ${scenario.describe(src)} ready in ${round((Date.now() - prepStarted) / 1000, 1)} s`,
+  );
+  const work = scenario.work(src);
+  const entry = {
+    id: scenario.id,
+    title: scenario.title,
+    unit: scenario.unit,
+    source: scenario.describe(src),
+    work,
+    runs: [],
+  };
+  const combos = scenario.onlyTool
+    ? [scenario.onlyTool]
+    : TOOL_NAMES.flatMap((tool) => VARIANTS.map((variant) => ({ tool, variant })));
+  for (const { tool, variant } of combos) {
+    if (ctx.isInterrupted()) break;
+    if (!options.tools.includes(tool)) continue;
+    if (!scenario.onlyTool && !options.variants.includes(variant)) continue;
+    const run = { tool, variant };
+    if (tool === 's3worker' && !ctx.s3worker.ok) {
+      run.error = `not runnable: ${ctx.s3worker.reason}`;
+      entry.runs.push(run);
+      say(`${label} ${tool} ${variant}: skipped (${run.error})`);
+      continue;
+    }
+    const attempts = [];
+    for (let i = 0; i < options.repeat && !ctx.isInterrupted(); i++) {
+      attempts.push(await runOnce({ ...ctx, src, label, tool, variant, attempt: i }));
+      if (attempts.at(-1).error) break;
+    }
+    const failed = attempts.find((a) => a.error);
+    const ok = attempts.filter((a) => !a.error).sort((x, y) => x.wallSeconds - y.wallSeconds);
+    const median = failed ?? ok[Math.floor((ok.length - 1) / 2)];
+    Object.assign(run, median);
+    if (options.repeat > 1) run.allWallSeconds = attempts.map((a) => a.wallSeconds);
+    if (!run.error) {
+      run.throughput =
+        scenario.unit === 'objects/s'
+          ? round(work.objects / run.wallSeconds, 1)
+          : round(work.bytes / 1e6 / run.wallSeconds, 1);
+      run.mbPerSecond = round(work.bytes / 1e6 / run.wallSeconds, 1);
+      run.cpuSecondsPerGB = round(run.cpuSeconds / (work.bytes / 1e9), 2);
+    }
+    entry.runs.push(run);
+  }
+  if (!options.keep) await deletePrefix(s3, src.bucket, src.prefix);
+  return entry;
+}
+
+async function runOnce({
+  scenario,
+  src,
+  label,
+  tool,
+  variant,
+  attempt,
+  options,
+  s3,
+  buckets,
+  tools,
+  tmpDir,
+  env,
+  measureOptions,
+}) {
+  const dst = scenario.destination(buckets.output, `${scenario.id}/${tool}-${variant}-${attempt}/`);
+  const localDir = scenario.needsLocalDir ? await mkdtemp(join(tmpDir, `${tool}-`)) : undefined;
+  const pipelines = scenario.plan(tools[tool], { variant, src, dst, localDir });
+  const outcome = {};
+  try {
+    const measured = await runSteps(pipelines, { ...measureOptions, env: env(variant) });
+    Object.assign(outcome, {
+      wallSeconds: measured.wallSeconds,
+      cpuSeconds: measured.cpuSeconds,
+      peakRssBytes: measured.peakRssBytes,
+      rssSumBytes: measured.rssSumBytes,
+      processes: measured.processes,
+    });
+    outcome.verified = await scenario.verify({ s3, src, dst, options });
+    say(
+      `${label} ${tool} ${variant}: ${measured.wallSeconds} s wall, ${measured.cpuSeconds} s CPU, ` +
+        `peak RSS ${formatSize(measured.rssSumBytes)}; verified (${outcome.verified})`,
+    );
+  } catch (error) {
+    outcome.error = error.message.slice(0, 2000);
+    say(`${label} ${tool} ${variant}: FAILED: ${outcome.error}`);
+  } finally {
+    if (localDir) await rm(localDir, { recursive: true, force: true });
+    if (!options.keep) await deletePrefix(s3, dst.bucket, dst.prefix).catch(() => {});
+  }
+  return outcome;
+}
+
+/** Whether `node dist/cli/main.js run stream-transform --help` works (the build is there). */
+async function checkS3worker(env) {
+  const bin = join(ROOT, 'dist', 'cli', 'main.js');
+  if (!existsSync(bin))
+    return { ok: false, bin, reason: 'dist/cli/main.js is missing (run npm run build)' };
+  try {
+    await execFileAsync(process.execPath, [bin, 'run', 'stream-transform', '--help'], {
+      env,
+      timeout: 60_000,
+    });
+    return { ok: true, bin };
+  } catch (error) {
+    const detail = `${error.stderr ?? ''}${error.stdout ?? ''}`
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' ');
+    return {
+      ok: false,
+      bin,
+      reason: `run stream-transform --help failed: ${detail.slice(0, 300)}`,
+    };
+  }
+}
+
+function runSetup() {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('bash', [join(ROOT, 'bench', 'setup.sh')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      out += chunk;
+    });
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolvePromise(out) : reject(new Error(`bench/setup.sh exited with ${code}`)),
+    );
+  });
+}
+
+/** The `export K=V` lines of `scripts/test-services.sh env` as an object. */
+async function readServicesEnv() {
+  const { stdout } = await execFileAsync('bash', [
+    join(ROOT, 'scripts', 'test-services.sh'),
+    'env',
+  ]);
+  const env = {};
+  for (const line of stdout.split('\n')) {
+    const match = /^export ([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (match) env[match[1]] = match[2].replace(/^'(.*)'$/, '$1');
+  }
+  return env;
+}
+
+main().catch((error) => {
+  console.error(`[bench] failed: ${error.stack ?? error.message}`);
+  process.exitCode = 1;
+});

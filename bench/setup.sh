@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Installs the peers the benchmark compares s3worker with, once, into the binaries cache:
+#   s5cmd    built with `go install` from its Go module at a pinned version
+#   aws CLI  from PyPI at a pinned version, in a virtualenv under the cache (not the one on PATH,
+#            whose version depends on the machine)
+#   GNU time from the Debian package `time` (wall seconds, user+sys CPU seconds, max RSS)
+# then makes sure the local MinIO runs (never stops it: other work shares it) and prints one JSON
+# object with the tools' paths and versions on stdout, which bench/run.mjs reads.
+#
+#   bench/setup.sh            install what is missing, start MinIO if it is down, print the JSON
+#
+# Environment:
+#   S3WORKER_CACHE_DIR   binaries cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/s3worker)
+set -euo pipefail
+
+# Pinned versions. v2.3.0 is the newest s5cmd release the Go module proxy serves here.
+S5CMD_MODULE="github.com/peak/s5cmd/v2@v2.3.0"
+AWSCLI_VERSION="1.46.3"
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE_DIR="${S3WORKER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s3worker}"
+BIN_DIR="$CACHE_DIR/bin"
+S5CMD_BIN="$BIN_DIR/s5cmd-${S5CMD_MODULE##*@}"
+AWS_VENV="$CACHE_DIR/awscli-$AWSCLI_VERSION"
+AWS_BIN="$AWS_VENV/bin/aws"
+TIME_BIN=/usr/bin/time
+
+log() { printf '[bench-setup] %s\n' "$*" >&2; }
+die() { printf '[bench-setup] error: %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+  [[ $(id -u) -eq 0 ]] || die "missing $*; install with: sudo apt-get install $*"
+  command -v apt-get >/dev/null || die "missing $*; install it with your package manager"
+  log "installing $* from Debian packages"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+install_s5cmd() {
+  [[ -x $S5CMD_BIN ]] && return 0
+  command -v go >/dev/null || die "Go is needed to build s5cmd: install Go 1.22+ and retry"
+  local tmp dir version=${S5CMD_MODULE##*@} start=$SECONDS
+  tmp=$(mktemp -d)
+  log "building ${S5CMD_MODULE} (first run only; a few minutes)"
+  # Not `go install module@version`: it also asks the proxy for the module's version list (to
+  # look for a deprecation notice), which the proxy here refuses. Download the pinned version and
+  # build it in place instead, stamping the version the way s5cmd's Makefile does.
+  if ! dir=$(go mod download -json "$S5CMD_MODULE" | node -e \
+    'let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>{const m=JSON.parse(s);if(!m.Dir)process.exit(1);console.log(m.Dir)})'); then
+    rm -rf "$tmp"
+    die "go mod download $S5CMD_MODULE failed"
+  fi
+  if ! (cd "$dir" && CGO_ENABLED=0 go build -mod=mod -trimpath -o "$tmp/s5cmd" \
+    -ldflags "-X=github.com/peak/s5cmd/v2/version.Version=$version -X=github.com/peak/s5cmd/v2/version.GitCommit=gomod" \
+    . >"$tmp/build.log" 2>&1); then
+    tail -n 20 "$tmp/build.log" >&2
+    rm -rf "$tmp"
+    die "building $S5CMD_MODULE failed"
+  fi
+  mkdir -p "$BIN_DIR"
+  mv "$tmp/s5cmd" "$S5CMD_BIN"
+  rm -rf "$tmp"
+  log "built s5cmd in $((SECONDS - start)) s"
+}
+
+install_awscli() {
+  [[ -x $AWS_BIN ]] && return 0
+  local py
+  py=$(command -v python3) || die "python3 is needed for the AWS CLI"
+  "$py" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  log "installing awscli==$AWSCLI_VERSION into $AWS_VENV"
+  rm -rf "$AWS_VENV"
+  "$py" -m venv "$AWS_VENV"
+  "$AWS_VENV/bin/pip" install --quiet --disable-pip-version-check "awscli==$AWSCLI_VERSION" >&2 ||
+    { rm -rf "$AWS_VENV"; die "pip install awscli==$AWSCLI_VERSION failed"; }
+}
+
+install_time() {
+  [[ -x $TIME_BIN ]] && "$TIME_BIN" -f '%e' true >/dev/null 2>&1 && return 0
+  apt_install time
+}
+
+json_str() { node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1"; }
+
+install_time
+install_s5cmd
+install_awscli
+command -v gzip >/dev/null || apt_install gzip
+
+# `start` is idempotent and writes the env file that `env` reads.
+"$ROOT/scripts/test-services.sh" start >/dev/null
+eval "$("$ROOT/scripts/test-services.sh" env)"
+
+minio_bin=$(ls "$CACHE_DIR"/bin/minio-* 2>/dev/null | head -n1)
+cat <<EOF
+{
+  "s5cmd": { "bin": $(json_str "$S5CMD_BIN"), "version": $(json_str "$("$S5CMD_BIN" version 2>&1 | head -n1)") },
+  "aws": { "bin": $(json_str "$AWS_BIN"), "version": $(json_str "$("$AWS_BIN" --version 2>&1 | head -n1)") },
+  "time": { "bin": $(json_str "$TIME_BIN"), "version": $(json_str "GNU time $(dpkg-query -W -f='${Version}' time 2>/dev/null || echo unknown)") },
+  "gzip": { "bin": $(json_str "$(command -v gzip)"), "version": $(json_str "$(gzip --version | head -n1)") },
+  "minio": { "bin": $(json_str "${minio_bin:-}"), "version": $(json_str "$(basename "${minio_bin:-minio-unknown}" | sed 's/^minio-/github.com\/minio\/minio@/')") },
+  "endpoint": $(json_str "$S3_ENDPOINT")
+}
+EOF
