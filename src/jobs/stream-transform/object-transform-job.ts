@@ -1,12 +1,14 @@
 import { Transform } from 'node:stream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import { ConfigError, S3WorkerError } from '../../errors.js';
+import { ConfigError, ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
 import { ByteBudget } from '../../s3/byte-budget.js';
 import { openObjectStream } from '../../s3/download.js';
+import { explainS3Error } from '../../s3/explain-error.js';
 import { listObjects } from '../../s3/list-objects.js';
 import { parseS3Url } from '../../s3/location.js';
 import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
+import { TransferErrorCode } from '../../s3/transfer-error.js';
 import { type SseOption, uploadStream } from '../../s3/upload.js';
 import { Job, type JobClass, type JobContext, type JobResult } from '../job.js';
 import type { Permission } from '../permissions.js';
@@ -56,6 +58,21 @@ interface SourceEntry {
 
 /** How one object ended. */
 type Outcome = 'done' | 'skipped' | 'failed' | 'filtered' | 'aborted';
+
+/**
+ * Errors that no other object can escape either (no or rejected credentials, wrong clock,
+ * endpoint down, bucket missing or elsewhere): the run stops and exits with the error's own code
+ * instead of failing every object one by one. Access denied stays per object: a policy may deny
+ * one prefix or one KMS key only.
+ */
+const RUN_FATAL_EXIT_CODES = new Set<ExitCodeValue>([
+  ExitCode.NoCredentials,
+  ExitCode.CredentialsRejected,
+  ExitCode.NoSuchBucket,
+  ExitCode.WrongRegion,
+  ExitCode.ClockSkew,
+  ExitCode.EndpointUnreachable,
+]);
 
 /** Folder under the output prefix where s3worker writes its own files (failure reports). */
 export const OWN_FOLDER = '_s3worker/';
@@ -252,7 +269,9 @@ class ObjectTransformRun {
   private bytesIn = 0;
   private bytesOut = 0;
   private abortedObjects = 0;
-  private stopReason: 'stop-signal' | 'max-failures' | undefined;
+  private stopReason: 'stop-signal' | 'max-failures' | 'fatal-error' | undefined;
+  /** The first run-fatal error; thrown once in-flight objects have settled. */
+  private fatal: S3WorkerError | undefined;
   private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
 
   constructor(
@@ -326,6 +345,7 @@ class ObjectTransformRun {
     }
 
     const failureReport = await this.writeReport();
+    if (this.fatal) throw this.fatal;
     const interrupted =
       (ctx.stopSignal.aborted || ctx.signal.aborted) &&
       (!listingComplete || this.abortedObjects > 0);
@@ -372,16 +392,26 @@ class ObjectTransformRun {
       }
       return;
     }
-    for await (const o of listObjects(ctx.s3, {
+    const listing = listObjects(ctx.s3, {
       bucket: input.bucket,
       prefix: input.prefix,
       signal: ctx.signal,
-    })) {
-      if (this.isOwnOutput(o.key)) continue;
-      yield {
-        key: o.key,
-        object: { ...o, bucket: input.bucket, relKey: relativeKey(o.key, input.prefix) },
-      };
+    });
+    try {
+      for await (const o of listing) {
+        if (this.isOwnOutput(o.key)) continue;
+        yield {
+          key: o.key,
+          object: { ...o, bucket: input.bucket, relKey: relativeKey(o.key, input.prefix) },
+        };
+      }
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      throw explainS3Error(err, {
+        action: 'ListObjectsV2',
+        bucket: input.bucket,
+        key: input.prefix,
+      });
     }
   }
 
@@ -405,6 +435,7 @@ class ObjectTransformRun {
 
   private shouldStop(): boolean {
     const { ctx, config } = this;
+    if (this.fatal) return true;
     if (ctx.stopSignal.aborted || ctx.signal.aborted) {
       this.stopReason ??= 'stop-signal';
       return true;
@@ -434,8 +465,8 @@ class ObjectTransformRun {
 
   private async processEntry(entry: SourceEntry): Promise<Outcome> {
     const { ctx } = this;
-    // Started from the queue after a stop: leave it for the next run.
-    if (ctx.stopSignal.aborted || ctx.signal.aborted) return 'aborted';
+    // Started from the queue after a stop (signal, max failures, fatal error): leave it for the next run.
+    if (this.shouldStop()) return 'aborted';
     let object = entry.object;
     let outputKey: string | undefined;
     try {
@@ -462,9 +493,14 @@ class ObjectTransformRun {
     const { input } = this.config;
     if (!key.startsWith(input.prefix))
       throw new KeyOutsideInputError(input.bucket, key, input.prefix);
-    const head = await this.ctx.s3.send(new HeadObjectCommand({ Bucket: input.bucket, Key: key }), {
-      abortSignal: this.ctx.signal,
-    });
+    const { signal } = this.ctx;
+    const head = await this.ctx.s3
+      .send(new HeadObjectCommand({ Bucket: input.bucket, Key: key }), { abortSignal: signal })
+      .catch((err: unknown) => {
+        throw signal.aborted
+          ? err
+          : explainS3Error(err, { action: 'HeadObject', bucket: input.bucket, key });
+      });
     return {
       bucket: input.bucket,
       key,
@@ -574,6 +610,11 @@ class ObjectTransformRun {
   }
 
   private fail(key: string, outputKey: string | undefined, err: unknown): Outcome {
+    if (err instanceof S3WorkerError && RUN_FATAL_EXIT_CODES.has(err.exitCode) && !this.fatal) {
+      this.fatal = err;
+      this.stopReason = 'fatal-error';
+      this.ctx.log.error({ key, code: err.code, err }, 'stopping: this error affects every object');
+    }
     const failure = describeFailure(key, outputKey, err);
     this.report.add(failure);
     this.ctx.log.warn({ key, outputKey, code: failure.code, err }, 'object failed');
@@ -634,21 +675,9 @@ function kmsKeyArn(keyId: string | undefined): string {
   return keyId.startsWith('alias/') ? `arn:aws:kms:*:*:${keyId}` : `arn:aws:kms:*:*:key/${keyId}`;
 }
 
+/** `If-None-Match: *` refused our write: someone wrote the key after our check. */
 function isPreconditionFailed(err: unknown): boolean {
-  const e = err as {
-    name?: string;
-    code?: string;
-    $metadata?: { httpStatusCode?: number };
-    cause?: unknown;
-  };
-  if (
-    e?.name === 'PreconditionFailed' ||
-    e?.code === 'PreconditionFailed' ||
-    e?.$metadata?.httpStatusCode === 412
-  ) {
-    return true;
-  }
-  return e?.cause !== undefined && e.cause !== err && isPreconditionFailed(e.cause);
+  return err instanceof S3WorkerError && err.code === TransferErrorCode.ObjectExists;
 }
 
 function isPrematureClose(err: unknown): boolean {

@@ -1,4 +1,5 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { explainS3Error } from '../../s3/explain-error.js';
 
 /**
  * User-metadata names an output carries to record where it came from (sent as
@@ -63,7 +64,8 @@ export type OutputState =
 
 /**
  * Looks at the output key with one HeadObject (which needs `s3:GetObject` on the output) and
- * says whether the object there records `source`. A 404 is `absent`; any other error is thrown.
+ * says whether the object there records `source`. A 404 is `absent`; any other error is thrown,
+ * explained (`explainS3Error`).
  */
 export async function checkOutput(
   s3: S3Client,
@@ -80,7 +82,7 @@ export async function checkOutput(
     return head.ETag ? { kind: 'different', etag: head.ETag } : { kind: 'different' };
   } catch (err) {
     if (isNotFound(err)) return { kind: 'absent' };
-    throw err;
+    throw signal.aborted ? err : explainS3Error(err, { action: 'HeadObject', bucket, key });
   }
 }
 

@@ -1,0 +1,361 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { FailureReportDocument } from '../../src/jobs/stream-transform/failure-report.js';
+import {
+  ObjectTransformJob,
+  type SourceObject,
+} from '../../src/jobs/stream-transform/object-transform-job.js';
+import { recordMap } from '../../src/jobs/stream-transform/transforms.js';
+import {
+  type CountingClient,
+  countingClient,
+  getBytes,
+  incompleteUploads,
+  listKeys,
+  putLargeObject,
+  putObjects,
+  runJob,
+  sha256Of,
+  WRITE_COMMANDS,
+} from '../fixtures/stream-transform/harness.js';
+import { createTestBucket } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+
+describe('stream-transform job against MinIO', () => {
+  const servers = inject('servers');
+  let s3: CountingClient;
+  let bucket: { name: string; remove: () => Promise<void> };
+  let out: { name: string; remove: () => Promise<void> };
+
+  beforeAll(async () => {
+    s3 = countingClient(servers.s3);
+    bucket = await createTestBucket(s3.client, 'st-in');
+    out = await createTestBucket(s3.client, 'st-out');
+  });
+
+  afterAll(async () => {
+    await bucket?.remove();
+    await out?.remove();
+    s3?.client.destroy();
+  });
+
+  it('reports a corrupt gzip and writes every good object', async () => {
+    const good = Array.from({ length: 6 }, (_, i) => ({
+      key: `corrupt-case/good-${i}.txt.gz`,
+      body: gzipSync(`line ${i}\n`.repeat(1000 + i)),
+    }));
+    const bad = {
+      key: 'corrupt-case/bad.txt.gz',
+      body: Buffer.concat([gzipSync('x'.repeat(5000)).subarray(0, 20), Buffer.from('garbage!')]),
+    };
+    await putObjects(s3.client, bucket.name, [...good, bad]);
+    const reportPath = join(process.env.TMPDIR ?? '/tmp', `st-report-${Date.now()}.json`);
+
+    const { result, run } = await runJob(s3.client, {
+      input: `s3://${bucket.name}/corrupt-case/`,
+      output: `s3://${out.name}/corrupt-out/`,
+      transform: ['gunzip'],
+      failureReport: reportPath,
+    });
+
+    expect(result.objects).toEqual({ done: 6, skipped: 0, failed: 1 });
+    const written = await listKeys(s3.client, out.name, 'corrupt-out/');
+    expect(written.filter((k) => !k.includes('_s3worker/')).sort()).toEqual(
+      good.map((g) => g.key.replace('corrupt-case/', 'corrupt-out/').replace(/\.gz$/, '')).sort(),
+    );
+    const local = JSON.parse(await readFile(reportPath, 'utf8')) as FailureReportDocument;
+    expect(local.failures).toEqual([
+      expect.objectContaining({
+        key: bad.key,
+        outputKey: 'corrupt-out/bad.txt',
+        code: 'Z_DATA_ERROR',
+        attempts: 1,
+      }),
+    ]);
+    const uploaded = JSON.parse(
+      (
+        await getBytes(s3.client, out.name, `corrupt-out/_s3worker/failures-${run.ctx.runId}.json`)
+      ).toString(),
+    ) as FailureReportDocument;
+    expect(uploaded.failed).toBe(1);
+    expect(result.failureReport).toBe(reportPath);
+    expect(await incompleteUploads(s3.client, out.name)).toBe(0);
+  });
+
+  it('maps keys with spaces, unicode, + and % exactly and never escapes the output prefix', async () => {
+    const keys = [
+      'tricky/sp ace/file one.txt',
+      'tricky/ünï/日本語.txt',
+      'tricky/plus+sign/a+b.txt',
+      'tricky/pct/100%.txt',
+      'tricky/pct/%2F%20.txt',
+      'tricky/deep/a/b.txt',
+      'tricky/top.txt',
+    ];
+    const hashes = await putObjects(
+      s3.client,
+      bucket.name,
+      keys.map((key) => ({ key, body: `body of ${key}` })),
+    );
+
+    const plain = await runJob(s3.client, {
+      input: `s3://${bucket.name}/tricky/`,
+      output: `s3://${out.name}/tricky-out`,
+    });
+    expect(plain.result.objects.done).toBe(keys.length);
+    const written = await listKeys(s3.client, out.name, 'tricky-out/');
+    expect(written.sort()).toEqual(keys.map((k) => k.replace('tricky/', 'tricky-out/')).sort());
+    for (const key of keys) {
+      expect(await sha256Of(s3.client, out.name, key.replace('tricky/', 'tricky-out/'))).toBe(
+        hashes.get(key),
+      );
+    }
+
+    // `..` inside the prefix is resolved; one that climbs above it fails that object only.
+    const up = await runJob(s3.client, {
+      input: `s3://${bucket.name}/tricky/`,
+      output: `s3://${out.name}/tricky-up/`,
+      keyTemplate: '{dir}/../{name}.out{ext}',
+    });
+    expect(up.result.objects).toEqual({ done: keys.length - 1, skipped: 0, failed: 1 });
+    // Listing the whole bucket: nothing may land outside `tricky-up/` (or the earlier runs' prefixes).
+    const all = await listKeys(s3.client, out.name, '');
+    const upKeys = all.filter((k) => !k.startsWith('tricky-out/') && !k.startsWith('corrupt-out/'));
+    expect(upKeys.filter((k) => !k.includes('/_s3worker/')).sort()).toEqual(
+      [
+        'tricky-up/file one.out.txt',
+        'tricky-up/日本語.out.txt',
+        'tricky-up/a+b.out.txt',
+        'tricky-up/100%.out.txt',
+        'tricky-up/%2F%20.out.txt',
+        'tricky-up/deep/b.out.txt',
+      ].sort(),
+    );
+    expect(
+      upKeys.filter((k) => k.startsWith(`tricky-up/_s3worker/failures-${up.run.ctx.runId}`)),
+    ).toHaveLength(1);
+    const failure = up.run.logs.find((l) => l.msg === 'object failed');
+    expect(failure).toMatchObject({ key: 'tricky/top.txt', code: 'UNSAFE_OUTPUT_KEY' });
+  });
+
+  it('splits the work across shards 0/3, 1/3, 2/3: every object exactly once', async () => {
+    const keys = Array.from(
+      { length: 90 },
+      (_, i) => `shards/obj-${String(i).padStart(3, '0')}.txt`,
+    );
+    await putObjects(
+      s3.client,
+      bucket.name,
+      keys.map((key) => ({ key, body: key })),
+    );
+    s3.reset();
+    const results = await Promise.all(
+      ['0/3', '1/3', '2/3'].map((shard) =>
+        runJob(s3.client, {
+          input: `s3://${bucket.name}/shards/`,
+          output: `s3://${out.name}/sharded/`,
+          shard,
+        }),
+      ),
+    );
+    const done = results.map((r) => r.result.objects.done);
+    expect(done.every((n) => n > 0)).toBe(true);
+    expect(done.reduce((a, b) => a + b, 0)).toBe(keys.length);
+    expect(
+      results.every((r) => r.result.objects.failed === 0 && r.result.objects.skipped === 0),
+    ).toBe(true);
+    expect(s3.sent('PutObjectCommand')).toBe(keys.length);
+    expect((await listKeys(s3.client, out.name, 'sharded/')).sort()).toEqual(
+      keys.map((k) => k.replace('shards/', 'sharded/')),
+    );
+  });
+
+  it('writes nothing in a dry run and logs each source → output key', async () => {
+    const keys = ['dry/a.log', 'dry/b/c.log', 'dry/skip.txt'];
+    await putObjects(
+      s3.client,
+      bucket.name,
+      keys.map((key) => ({ key, body: 'hello\n' })),
+    );
+    s3.reset();
+    const { result, run } = await runJob(s3.client, {
+      input: `s3://${bucket.name}/dry/`,
+      output: `s3://${out.name}/dry-out/`,
+      include: ['**/*.log'],
+      transform: ['gzip'],
+      dryRun: true,
+    });
+    expect(result.objects).toEqual({ done: 2, skipped: 0, failed: 0 });
+    expect(s3.sent(...WRITE_COMMANDS, 'GetObjectCommand')).toBe(0);
+    expect(await listKeys(s3.client, out.name, 'dry-out/')).toEqual([]);
+    const planned = run.logs
+      .filter((l) => l.msg === 'dry run: would write')
+      .map((l) => [l.key, l.outputKey]);
+    expect(planned.sort()).toEqual([
+      ['dry/a.log', 'dry-out/a.log.gz'],
+      ['dry/b/c.log', 'dry-out/b/c.log.gz'],
+    ]);
+  });
+
+  it('resumes: a second run skips every finished output without writing', async () => {
+    const keys = Array.from({ length: 25 }, (_, i) => `resume/r-${i}.txt`);
+    await putObjects(
+      s3.client,
+      bucket.name,
+      keys.map((key) => ({ key, body: `${key}\n`.repeat(100) })),
+    );
+    const config = {
+      input: `s3://${bucket.name}/resume/`,
+      output: `s3://${out.name}/resume-out/`,
+      transform: ['zstd' as const],
+    };
+    const first = await runJob(s3.client, config);
+    expect(first.result.objects.done).toBe(keys.length);
+    const head = await s3.client.send(
+      new HeadObjectCommand({ Bucket: out.name, Key: 'resume-out/r-0.txt.zst' }),
+    );
+    expect(head.Metadata).toMatchObject({
+      's3worker-source-key': 'resume%2Fr-0.txt',
+      's3worker-transform': 'stream-transform:zstd',
+    });
+    expect(head.ContentType).toBe('application/zstd');
+
+    s3.reset();
+    const second = await runJob(s3.client, config);
+    expect(second.result.objects).toEqual({ done: 0, skipped: keys.length, failed: 0 });
+    expect(s3.sent(...WRITE_COMMANDS, 'GetObjectCommand')).toBe(0);
+
+    // A changed source is redone; another chain over the same outputs is not "already done".
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: bucket.name, Key: keys[3]!, Body: 'changed\n' }),
+    );
+    const third = await runJob(s3.client, { ...config, overwrite: true });
+    expect(third.result.objects).toEqual({ done: 1, skipped: keys.length - 1, failed: 0 });
+    const noOverwrite = await runJob(s3.client, {
+      ...config,
+      keyTemplate: '{relkey}.zst',
+      gzipLevel: 1,
+      transform: ['identity', 'zstd'],
+    });
+    expect(noOverwrite.result.objects.failed).toBe(keys.length);
+    expect(noOverwrite.run.logs.find((l) => l.msg === 'object failed')).toMatchObject({
+      code: 'OutputExists',
+    });
+  });
+
+  it('stops at the first failure with maxFailures 0', async () => {
+    await putObjects(s3.client, bucket.name, [
+      { key: 'failfast/a-corrupt.gz', body: 'not gzip' },
+      ...Array.from({ length: 20 }, (_, i) => ({
+        key: `failfast/b-${i}.gz`,
+        body: gzipSync(`ok ${i}`),
+      })),
+    ]);
+    const { result } = await runJob(s3.client, {
+      input: `s3://${bucket.name}/failfast/`,
+      output: `s3://${out.name}/failfast-out/`,
+      transform: ['gunzip'],
+      maxFailures: 0,
+      concurrency: 1,
+    });
+    expect(result.objects).toEqual({ done: 0, skipped: 0, failed: 1 });
+    expect(result.interrupted).toBeUndefined();
+  });
+
+  it('processes exactly the keys of a keys file, failing the missing one', async () => {
+    const keys = ['keys/one.txt', 'keys/two words.txt', 'keys/three.txt', 'keys/not-listed.txt'];
+    await putObjects(
+      s3.client,
+      bucket.name,
+      keys.map((key) => ({ key, body: key })),
+    );
+    const keysFile = join(process.env.TMPDIR ?? '/tmp', `st-keys-${Date.now()}.txt`);
+    await writeFile(
+      keysFile,
+      'keys/one.txt\r\nkeys/two words.txt\n\nkeys/three.txt\nkeys/missing.txt\n',
+    );
+    const { result, run } = await runJob(s3.client, {
+      input: `s3://${bucket.name}/keys/`,
+      output: `s3://${out.name}/keys-out/`,
+      keys: keysFile,
+    });
+    expect(result.objects).toEqual({ done: 3, skipped: 0, failed: 1 });
+    expect(
+      (await listKeys(s3.client, out.name, 'keys-out/'))
+        .filter((k) => !k.includes('_s3worker'))
+        .sort(),
+    ).toEqual(['keys-out/one.txt', 'keys-out/three.txt', 'keys-out/two words.txt']);
+    expect(run.logs.find((l) => l.msg === 'object failed')).toMatchObject({
+      key: 'keys/missing.txt',
+    });
+  });
+
+  it('runs a subclass that uppercases lines with recordMap and filters by its own rule', async () => {
+    class UppercaseJob extends ObjectTransformJob {
+      static override readonly jobName = 'uppercase-lines';
+      override filter(object: SourceObject): boolean {
+        return !object.relKey.startsWith('ignored');
+      }
+      override transform() {
+        return recordMap((line: string) => line.toUpperCase());
+      }
+    }
+    await putObjects(s3.client, bucket.name, [
+      { key: 'upper/a.txt', body: 'hello\nwörld\nno newline' },
+      { key: 'upper/ignored.txt', body: 'x' },
+    ]);
+    const { result } = await runJob(
+      s3.client,
+      { input: `s3://${bucket.name}/upper/`, output: `s3://${out.name}/upper-out/` },
+      { jobClass: UppercaseJob },
+    );
+    expect(result.objects.done).toBe(1);
+    expect((await getBytes(s3.client, out.name, 'upper-out/a.txt')).toString()).toBe(
+      'HELLO\nWÖRLD\nNO NEWLINE',
+    );
+    const head = await s3.client.send(
+      new HeadObjectCommand({ Bucket: out.name, Key: 'upper-out/a.txt' }),
+    );
+    expect(head.Metadata?.['s3worker-transform']).toBe('uppercase-lines:identity');
+  });
+
+  it('on abort mid-upload leaves no incomplete multipart upload and reports an interruption', async () => {
+    const abortOut = await createTestBucket(s3.client, 'st-abort');
+    try {
+      await putLargeObject(s3.client, bucket.name, 'abort/big.txt', 100 * MiB, 7);
+      const { result } = await runJob(
+        s3.client,
+        {
+          input: `s3://${bucket.name}/abort/`,
+          output: `s3://${abortOut.name}/x/`,
+          transform: ['gzip'],
+          gzipLevel: 1,
+          partSize: '5MiB',
+        },
+        {
+          onStart: (run) => {
+            // Abort once the first parts are on their way: the multipart upload exists by then.
+            const timer = setInterval(() => {
+              if (run.progress.bytesOut > 12 * MiB) {
+                clearInterval(timer);
+                run.stop();
+                run.abort();
+              }
+            }, 20);
+            run.ctx.signal.addEventListener('abort', () => clearInterval(timer));
+          },
+        },
+      );
+      expect(result.interrupted).toBe(true);
+      expect(result.objects).toEqual({ done: 0, skipped: 0, failed: 0 });
+      expect(await incompleteUploads(s3.client, abortOut.name)).toBe(0);
+      expect(await listKeys(s3.client, abortOut.name)).toEqual([]);
+    } finally {
+      await abortOut.remove();
+    }
+  });
+});
