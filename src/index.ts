@@ -18,3 +18,18 @@ export {
   type ProgressReporter,
 } from './jobs/job.js';
 export type { Permission } from './jobs/permissions.js';
+export {
+  type StreamTransformConfig,
+  streamTransformConfigSchema,
+} from './jobs/stream-transform/config.js';
+export {
+  ObjectTransformJob,
+  type SourceObject,
+} from './jobs/stream-transform/object-transform-job.js';
+export {
+  type ChunkTransform,
+  type RecordMapOptions,
+  recordMap,
+  type TransformSpec,
+  type TransformStage,
+} from './jobs/stream-transform/transforms.js';
