@@ -167,36 +167,37 @@ async function regionFromTaskMetadata(
     const task = (await res.json()) as { TaskARN?: string; AvailabilityZone?: string };
     const fromArn = task.TaskARN?.split(':')[3];
     if (fromArn) return fromArn;
-    return task.AvailabilityZone?.replace(/[a-z]$/, '') || undefined;
+    const fromZone = task.AvailabilityZone?.replace(/[a-z]$/, '');
+    return fromZone === '' ? undefined : fromZone;
   } catch {
     return undefined;
   }
 }
 
 /**
- * The SDK's per-command log line (client, command, status, attempts, retry delay) at debug
- * level. Inputs and outputs are dropped: an UploadPart input holds the part's bytes.
+ * The SDK's per-command log line (command, status, attempts, retry delay, error name) at debug
+ * level, failures included: the caller explains and logs a failure itself (`explainS3Error`).
+ * Inputs and outputs are dropped: an UploadPart input holds the part's bytes. SDK warnings
+ * (such as "socket usage at capacity") stay warnings.
  */
 function sdkLogger(log: Logger) {
   const entry =
-    (level: 'debug' | 'warn' | 'error') =>
+    (level: 'debug' | 'warn') =>
     (...args: unknown[]) => {
       const first = args[0] as
-        | { clientName?: string; commandName?: string; metadata?: Record<string, unknown> }
+        | { commandName?: string; metadata?: Record<string, unknown>; error?: { name?: string } }
         | undefined;
       if (first && typeof first === 'object') {
-        log[level]({ sdk: first.commandName, metadata: first.metadata }, 'aws sdk request');
+        log[level](
+          { sdk: first.commandName, metadata: first.metadata, error: first.error?.name },
+          'aws sdk request',
+        );
       } else {
         log[level]({ sdk: String(first).slice(0, 200) }, 'aws sdk message');
       }
     };
-  return {
-    trace: () => {},
-    debug: entry('debug'),
-    info: entry('debug'),
-    warn: entry('warn'),
-    error: entry('error'),
-  };
+  const debug = entry('debug');
+  return { trace: () => {}, debug, info: debug, warn: entry('warn'), error: debug };
 }
 
 function retryModeOf(value: string | undefined): 'standard' | 'adaptive' {

@@ -17,16 +17,11 @@ import { createLogger } from '../../src/runtime/logger.js';
 import { createS3Client, logCredentialSource } from '../../src/s3/client.js';
 import { explainS3Error } from '../../src/s3/explain-error.js';
 import {
+  createTaskRoleMinter,
   type EcsCredentialsEndpoint,
-  type MintedCredentials,
   startEcsCredentialsEndpoint,
 } from '../support/ecs-credentials-endpoint.js';
-import {
-  assumeRole,
-  bucketReadWritePolicy,
-  createUserWithPolicy,
-  type PolicyDocument,
-} from '../support/minio-admin.js';
+import { bucketReadWritePolicy } from '../support/minio-admin.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
@@ -66,12 +61,11 @@ function recordSignatures(client: S3Client) {
 describe('credentials from an ECS-like container endpoint (full URI, token file, MinIO STS)', () => {
   const { s3 } = inject('servers');
   const admin = adminClient(s3);
-  const minted: MintedCredentials[] = [];
   const signatures: string[] = [];
   const logs = captureLogs();
   let bucket: { name: string; remove: () => Promise<void> };
   let other: { name: string; remove: () => Promise<void> };
-  let user: Awaited<ReturnType<typeof createUserWithPolicy>>;
+  let role: Awaited<ReturnType<typeof createTaskRoleMinter>>;
   let endpoint: EcsCredentialsEndpoint;
   let dir: string;
   let tokenFile: string;
@@ -89,22 +83,13 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
     bucket = await createTestBucket(admin, 'creds');
     other = await createTestBucket(admin, 'creds-other');
     await admin.send(new PutObjectCommand({ Bucket: other.name, Key: 'secret.txt', Body: 'x' }));
-    // The user may do anything; the session policy alone is what confines the task.
-    const everything: PolicyDocument = {
-      Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: ['arn:aws:s3:::*'] }],
-    };
-    user = await createUserWithPolicy(s3, everything, 'creds');
+    role = await createTaskRoleMinter(s3, bucketReadWritePolicy(bucket.name));
     dir = await mkdtemp(join(tmpdir(), 's3worker-creds-'));
     tokenFile = join(dir, 'token');
     await writeFile(tokenFile, token);
     endpoint = await startEcsCredentialsEndpoint({
       token,
-      mint: async () => {
-        const c = await assumeRole(s3, user, { policy: bucketReadWritePolicy(bucket.name) });
-        minted.push(c);
-        return c;
-      },
+      mint: role.mint,
     });
   });
 
@@ -112,7 +97,7 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
     await endpoint?.close();
     await bucket?.remove();
     await other?.remove();
-    await user?.remove();
+    await role?.remove();
     await rm(dir, { recursive: true, force: true });
     admin.destroy();
   });
@@ -235,11 +220,7 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
     const rotating = await startEcsCredentialsEndpoint({
       token,
       reportedLifetimeMs: 5 * 60_000 + 2_000,
-      mint: async () => {
-        const c = await assumeRole(s3, user, { policy: bucketReadWritePolicy(bucket.name) });
-        minted.push(c);
-        return c;
-      },
+      mint: role.mint,
     });
     const created = await createS3Client({
       credentials: 'container',
@@ -292,6 +273,7 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
   it('logged nothing, at debug level, that is an access key id, secret, session token or signature', () => {
     const text = logs.text();
     expect(text.length).toBeGreaterThan(0);
+    const minted = role.minted;
     expect(minted.length).toBeGreaterThanOrEqual(4);
     expect(signatures.length).toBeGreaterThan(10);
     const leaks = [

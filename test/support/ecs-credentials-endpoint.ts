@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { assumeRole, createUserWithPolicy, type PolicyDocument } from './minio-admin.js';
+import type { S3Server } from './servers.js';
 
 /** Temporary credentials as the fixture hands them out. */
 export interface MintedCredentials {
@@ -132,5 +134,38 @@ export async function startEcsCredentialsEndpoint(
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * What a task role is, built from MinIO: a user allowed everything, whose STS AssumeRole
+ * sessions carry `sessionPolicy` (so the session policy alone confines the credentials, as a
+ * role's policy does). `mint` hands out a fresh 15-minute session each call; `remove` deletes the user.
+ */
+export async function createTaskRoleMinter(
+  s3: S3Server,
+  sessionPolicy: PolicyDocument,
+): Promise<{
+  mint: () => Promise<MintedCredentials>;
+  minted: MintedCredentials[];
+  remove: () => Promise<void>;
+}> {
+  const user = await createUserWithPolicy(
+    s3,
+    {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: ['arn:aws:s3:::*'] }],
+    },
+    'taskrole',
+  );
+  const minted: MintedCredentials[] = [];
+  return {
+    minted,
+    mint: async () => {
+      const c = await assumeRole(s3, user, { policy: sessionPolicy });
+      minted.push(c);
+      return c;
+    },
+    remove: user.remove,
   };
 }
