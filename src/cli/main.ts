@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors.js';
+import { registerHealthcheckCommand } from './commands/healthcheck.js';
 import { registerJobsCommand } from './commands/jobs.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerRunCommand } from './commands/run.js';
 
 /**
@@ -12,6 +14,8 @@ import { registerRunCommand } from './commands/run.js';
 const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerRunCommand,
   registerJobsCommand,
+  registerPolicyCommand,
+  registerHealthcheckCommand,
 ];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

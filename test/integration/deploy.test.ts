@@ -1,0 +1,61 @@
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { policyProblems } from '../../src/policy/policy-problems.js';
+
+const run = promisify(execFile);
+const root = new URL('../../', import.meta.url).pathname;
+
+/** Runs scripts/gen-deploy.mjs (needs `npm run build`) from `dir`; exit code and stderr. */
+async function genDeploy(dir: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    const out = await run(process.execPath, [join(dir, 'scripts/gen-deploy.mjs'), ...args], {
+      cwd: dir,
+      // A shell's S3WORKER_* must not change the generated policy; the script strips them.
+      env: { ...process.env, S3WORKER_INPUT: 's3://elsewhere/' },
+    });
+    return { code: 0, stderr: out.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stderr?: string };
+    return { code: e.code ?? -1, stderr: e.stderr ?? '' };
+  }
+}
+
+describe('deploy/', () => {
+  const copies: string[] = [];
+  afterAll(() => {
+    for (const c of copies) rmSync(c, { recursive: true, force: true });
+  });
+
+  it('holds the IAM documents the CLI generates now (regenerated and compared)', async () => {
+    const r = await genDeploy(root, ['--check']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('fails the check, naming the file, when a committed policy differs', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 's3worker-deploy-'));
+    copies.push(copy);
+    for (const part of ['deploy', 'scripts', 'dist', 'package.json']) {
+      cpSync(join(root, part), join(copy, part), { recursive: true });
+    }
+    symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
+    const file = join(copy, 'deploy/stream-transform/policy.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc.Statement[0].Resource = ['arn:aws:s3:::*'];
+    writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+    const r = await genDeploy(copy, ['--check']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('deploy/stream-transform/policy.json');
+  });
+
+  it.each(['stream-transform'])('has valid IAM JSON for %s and a valid trust policy', (job) => {
+    const policy = JSON.parse(readFileSync(join(root, `deploy/${job}/policy.json`), 'utf8'));
+    expect(policyProblems(policy, 'identity')).toEqual([]);
+    const trust = JSON.parse(readFileSync(join(root, 'deploy/trust-policy.json'), 'utf8'));
+    expect(policyProblems(trust, 'trust')).toEqual([]);
+  });
+});
