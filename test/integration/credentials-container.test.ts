@@ -58,6 +58,27 @@ function recordSignatures(client: S3Client) {
   return used;
 }
 
+/** `total` bytes of 1 MiB chunks, produced no faster than `bytesPerSecond`. */
+function rateLimitedBody(total: number, bytesPerSecond: number): Readable {
+  const block = randomBytes(MiB);
+  const started = Date.now();
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= total) return void this.push(null);
+      const due = started + (sent / bytesPerSecond) * 1000;
+      setTimeout(
+        () => {
+          sent += block.length;
+          // A copy per chunk: the upload may hold chunks while the next is produced.
+          this.push(Buffer.from(block));
+        },
+        Math.max(0, due - Date.now()),
+      );
+    },
+  });
+}
+
 describe('credentials from an ECS-like container endpoint (full URI, token file, MinIO STS)', () => {
   const { s3 } = inject('servers');
   const admin = adminClient(s3);
@@ -231,16 +252,9 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
     const used = recordSignatures(created.client);
     try {
       const total = 200 * MiB;
-      const block = randomBytes(MiB);
-      let sent = 0;
-      const body = new Readable({
-        read() {
-          if (sent >= total) return void this.push(null);
-          sent += block.length;
-          // A copy per chunk: the upload may hold chunks while the next is produced.
-          this.push(Buffer.from(block));
-        },
-      });
+      // At most 20 MiB/s, so the upload lasts at least 10 s on any machine: with credentials
+      // stale 2 s after each fetch, that forces several refreshes whatever MinIO's speed.
+      const body = rateLimitedBody(total, 20 * MiB);
       const upload = new Upload({
         client: created.client,
         params: { Bucket: bucket.name, Key: 'big.bin', Body: body },
@@ -259,9 +273,8 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
       expect(handedOut.size).toBeGreaterThanOrEqual(3);
       expect(partKeys.size).toBeGreaterThanOrEqual(3);
       for (const key of partKeys) expect(handedOut.has(key)).toBe(true);
-      logs.log.info(
-        { credentialSets: handedOut.size, partCredentialSets: partKeys.size },
-        'rotation measured',
+      console.error(
+        `[rotation] 200 MiB upload: ${handedOut.size} credential sets handed out, ${partKeys.size} used to sign parts, ${used.filter((u) => u.command === 'UploadPartCommand').length} parts signed`,
       );
     } finally {
       signatures.push(...used.map((u) => u.signature));
