@@ -1,6 +1,18 @@
-import type { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ByteBudget } from './byte-budget.js';
+import { destroyOnAbort } from './destroy-on-abort.js';
+import { RangedObjectStream } from './ranged-object-stream.js';
+import { transferError } from './transfer-error.js';
+
+const MiB = 1024 * 1024;
+
+/** Default `rangeThreshold`: below it one GET is as fast as ranges and costs one request. */
+export const DEFAULT_RANGE_THRESHOLD = 64 * MiB;
+/** Default `rangeSize`. */
+export const DEFAULT_RANGE_SIZE = 8 * MiB;
+/** Default `rangeConcurrency`. */
+export const DEFAULT_RANGE_CONCURRENCY = 4;
 
 /** Options of `openObjectStream`. */
 export interface OpenObjectStreamOptions {
@@ -12,7 +24,11 @@ export interface OpenObjectStreamOptions {
   etag?: string;
   /** Read this version (versioned buckets). */
   versionId?: string;
-  /** Global bound on buffered bytes; each ranged GET holds its range's bytes until the consumer takes them. */
+  /**
+   * Global bound on buffered bytes. Each ranged GET holds its range's bytes from before it is
+   * sent until the consumer has taken them. A single GET is not charged: it buffers only the
+   * stream's high-water mark (64 KiB), paced by the consumer.
+   */
   budget: ByteBudget;
   /** Objects of at least this many bytes are read with ranged GETs in parallel (default 64 MiB). */
   rangeThreshold?: number;
@@ -25,10 +41,98 @@ export interface OpenObjectStreamOptions {
 }
 
 /**
- * A readable stream of one object's bytes, in order. Below `rangeThreshold`, one GetObject
- * streamed through; at or above it, ranged GETs in parallel, reassembled in order.
- * Every response body is consumed or destroyed; errors and aborts destroy the stream.
+ * A readable stream of one object's bytes, in order.
+ *
+ * - Below `rangeThreshold`: one GetObject streamed through, paced by the consumer.
+ * - At or above it: ranged GETs in parallel (`RangedObjectStream`), reassembled in order,
+ *   each range charged to the budget.
+ * - Every GET carries `If-Match: etag` (when given), so an object replaced mid-read fails with
+ *   code `OBJECT_CHANGED` instead of mixing versions.
+ * - Integrity: a single GET asks for the object's checksum (`ChecksumMode: ENABLED`) and the
+ *   SDK validates the body against it when the object has a full-object checksum (CRC32,
+ *   CRC32C, CRC64NVME, SHA-1, SHA-256); the stream errors at its end on a mismatch. S3 returns
+ *   no checksum for a range, so the ranged path verifies the whole reassembled stream itself
+ *   against a full-object CRC32 read with HeadObject; see `RangedObjectStream` for what is not
+ *   verified there.
+ * - Every response body is consumed or destroyed; errors, aborts and `destroy()` by the
+ *   consumer abort the requests in flight.
  */
-export function openObjectStream(_s3: S3Client, _options: OpenObjectStreamOptions): Readable {
-  throw new Error('not implemented yet');
+export function openObjectStream(s3: S3Client, options: OpenObjectStreamOptions): Readable {
+  const threshold = options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD;
+  if (options.size >= threshold && options.size > 0) {
+    return new RangedObjectStream(s3, {
+      ...options,
+      rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
+      rangeConcurrency: options.rangeConcurrency ?? DEFAULT_RANGE_CONCURRENCY,
+    });
+  }
+  return new SingleGetStream(s3, options);
+}
+
+/** One GetObject, started on the first read, its body passed through with backpressure. */
+class SingleGetStream extends Readable {
+  readonly #s3: S3Client;
+  readonly #options: OpenObjectStreamOptions;
+  readonly #controller = new AbortController();
+  readonly #unlinkSignal: () => void;
+  #body: Readable | undefined;
+  #started = false;
+
+  constructor(s3: S3Client, options: OpenObjectStreamOptions) {
+    super();
+    this.#s3 = s3;
+    this.#options = options;
+    this.#unlinkSignal = destroyOnAbort(this, options.signal);
+  }
+
+  override _read(): void {
+    if (!this.#started) {
+      this.#started = true;
+      void this.#start();
+      return;
+    }
+    this.#body?.resume();
+  }
+
+  async #start(): Promise<void> {
+    const { bucket, key, etag, versionId } = this.#options;
+    try {
+      const res = await this.#s3.send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          IfMatch: etag,
+          VersionId: versionId,
+          ChecksumMode: 'ENABLED',
+        }),
+        { abortSignal: this.#controller.signal },
+      );
+      const body = res.Body as Readable;
+      if (this.destroyed) {
+        body.destroy();
+        return;
+      }
+      this.#body = body;
+      body.on('data', (chunk: Buffer) => {
+        if (!this.push(chunk)) body.pause();
+      });
+      body.once('end', () => this.push(null));
+      body.once('error', (err) => this.destroy(this.#explain(err)));
+    } catch (err) {
+      this.destroy(this.#explain(err));
+    }
+  }
+
+  #explain(err: unknown): Error {
+    const { bucket, key, signal } = this.#options;
+    return transferError(err, { action: 'GetObject', bucket, key }, signal) as Error;
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#unlinkSignal();
+    this.#controller.abort(err ?? undefined);
+    // An unread body holds its socket forever (sdk #3560): destroy it explicitly.
+    this.#body?.destroy();
+    callback(err);
+  }
 }

@@ -22,6 +22,11 @@ export interface SweepIncompleteUploadsOptions {
 /**
  * Aborts incomplete multipart uploads under `bucket/prefix` initiated longer ago than
  * `olderThan` (what a killed task left behind; they cost storage until aborted).
+ *
+ * The prefix is applied here, not sent as ListMultipartUploads' `Prefix`: MinIO matches that
+ * `Prefix` against whole keys only (`sweep/` finds nothing, `sweep/a` finds `sweep/a`), so a
+ * server-side prefix would silently sweep nothing there. Costs extra pages only in buckets with
+ * many incomplete uploads outside the prefix.
  * @returns how many uploads were aborted.
  */
 export async function sweepIncompleteUploads(
@@ -38,7 +43,6 @@ export async function sweepIncompleteUploads(
     const page = await s3.send(
       new ListMultipartUploadsCommand({
         Bucket: bucket,
-        Prefix: prefix === '' ? undefined : prefix,
         KeyMarker: keyMarker,
         UploadIdMarker: uploadIdMarker,
       }),
@@ -46,6 +50,7 @@ export async function sweepIncompleteUploads(
     );
     for (const u of page.Uploads ?? []) {
       if (u.Key === undefined || u.UploadId === undefined) continue;
+      if (prefix !== undefined && !u.Key.startsWith(prefix)) continue;
       const initiated = u.Initiated?.getTime() ?? 0;
       if (initiated > cutoff) continue;
       await s3.send(

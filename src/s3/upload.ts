@@ -1,6 +1,35 @@
 import type { Readable } from 'node:stream';
-import type { ChecksumAlgorithm, S3Client, StorageClass } from '@aws-sdk/client-s3';
+import { crc32 } from 'node:zlib';
+import {
+  AbortMultipartUploadCommand,
+  type ChecksumAlgorithm,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type S3Client,
+  type StorageClass,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
+import { transferError } from './transfer-error.js';
+import { UploadPartReader } from './upload-part-reader.js';
+
+const MiB = 1024 * 1024;
+
+/** Default `partSize`. */
+export const DEFAULT_PART_SIZE = 8 * MiB;
+/** Default `queueSize`. */
+export const DEFAULT_QUEUE_SIZE = 4;
+/** S3's smallest part (all but the last). */
+export const MIN_PART_SIZE = 5 * MiB;
+/** S3's largest part. */
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** S3's most parts per upload. */
+export const MAX_PARTS = 10_000;
+/** How long the abort of a failed multipart upload may take (it runs after the caller's signal aborted). */
+const ABORT_UPLOAD_TIMEOUT_MS = 30_000;
 
 /** Server-side encryption of the written object. */
 export type SseOption = { type: 'AES256' } | { type: 'aws:kms'; keyId?: string };
@@ -9,26 +38,38 @@ export type SseOption = { type: 'AES256' } | { type: 'aws:kms'; keyId?: string }
 export interface UploadStreamOptions {
   bucket: string;
   key: string;
-  /** The bytes to write; any length, unknown in advance is fine. */
+  /** The bytes to write; any length, unknown in advance is fine. Consumed (or destroyed on failure). */
   body: Readable | AsyncIterable<Uint8Array>;
-  /** Bytes per part, ≥ 5 MiB (default 8 MiB). 10,000 parts max: 8 MiB parts cap an object at ≈ 78 GiB. */
+  /**
+   * Bytes per part, 5 MiB–5 GiB (default 8 MiB). 10,000 parts max: 8 MiB parts cap an object
+   * of unknown length at ≈ 78 GiB; pick it from the largest object you expect.
+   */
   partSize?: number;
-  /** Parts in flight at once (default 4). Memory: up to `queueSize × partSize`, within the budget. */
+  /** Parts in flight at once (default 4). Memory: up to `(queueSize + 1) × partSize`, within the budget. */
   queueSize?: number;
-  /** Global bound on buffered bytes; each part holds `partSize` from when it starts filling until it is sent. */
+  /**
+   * Global bound on buffered bytes: each part holds `partSize` from when it starts filling until
+   * its request is done. A body smaller than one part also holds `partSize` while it is read.
+   */
   budget: ByteBudget;
-  /** Write only if the key does not exist (`If-None-Match: *`); a second write fails with PreconditionFailed. */
+  /** Write only if the key does not exist (`If-None-Match: *`); else fails with code `OBJECT_EXISTS`. */
   ifNoneMatch?: boolean;
   contentType?: string;
   contentEncoding?: string;
   /** User metadata (`x-amz-meta-*`). */
   metadata?: Record<string, string>;
-  /** Object tags, set with the write itself (no separate tagging call). */
+  /** Object tags, sent with the write itself (no separate PutObjectTagging call or permission). */
   tags?: Record<string, string>;
   storageClass?: StorageClass;
   sse?: SseOption;
-  /** Checksum the SDK computes per request and S3 verifies (default: the client's setting, CRC32). */
-  checksumAlgorithm?: ChecksumAlgorithm;
+  /**
+   * Checksum the SDK computes for every request and S3 verifies (default CRC32). With a CRC
+   * algorithm a multipart upload asks for a full-object checksum (`ChecksumType: FULL_OBJECT`),
+   * so the stored object carries one checksum of all its bytes that downloads can verify; for
+   * CRC32 the checksum of the whole stream is also computed here and sent with the completion,
+   * so S3 verifies the object end to end. `false`: no checksum headers (stores that reject them).
+   */
+  checksumAlgorithm?: ChecksumAlgorithm | false;
   /** Aborts the upload; a multipart upload is then aborted on the server. */
   signal?: AbortSignal;
 }
@@ -44,13 +85,252 @@ export interface UploadStreamResult {
 }
 
 /**
- * Streams `body` into `bucket/key`: one PutObject when it is smaller than one part, otherwise
- * a multipart upload with `queueSize` parts in flight. On any error or abort the multipart
- * upload is aborted, so nothing half-written stays behind.
+ * Streams `body` into `bucket/key`: one PutObject when it is smaller than one part, otherwise a
+ * multipart upload with `queueSize` parts in flight. On any error or abort the multipart upload
+ * is aborted, so nothing half-written stays behind, and the body is destroyed.
+ *
+ * Why not `@aws-sdk/lib-storage`'s `Upload` (it forwards IfNoneMatch to
+ * CompleteMultipartUpload and aborts on error, but):
+ * - it has no hook for a budget shared by every transfer: `queueSize` bounds one upload only,
+ *   so many concurrent uploads can run out of memory (sdk #4257);
+ * - it keeps `subarray`s of concatenated chunks, which keeps pooled slabs alive and makes RSS
+ *   grow far beyond `partSize × queueSize` on Node 24 (sdk #8286); here every part is one
+ *   buffer of its own that chunks are copied into;
+ * - it sets tags with a separate PutObjectTagging after completion (an extra request, an extra
+ *   permission, and a window where the object exists untagged); here tags go with the write;
+ * - it does not ask for a full-object checksum on multipart uploads, which downloads need to
+ *   verify the whole object.
  */
 export async function uploadStream(
-  _s3: S3Client,
-  _options: UploadStreamOptions,
+  s3: S3Client,
+  options: UploadStreamOptions,
 ): Promise<UploadStreamResult> {
-  throw new Error('not implemented yet');
+  const { bucket, key, budget } = options;
+  const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+  const queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
+  if (!Number.isInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
+    throw new RangeError(`partSize must be an integer from 5 MiB to 5 GiB, got ${partSize}`);
+  }
+  if (!Number.isInteger(queueSize) || queueSize < 1) {
+    throw new RangeError(`queueSize must be a positive integer, got ${queueSize}`);
+  }
+  const algorithm =
+    options.checksumAlgorithm === false ? undefined : (options.checksumAlgorithm ?? 'CRC32');
+  const fullObject = algorithm?.startsWith('CRC') === true;
+  const params = objectParams(options);
+
+  const controller = new AbortController();
+  const outer = options.signal;
+  const onAbort = () => controller.abort(outer?.reason);
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+
+  const reader = new UploadPartReader(options.body);
+  const inFlight = new Set<Promise<void>>();
+  const parts: CompletedPart[] = [];
+  let held = 0;
+  let failure: unknown;
+  let uploadId: string | undefined;
+  let action = 'PutObject';
+  let bytes = 0;
+  let crc = 0;
+
+  const acquirePart = async (): Promise<Buffer> => {
+    await budget.acquire(partSize, signal, { holdsNothing: () => held === 0 });
+    held += partSize;
+    return Buffer.allocUnsafeSlow(partSize);
+  };
+  const releasePart = () => {
+    held -= partSize;
+    budget.release(partSize);
+  };
+
+  try {
+    let buffer = await acquirePart();
+    let filled = await reader.fill(buffer, signal);
+    if (filled < partSize || (await reader.atEnd(signal))) {
+      const body = buffer.subarray(0, filled);
+      try {
+        const res = await s3.send(
+          new PutObjectCommand({
+            ...params,
+            Body: body,
+            ContentLength: filled,
+            ChecksumAlgorithm: algorithm,
+            IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+          }),
+          { abortSignal: signal },
+        );
+        return { etag: res.ETag ?? '', bytes: filled, parts: 1, versionId: res.VersionId };
+      } finally {
+        releasePart();
+      }
+    }
+
+    action = 'CreateMultipartUpload';
+    const created = await s3.send(
+      new CreateMultipartUploadCommand({
+        ...params,
+        ChecksumAlgorithm: algorithm,
+        ChecksumType: fullObject ? 'FULL_OBJECT' : undefined,
+      }),
+      { abortSignal: signal },
+    );
+    uploadId = created.UploadId;
+    if (uploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
+    action = 'UploadPart';
+
+    const sendPart = (partNumber: number, body: Buffer): Promise<void> => {
+      const p = s3
+        .send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: body.length,
+            ChecksumAlgorithm: algorithm,
+          }),
+          { abortSignal: signal },
+        )
+        .then(
+          (res) => {
+            parts.push({
+              PartNumber: partNumber,
+              ETag: res.ETag,
+              ChecksumCRC32: res.ChecksumCRC32,
+              ChecksumCRC32C: res.ChecksumCRC32C,
+              ChecksumCRC64NVME: res.ChecksumCRC64NVME,
+              ChecksumSHA1: res.ChecksumSHA1,
+              ChecksumSHA256: res.ChecksumSHA256,
+            });
+          },
+          (err) => {
+            failure ??= err;
+            controller.abort(err);
+          },
+        )
+        .finally(() => {
+          releasePart();
+          inFlight.delete(p);
+        });
+      inFlight.add(p);
+      return p;
+    };
+
+    for (let partNumber = 1; ; partNumber++) {
+      if (partNumber > MAX_PARTS) throw tooManyParts(bucket, key, partSize);
+      const body = buffer.subarray(0, filled);
+      if (algorithm === 'CRC32') crc = crc32(body, crc);
+      bytes += filled;
+      void sendPart(partNumber, body);
+      if (filled < partSize) break;
+      while (inFlight.size >= queueSize) await Promise.race(inFlight);
+      if (failure !== undefined) throw failure;
+      buffer = await acquirePart();
+      filled = await reader.fill(buffer, signal);
+      if (filled === 0) {
+        releasePart();
+        break;
+      }
+    }
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+
+    action = 'CompleteMultipartUpload';
+    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+        IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+        ChecksumType: fullObject ? 'FULL_OBJECT' : undefined,
+        ChecksumCRC32: algorithm === 'CRC32' ? crc32Base64(crc) : undefined,
+      }),
+      { abortSignal: signal },
+    );
+    uploadId = undefined;
+    return { etag: done.ETag ?? '', bytes, parts: parts.length, versionId: done.VersionId };
+  } catch (err) {
+    const cause = failure ?? err;
+    controller.abort(cause);
+    reader.close();
+    await Promise.allSettled(inFlight);
+    // The part being filled when the failure hit was never sent, so nothing else releases it.
+    if (held > 0) budget.release(held);
+    held = 0;
+    if (uploadId !== undefined) {
+      await abortUpload(s3, bucket, key, uploadId, cause);
+    }
+    throw transferError(cause, { action, bucket, key }, outer);
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Object-level parameters shared by PutObject and CreateMultipartUpload. */
+function objectParams(o: UploadStreamOptions) {
+  return {
+    Bucket: o.bucket,
+    Key: o.key,
+    ContentType: o.contentType,
+    ContentEncoding: o.contentEncoding,
+    Metadata: o.metadata,
+    Tagging: o.tags === undefined ? undefined : encodeTags(o.tags),
+    StorageClass: o.storageClass,
+    ServerSideEncryption: o.sse?.type,
+    SSEKMSKeyId: o.sse?.type === 'aws:kms' ? o.sse.keyId : undefined,
+  };
+}
+
+/** `x-amz-tagging` wants a URL query string; `+` for a space would be read as a plus sign. */
+function encodeTags(tags: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
+function crc32Base64(value: number): string {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value >>> 0);
+  return out.toString('base64');
+}
+
+/** Aborts a multipart upload even though the caller's signal has aborted; its own failure goes to the log via the cause. */
+async function abortUpload(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  uploadId: string,
+  cause: unknown,
+): Promise<void> {
+  try {
+    await s3.send(
+      new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+      {
+        abortSignal: AbortSignal.timeout(ABORT_UPLOAD_TIMEOUT_MS),
+      },
+    );
+  } catch (abortErr) {
+    // The original failure is what the caller must see; the left-over upload is reported on it
+    // and the start-of-run sweep removes it later.
+    if (cause instanceof Error && cause.cause === undefined) {
+      Object.defineProperty(cause, 'cause', { value: abortErr, configurable: true });
+    }
+  }
+}
+
+function tooManyParts(bucket: string, key: string, partSize: number): S3WorkerError {
+  return new S3WorkerError(
+    `s3://${bucket}/${key} needs more than ${MAX_PARTS} parts of ${partSize} bytes`,
+    {
+      code: 'TOO_MANY_PARTS',
+      context: { bucket, key },
+      hint: 'raise --part-size: parts × part size must cover the largest object',
+    },
+  );
 }

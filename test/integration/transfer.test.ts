@@ -1,0 +1,409 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Agent } from 'node:http';
+import { Readable } from 'node:stream';
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ByteBudget } from '../../src/s3/byte-budget.js';
+import { openObjectStream } from '../../src/s3/download.js';
+import { listObjects } from '../../src/s3/list-objects.js';
+import { sweepIncompleteUploads } from '../../src/s3/sweep-uploads.js';
+import { uploadStream } from '../../src/s3/upload.js';
+import { adminClient, createTestBucket } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+
+/** Random bytes made chunk by chunk, hashed as they go, optionally failing after `failAfter` bytes. */
+function randomSource(total: number, failAfter?: number) {
+  const hash = createHash('sha256');
+  let sent = 0;
+  const stream = new Readable({
+    read() {
+      if (failAfter !== undefined && sent >= failAfter) {
+        this.destroy(new Error('source broke on purpose'));
+        return;
+      }
+      if (sent >= total) {
+        this.push(null);
+        return;
+      }
+      const buf = randomBytes(Math.min(MiB, total - sent));
+      sent += buf.length;
+      hash.update(buf);
+      this.push(buf);
+    },
+  });
+  return { stream, digest: () => hash.digest('hex') };
+}
+
+async function sha256Of(
+  stream: AsyncIterable<Uint8Array>,
+): Promise<{ hex: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { hex: hash.digest('hex'), bytes };
+}
+
+describe('transfer primitives against MinIO', () => {
+  const servers = inject('servers');
+  let client: S3Client;
+  let agent: Agent;
+  let bucket: { name: string; remove: () => Promise<void> };
+  /** Most GetObject requests with a Range header waiting for their response at once. */
+  let maxRangedInFlight = 0;
+
+  beforeAll(async () => {
+    agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    client = new S3Client({
+      endpoint: servers.s3.endpoint,
+      region: servers.s3.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: servers.s3.accessKeyId,
+        secretAccessKey: servers.s3.secretAccessKey,
+      },
+      requestHandler: new NodeHttpHandler({ httpAgent: agent }),
+    });
+    let inFlight = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const ranged =
+          context.commandName === 'GetObjectCommand' &&
+          'Range' in (args.input as object) &&
+          (args.input as { Range?: string }).Range !== undefined;
+        if (ranged) maxRangedInFlight = Math.max(maxRangedInFlight, ++inFlight);
+        try {
+          return await next(args);
+        } finally {
+          if (ranged) inFlight -= 1;
+        }
+      },
+      { step: 'initialize', name: 'countRangedGets' },
+    );
+    bucket = await createTestBucket(adminClient(servers.s3), 'transfer');
+  });
+
+  afterAll(async () => {
+    await bucket?.remove();
+    client?.destroy();
+    agent?.destroy();
+  });
+
+  async function pendingUploads(prefix?: string): Promise<number> {
+    // MinIO matches Prefix against whole keys only, so filter here.
+    const res = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket.name }));
+    return (res.Uploads ?? []).filter((u) => u.Key?.startsWith(prefix ?? '')).length;
+  }
+
+  it('lists every object under a prefix page by page, in key order, and nothing outside it', async () => {
+    for (const k of ['list/a', 'list/b', 'list/c/d', 'list/e', 'list/f', 'other/x']) {
+      await client.send(new PutObjectCommand({ Bucket: bucket.name, Key: k, Body: k }));
+    }
+    const seen = [];
+    for await (const o of listObjects(client, {
+      bucket: bucket.name,
+      prefix: 'list/',
+      pageSize: 2,
+    })) {
+      seen.push(o);
+    }
+    expect(seen.map((o) => o.key)).toEqual(['list/a', 'list/b', 'list/c/d', 'list/e', 'list/f']);
+    expect(seen[2]?.size).toBe('list/c/d'.length);
+    expect(seen[0]?.etag).toMatch(/^".+"$/);
+    expect(seen[0]?.lastModified).toBeInstanceOf(Date);
+  });
+
+  it('uploads a body of unknown length as a multipart upload and downloads it ranged, byte-identical', async () => {
+    const budget = new ByteBudget(64 * MiB, 60_000);
+    const source = randomSource(100 * MiB + 12345);
+    const result = await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'big/random.bin',
+      body: source.stream,
+      partSize: 8 * MiB,
+      queueSize: 3,
+      budget,
+      contentType: 'application/octet-stream',
+      metadata: { 'source-etag': 'abc' },
+      tags: { team: 'data eng', 'a+b': 'x=y/z' },
+    });
+    const sent = source.digest();
+    expect(result.parts).toBe(13);
+    expect(result.bytes).toBe(100 * MiB + 12345);
+
+    const head = await client.send(
+      new HeadObjectCommand({
+        Bucket: bucket.name,
+        Key: 'big/random.bin',
+        ChecksumMode: 'ENABLED',
+      }),
+    );
+    expect(head.Metadata).toEqual({ 'source-etag': 'abc' });
+    expect(head.ContentType).toBe('application/octet-stream');
+    expect(head.ChecksumCRC32).toBeDefined();
+    const tagging = await client.send(
+      new GetObjectTaggingCommand({ Bucket: bucket.name, Key: 'big/random.bin' }),
+    );
+    expect(Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key, t.Value]))).toEqual({
+      team: 'data eng',
+      'a+b': 'x=y/z',
+    });
+
+    maxRangedInFlight = 0;
+    const stream = openObjectStream(client, {
+      bucket: bucket.name,
+      key: 'big/random.bin',
+      size: result.bytes,
+      etag: head.ETag,
+      budget,
+      rangeThreshold: 16 * MiB,
+      rangeSize: 5 * MiB,
+      rangeConcurrency: 4,
+    });
+    const got = await sha256Of(stream);
+    expect(got.bytes).toBe(result.bytes);
+    expect(got.hex).toBe(sent);
+    expect(maxRangedInFlight).toBeGreaterThanOrEqual(2);
+    expect(budget.used).toBe(0);
+    expect(budget.highWaterMark).toBeLessThanOrEqual(budget.limit);
+  });
+
+  it('reads a small object with one GET, byte-identical', async () => {
+    const body = randomBytes(3 * MiB + 7);
+    await client.send(new PutObjectCommand({ Bucket: bucket.name, Key: 'small.bin', Body: body }));
+    maxRangedInFlight = 0;
+    const budget = new ByteBudget(16 * MiB);
+    const got = await sha256Of(
+      openObjectStream(client, {
+        bucket: bucket.name,
+        key: 'small.bin',
+        size: body.length,
+        budget,
+      }),
+    );
+    expect(got.hex).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(maxRangedInFlight).toBe(0);
+  });
+
+  it('fails a ranged read with OBJECT_CHANGED when the object is replaced (If-Match)', async () => {
+    const body = randomBytes(12 * MiB);
+    const put = await client.send(
+      new PutObjectCommand({ Bucket: bucket.name, Key: 'changing.bin', Body: body }),
+    );
+    await client.send(
+      new PutObjectCommand({
+        Bucket: bucket.name,
+        Key: 'changing.bin',
+        Body: randomBytes(12 * MiB),
+      }),
+    );
+    const stream = openObjectStream(client, {
+      bucket: bucket.name,
+      key: 'changing.bin',
+      size: body.length,
+      etag: put.ETag,
+      budget: new ByteBudget(32 * MiB),
+      rangeThreshold: 5 * MiB,
+      rangeSize: 5 * MiB,
+    });
+    await expect(sha256Of(stream)).rejects.toMatchObject({ code: 'OBJECT_CHANGED' });
+  });
+
+  it('errors promptly when a ranged download is aborted, releasing its budget and sockets', async () => {
+    const size = 60 * MiB;
+    await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'abort/source.bin',
+      body: randomSource(size).stream,
+      budget: new ByteBudget(64 * MiB),
+    });
+    const budget = new ByteBudget(64 * MiB, 60_000);
+    const controller = new AbortController();
+    const stream = openObjectStream(client, {
+      bucket: bucket.name,
+      key: 'abort/source.bin',
+      size,
+      budget,
+      rangeThreshold: 8 * MiB,
+      rangeSize: 4 * MiB,
+      rangeConcurrency: 4,
+      signal: controller.signal,
+    });
+    let read = 0;
+    const reading = (async () => {
+      for await (const chunk of stream) {
+        read += chunk.length;
+        if (read >= 8 * MiB) controller.abort(new Error('stop now'));
+      }
+    })();
+    await expect(reading).rejects.toThrow('stop now');
+    expect(read).toBeLessThan(size);
+    expect(stream.destroyed).toBe(true);
+    expect(budget.used).toBe(0);
+    // Sockets of the aborted GETs are destroyed, not left busy in the agent.
+    for (let i = 0; i < 50 && busySockets(agent) > 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(busySockets(agent)).toBe(0);
+  });
+
+  it('aborts the multipart upload when the body stream fails mid-way', async () => {
+    const source = randomSource(30 * MiB, 12 * MiB);
+    const budget = new ByteBudget(64 * MiB);
+    await expect(
+      uploadStream(client, {
+        bucket: bucket.name,
+        key: 'broken/out.bin',
+        body: source.stream,
+        partSize: 5 * MiB,
+        budget,
+      }),
+    ).rejects.toThrow('source broke on purpose');
+    expect(await pendingUploads('broken/')).toBe(0);
+    expect(budget.used).toBe(0);
+    await expect(
+      client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: 'broken/out.bin' })),
+    ).rejects.toMatchObject({ name: 'NotFound' });
+  });
+
+  it('aborts the multipart upload and rethrows the abort reason when the signal aborts', async () => {
+    const controller = new AbortController();
+    const source = randomSource(40 * MiB);
+    const budget = new ByteBudget(64 * MiB);
+    let seen = 0;
+    source.stream.on('data', (c: Buffer) => {
+      seen += c.length;
+      if (seen >= 11 * MiB) controller.abort(new Error('drain deadline passed'));
+    });
+    source.stream.pause();
+    await expect(
+      uploadStream(client, {
+        bucket: bucket.name,
+        key: 'aborted/out.bin',
+        body: source.stream,
+        partSize: 5 * MiB,
+        budget,
+        signal: controller.signal,
+      }),
+    ).rejects.toThrow('drain deadline passed');
+    expect(await pendingUploads('aborted/')).toBe(0);
+    expect(budget.used).toBe(0);
+  });
+
+  it('refuses a second write to the same key with If-None-Match, for PutObject and multipart', async () => {
+    const budget = new ByteBudget(64 * MiB);
+    const small = () => Readable.from([Buffer.from('first')]);
+    await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'once/small',
+      body: small(),
+      budget,
+      ifNoneMatch: true,
+    });
+    await expect(
+      uploadStream(client, {
+        bucket: bucket.name,
+        key: 'once/small',
+        body: small(),
+        budget,
+        ifNoneMatch: true,
+      }),
+    ).rejects.toMatchObject({ code: 'OBJECT_EXISTS' });
+
+    const big = () => randomSource(11 * MiB).stream;
+    const opts = {
+      bucket: bucket.name,
+      key: 'once/big',
+      budget,
+      partSize: 5 * MiB,
+      ifNoneMatch: true,
+    };
+    const first = await uploadStream(client, { ...opts, body: big() });
+    expect(first.parts).toBe(3);
+    await expect(uploadStream(client, { ...opts, body: big() })).rejects.toMatchObject({
+      code: 'OBJECT_EXISTS',
+    });
+    expect(await pendingUploads('once/')).toBe(0);
+    // The first write is what stays.
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: 'once/big' }));
+    expect(head.ETag).toBe(first.etag);
+  });
+
+  it('keeps a copy-through under the byte budget it shares between download and upload', async () => {
+    const size = 48 * MiB;
+    const src = randomSource(size);
+    await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'budget/in.bin',
+      body: src.stream,
+      budget: new ByteBudget(64 * MiB),
+    });
+    const digest = src.digest();
+    // Download and upload together want 4×5 + 3×5 MiB; 20 MiB makes them take turns.
+    const budget = new ByteBudget(20 * MiB, 60_000);
+    const download = openObjectStream(client, {
+      bucket: bucket.name,
+      key: 'budget/in.bin',
+      size,
+      budget,
+      rangeThreshold: 8 * MiB,
+      rangeSize: 5 * MiB,
+      rangeConcurrency: 4,
+    });
+    await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'budget/out.bin',
+      body: download,
+      partSize: 5 * MiB,
+      queueSize: 2,
+      budget,
+    });
+    expect(budget.highWaterMark).toBeGreaterThan(0);
+    expect(budget.highWaterMark).toBeLessThanOrEqual(budget.limit);
+    expect(budget.overdrafts).toBe(0);
+    expect(budget.used).toBe(0);
+    const out = await client.send(
+      new GetObjectCommand({ Bucket: bucket.name, Key: 'budget/out.bin' }),
+    );
+    expect((await sha256Of(out.Body as Readable)).hex).toBe(digest);
+  });
+
+  it('sweeps incomplete uploads older than the cutoff under the prefix and keeps the rest', async () => {
+    for (const key of ['sweep/a', 'sweep/b', 'keep/c']) {
+      await client.send(new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key }));
+    }
+    const log = { info: () => {}, warn: () => {} };
+    const recent = await sweepIncompleteUploads(client, {
+      bucket: bucket.name,
+      prefix: 'sweep/',
+      olderThan: 3_600_000,
+      log,
+    });
+    expect(recent).toBe(0);
+    expect(await pendingUploads('sweep/')).toBe(2);
+    const old = await sweepIncompleteUploads(client, {
+      bucket: bucket.name,
+      prefix: 'sweep/',
+      olderThan: 0,
+      log,
+    });
+    expect(old).toBe(2);
+    expect(await pendingUploads('sweep/')).toBe(0);
+    expect(await pendingUploads('keep/')).toBe(1);
+  });
+});
+
+function busySockets(agent: Agent): number {
+  return Object.values(agent.sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
+}
