@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import type { JobClass } from './job.js';
+import { ObjectTransformJob } from './stream-transform/object-transform-job.js';
 
 /**
  * The jobs a run can pick by name: the built-ins plus any a user module registered. A class
@@ -46,18 +47,13 @@ export class JobRegistry {
   }
 }
 
-/** Built-in job modules: path relative to this file and the export that holds the class. */
-const BUILTIN_MODULES: ReadonlyArray<{ path: string; exportName: string }> = [
-  { path: './stream-transform/object-transform-job.js', exportName: 'ObjectTransformJob' },
-];
+/** The jobs that ship with s3worker. */
+// The registry holds jobs of every config type; the cast forgets this one's (its schema checks it).
+const BUILTIN_JOBS: readonly JobClass[] = [ObjectTransformJob as unknown as JobClass];
 
 /** A registry holding the built-in jobs. */
 export async function createJobRegistry(): Promise<JobRegistry> {
   const registry = new JobRegistry();
-  for (const { path, exportName } of BUILTIN_MODULES) {
-    const mod = (await import(path)) as Record<string, JobClass>;
-    const job = mod[exportName];
-    if (job) registry.register(job);
-  }
+  for (const job of BUILTIN_JOBS) registry.register(job);
   return registry;
 }

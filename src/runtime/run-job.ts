@@ -118,7 +118,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
   let s3: CreatedS3Client | undefined;
   let display: { stop(): void } | undefined;
   let outcome: RunOutcome;
-  log.info({ pid: process.pid }, 'run starting');
+  log.info('run starting');
   status('running');
   try {
     const job = new jobClass(options.jobConfig) as Job<C>;

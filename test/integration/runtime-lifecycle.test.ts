@@ -1,0 +1,195 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { ExitCode } from '../../src/errors.js';
+import { readStatus } from '../../src/runtime/status-file.js';
+import { runCli, startCli } from '../support/run-cli.js';
+
+const s3 = inject('servers').s3;
+const HANDLER = 'test/fixtures/jobs/lifecycle-job.mjs';
+let tmp: string;
+
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 's3worker-lifecycle-'));
+});
+afterEach(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Credentials in the environment (never argv), the status file in this test's own folder. */
+function env(): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    AWS_REGION: s3.region,
+    S3WORKER_ENDPOINT: s3.endpoint,
+    S3WORKER_TMPDIR: tmp,
+  };
+}
+
+function lifecycle(outcome: string, extra: string[] = []) {
+  return startCli(['run', 'lifecycle', '--handler', HANDLER, '--outcome', outcome, ...extra], {
+    env: env(),
+  });
+}
+
+const messages = (logs: Array<Record<string, unknown>>) => logs.map((l) => l.msg);
+
+describe('exit codes', () => {
+  it('a job that finishes every object exits 0 with a summary line', async () => {
+    const r = await lifecycle('done').done;
+    expect(r.code).toBe(ExitCode.Success);
+    const summary = r.logs.find((l) => l.msg === 'summary');
+    expect(summary).toMatchObject({
+      job: 'lifecycle',
+      objects: { done: 3, skipped: 0, failed: 0 },
+      bytesIn: 10,
+      bytesOut: 10,
+      exitCode: 0,
+    });
+    expect(summary).toHaveProperty('durationMs');
+    expect(summary).toHaveProperty('mbPerSecond');
+    expect((await readStatus(tmp))?.state).toBe('done');
+  });
+
+  it('failed objects exit with ObjectsFailed', async () => {
+    const r = await lifecycle('failed').done;
+    expect(r.code).toBe(ExitCode.ObjectsFailed);
+    expect(r.logs.find((l) => l.msg === 'summary')?.objects).toMatchObject({ failed: 1 });
+    expect((await readStatus(tmp))?.state).toBe('failed');
+  });
+
+  it('an S3WorkerError exits with its own code, logged with its hint', async () => {
+    const r = await lifecycle('access-denied').done;
+    expect(r.code).toBe(ExitCode.AccessDenied);
+    expect(r.logs.find((l) => l.level === 'error')).toMatchObject({
+      msg: 'access denied to s3://nowhere/x',
+      code: 'ACCESS_DENIED',
+      hint: 'allow s3:GetObject on arn:aws:s3:::nowhere/*',
+      exitCode: ExitCode.AccessDenied,
+    });
+  });
+
+  it('anything else exits with Unexpected', async () => {
+    const r = await lifecycle('crash').done;
+    expect(r.code).toBe(ExitCode.Unexpected);
+    const err = r.logs.find((l) => l.level === 'error');
+    expect(err?.msg).toBe('run failed: unexpected error');
+    expect(JSON.stringify(err)).toContain('something nobody planned for');
+  });
+});
+
+describe('logs', () => {
+  it('names the credential source, never the secret, on lines carrying runId and job', async () => {
+    const r = await lifecycle('done').done;
+    const creds = r.logs.find((l) => l.msg === 'aws credentials resolved');
+    expect(creds).toMatchObject({
+      credentialSource: 'env',
+      endpoint: s3.endpoint,
+      job: 'lifecycle',
+    });
+    expect(creds?.runId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(r.stdout).not.toContain(s3.secretAccessKey);
+    expect(r.stderr).not.toContain(s3.secretAccessKey);
+  });
+});
+
+describe('SIGTERM and SIGINT', () => {
+  it('drains: stop signal first, in-flight work finishes, exit Interrupted; status file follows the run', async () => {
+    const p = lifecycle('until-stopped', ['--progress-interval', '100ms']);
+    await p.waitForLog('lifecycle job working');
+    const first = await readStatus(tmp);
+    expect(first).toMatchObject({ job: 'lifecycle', state: 'running', pid: p.child.pid });
+    const tick = await p.waitForLog('progress');
+    expect(tick.objects).toHaveProperty('done');
+    expect(tick).toHaveProperty('mbPerSecond');
+    // A progress tick rewrites the status file.
+    await expect
+      .poll(async () => (await readStatus(tmp))?.updatedAt, { timeout: 10_000 })
+      .not.toBe(first?.updatedAt);
+
+    p.child.kill('SIGTERM');
+    const r = await p.done;
+    expect(r.code).toBe(ExitCode.Interrupted);
+    const msgs = messages(r.logs);
+    expect(msgs).toContain('stop requested: finishing in-flight work');
+    expect(msgs).not.toContain('drain deadline passed: aborting');
+    expect(r.logs.find((l) => l.msg === 'lifecycle job drained')).toMatchObject({
+      stopSignal: true,
+      signal: false,
+    });
+    expect(msgs.indexOf('stop requested: finishing in-flight work')).toBeLessThan(
+      msgs.indexOf('summary'),
+    );
+    expect(r.logs.find((l) => l.msg === 'summary')).toMatchObject({
+      interrupted: true,
+      exitCode: 4,
+    });
+    const last = await readStatus(tmp);
+    expect(last).toMatchObject({
+      state: 'interrupted',
+      exitCode: ExitCode.Interrupted,
+      runId: first?.runId,
+    });
+    expect(last?.objectsDone).toBeGreaterThan(0);
+    expect(last?.bytesOut).toBeGreaterThan(0);
+  });
+
+  it('SIGINT drains the same way', async () => {
+    const p = lifecycle('until-stopped');
+    await p.waitForLog('lifecycle job working');
+    p.child.kill('SIGINT');
+    const r = await p.done;
+    expect(r.code).toBe(ExitCode.Interrupted);
+    expect(r.logs.find((l) => l.msg === 'stop requested: finishing in-flight work')?.signal).toBe(
+      'SIGINT',
+    );
+  });
+
+  it('a job that ignores the stop signal has its abort signal fired at the drain deadline', async () => {
+    const p = lifecycle('ignore-stop', ['--drain-timeout', '1s']);
+    await p.waitForLog('lifecycle job working');
+    p.child.kill('SIGTERM');
+    const r = await p.done;
+    expect(r.code).toBe(ExitCode.Interrupted);
+    const msgs = messages(r.logs);
+    expect(msgs.indexOf('stop requested: finishing in-flight work')).toBeLessThan(
+      msgs.indexOf('drain deadline passed: aborting'),
+    );
+    expect(msgs.indexOf('drain deadline passed: aborting')).toBeLessThan(
+      msgs.indexOf('lifecycle job aborted'),
+    );
+    expect(r.logs.find((l) => l.msg === 'drain deadline passed: aborting')?.drainTimeoutMs).toBe(
+      1000,
+    );
+    expect(r.logs.find((l) => l.msg === 'lifecycle job aborted')?.signal).toBe(true);
+  });
+
+  it('a second signal aborts at once, without waiting for the drain deadline', async () => {
+    const p = lifecycle('ignore-stop', ['--drain-timeout', '10m']);
+    await p.waitForLog('lifecycle job working');
+    p.child.kill('SIGTERM');
+    await p.waitForLog('stop requested: finishing in-flight work');
+    p.child.kill('SIGTERM');
+    const r = await p.done;
+    expect(r.code).toBe(ExitCode.Interrupted);
+    const msgs = messages(r.logs);
+    expect(msgs).toContain('second signal: aborting now');
+    expect(msgs).not.toContain('drain deadline passed: aborting');
+    expect(msgs).toContain('lifecycle job aborted');
+    expect((await readStatus(tmp))?.state).toBe('interrupted');
+  });
+});
+
+describe('a run that cannot start', () => {
+  it('with no credentials anywhere, exits with NoCredentials and says so', async () => {
+    const r = await runCli(
+      ['run', 'lifecycle', '--handler', HANDLER, '--outcome', 'done', '--credentials', 'env'],
+      { env: { S3WORKER_ENDPOINT: s3.endpoint, S3WORKER_TMPDIR: tmp, AWS_REGION: s3.region } },
+    );
+    expect(r.code).toBe(ExitCode.NoCredentials);
+    expect(r.logs.find((l) => l.level === 'error')).toHaveProperty('hint');
+    expect((await readStatus(tmp))?.state).toBe('failed');
+  });
+});

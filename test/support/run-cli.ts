@@ -1,0 +1,183 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The repository root. */
+export const ROOT = resolve(import.meta.dirname, '../..');
+/** The built CLI, as `npx s3worker` runs it (package.json `bin`). */
+export const CLI = join(ROOT, 'dist/cli/main.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function builtMtime(): number {
+  try {
+    return statSync(CLI).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Builds `dist/` (`npm run build`) when any file under src/ is newer than the built CLI, so CLI
+ * tests never run stale code. CI builds before testing, so there this is a stat walk. Test files
+ * running side by side take turns through a lock folder.
+ */
+export function ensureBuilt(): void {
+  if (builtMtime() >= newestMtime(join(ROOT, 'src'))) return;
+  const lock = join(
+    tmpdir(),
+    `s3worker-build-${Buffer.from(ROOT).toString('hex').slice(-16)}.lock`,
+  );
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`build lock ${lock} held for 3 minutes`);
+      // Another test file is building: wait for it, then check again.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+      if (builtMtime() >= newestMtime(join(ROOT, 'src'))) return;
+    }
+  }
+  try {
+    // tsc still writes dist/ when another file has a type error; the CLI is what matters here.
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+        stdio: 'ignore',
+      },
+    );
+  } catch {
+    if (builtMtime() === 0) throw new Error('npm run build did not produce dist/cli/main.js');
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** A finished CLI run. */
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The JSON log lines of stdout, parsed (non-JSON lines are left out). */
+  logs: Array<Record<string, unknown>>;
+}
+
+/** A running CLI process, with its log lines as they arrive. */
+export interface CliProcess {
+  child: ChildProcess;
+  /** Resolves with the first log line whose `msg` is `msg` (rejects if the process ends first). */
+  waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  done: Promise<CliResult>;
+}
+
+/**
+ * Starts `node dist/cli/main.js ...args` with exactly `env` (plus PATH), arguments as an array
+ * (no shell). Secrets go in `env`, never in `args`.
+ */
+export function startCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): CliProcess {
+  ensureBuilt();
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { PATH: process.env.PATH ?? '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ msg: string; resolve: (l: Record<string, unknown>) => void }> = [];
+  let pending = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      const log = parseLine(line);
+      if (!log) continue;
+      logs.push(log);
+      for (const w of waiters.filter((x) => x.msg === log.msg)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(log);
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const done = new Promise<CliResult>((resolveDone, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const last = parseLine(pending);
+      if (last) logs.push(last);
+      resolveDone({ code, signal, stdout, stderr, logs });
+    });
+  });
+  return {
+    child,
+    done,
+    waitForLog(msg, timeoutMs = 30_000) {
+      const seen = logs.find((l) => l.msg === msg);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolveLog, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `no "${msg}" log line within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`,
+              ),
+            ),
+          timeoutMs,
+        );
+        waiters.push({
+          msg,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolveLog(l);
+          },
+        });
+        void done.then(() => {
+          clearTimeout(timer);
+          reject(
+            new Error(
+              `process ended before a "${msg}" log line; stdout:\n${stdout}\nstderr:\n${stderr}`,
+            ),
+          );
+        });
+      });
+    },
+  };
+}
+
+/** Runs the CLI to the end. */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
+function parseLine(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,267 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { durationSchema } from '../../src/config/duration-schema.js';
+import { type LoadedJobConfig, loadJobConfig } from '../../src/config/load-job-config.js';
+import { sizeSchema } from '../../src/config/size-schema.js';
+import { ConfigError, ExitCode } from '../../src/errors.js';
+import { Job, type JobResult } from '../../src/jobs/job.js';
+import { createJobRegistry, JobRegistry } from '../../src/jobs/registry.js';
+
+const settingsSchema = z.object({
+  name: z.string().default('from-default').describe('a name'),
+  count: z.int().min(0).default(1),
+  partSize: sizeSchema.default(8 * 1024 ** 2),
+  wait: durationSchema.default(1000),
+  verbose: z.boolean().default(false),
+  mode: z.enum(['fast', 'slow']).default('fast'),
+  include: z.array(z.string()).default([]),
+  metadata: z.record(z.string(), z.string()).default({}),
+});
+type Settings = z.infer<typeof settingsSchema>;
+
+class SettingsJob extends Job<Settings> {
+  static override readonly jobName = 'settings';
+  static override readonly description = 'test job';
+  static override readonly configSchema = settingsSchema;
+  permissions() {
+    return [];
+  }
+  async run(): Promise<JobResult> {
+    return { objects: { done: 0, skipped: 0, failed: 0 }, bytesIn: 0, bytesOut: 0 };
+  }
+}
+
+function registry(): JobRegistry {
+  const r = new JobRegistry();
+  r.register(SettingsJob);
+  return r;
+}
+
+async function load(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<LoadedJobConfig<Settings>> {
+  const loaded = await loadJobConfig({ args, env, registry: registry(), ...(cwd ? { cwd } : {}) });
+  if (loaded.help) throw new Error('unexpected help');
+  return loaded as LoadedJobConfig<Settings>;
+}
+
+async function configError(promise: Promise<unknown>): Promise<ConfigError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConfigError);
+  return err as ConfigError;
+}
+
+function configFile(values: Record<string, unknown>): { dir: string; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 's3worker-config-'));
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify(values));
+  return { dir, path };
+}
+
+describe('config precedence: flag > env > file > default', () => {
+  it('takes each field from the highest source that sets it, and says which', async () => {
+    const { path } = configFile({ name: 'from-file', count: 3, mode: 'slow', partSize: '6MiB' });
+    const loaded = await load(['settings', '--config', path, '--name', 'from-flag'], {
+      S3WORKER_NAME: 'from-env',
+      S3WORKER_COUNT: '7',
+    });
+    expect(loaded.jobConfig.name).toBe('from-flag');
+    expect(loaded.jobConfig.count).toBe(7);
+    expect(loaded.jobConfig.mode).toBe('slow');
+    expect(loaded.jobConfig.partSize).toBe(6 * 1024 ** 2);
+    expect(loaded.jobConfig.verbose).toBe(false);
+    expect(loaded.sources).toMatchObject({
+      name: 'flag',
+      count: 'env',
+      mode: 'file',
+      partSize: 'file',
+      verbose: 'default',
+    });
+  });
+
+  it('takes the job name from S3WORKER_JOB or the config file when no argument names it', async () => {
+    expect((await load([], { S3WORKER_JOB: 'settings' })).jobClass).toBe(SettingsJob);
+    const { path } = configFile({ job: 'settings' });
+    expect((await load(['--config', path])).jobClass).toBe(SettingsJob);
+    expect((await load([], { S3WORKER_CONFIG: path })).runtime.job).toBe('settings');
+  });
+
+  it('applies the runtime defaults (drain 25s, progress 10s, info logs)', async () => {
+    const { runtime } = await load(['settings']);
+    expect(runtime.drainTimeout).toBe(25_000);
+    expect(runtime.progressInterval).toBe(10_000);
+    expect(runtime.logLevel).toBe('info');
+    expect(runtime.credentials).toBe('auto');
+  });
+});
+
+describe('coercion of flag and environment text', () => {
+  it('numbers, sizes, durations and enums from flags', async () => {
+    const { jobConfig, runtime } = await load([
+      'settings',
+      '--count=12',
+      '--part-size',
+      '16MiB',
+      '--wait',
+      '1m30s',
+      '--mode',
+      'slow',
+      '--drain-timeout',
+      '500ms',
+      '--max-attempts',
+      '5',
+    ]);
+    expect(jobConfig).toMatchObject({
+      count: 12,
+      partSize: 16 * 1024 ** 2,
+      wait: 90_000,
+      mode: 'slow',
+    });
+    expect(runtime.drainTimeout).toBe(500);
+    expect(runtime.maxAttempts).toBe(5);
+  });
+
+  it('booleans: --x, --no-x, --x=false, and env true/false/1/0', async () => {
+    expect((await load(['settings', '--verbose'])).jobConfig.verbose).toBe(true);
+    expect((await load(['settings', '--verbose=false'])).jobConfig.verbose).toBe(false);
+    expect(
+      (await load(['settings', '--no-verbose'], { S3WORKER_VERBOSE: 'true' })).jobConfig.verbose,
+    ).toBe(false);
+    for (const [text, value] of [
+      ['1', true],
+      ['0', false],
+      ['TRUE', true],
+      ['false', false],
+    ] as const) {
+      expect((await load(['settings'], { S3WORKER_VERBOSE: text })).jobConfig.verbose).toBe(value);
+    }
+  });
+
+  it('lists: a repeated flag, or comma-separated env that keeps brace globs whole', async () => {
+    expect(
+      (await load(['settings', '--include', 'a/*', '--include', '*.{json,csv}'])).jobConfig.include,
+    ).toEqual(['a/*', '*.{json,csv}']);
+    expect(
+      (await load(['settings'], { S3WORKER_INCLUDE: 'a/*, *.{json,csv}' })).jobConfig.include,
+    ).toEqual(['a/*', '*.{json,csv}']);
+  });
+
+  it('records: repeated --x k=v, or k=v,k2=v2 in env; a value may hold "="', async () => {
+    expect(
+      (await load(['settings', '--metadata', 'team=data', '--metadata', 'q=a=b'])).jobConfig
+        .metadata,
+    ).toEqual({ team: 'data', q: 'a=b' });
+    expect(
+      (await load(['settings'], { S3WORKER_METADATA: 'team=data,env=prod' })).jobConfig.metadata,
+    ).toEqual({ team: 'data', env: 'prod' });
+  });
+
+  it('a flag beats env for lists instead of merging with it', async () => {
+    expect(
+      (await load(['settings', '--include', 'x'], { S3WORKER_INCLUDE: 'y,z' })).jobConfig.include,
+    ).toEqual(['x']);
+  });
+});
+
+describe('invalid configuration lists every problem with its path and source', () => {
+  it('bad text in flags, env and file, unknown options and fields, all at once', async () => {
+    const { path } = configFile({ mode: 'medium', colour: 'blue' });
+    const err = await configError(
+      load(['settings', '--config', path, '--count', 'many', '--bogus', 'x', 'stray'], {
+        S3WORKER_VERBOSE: 'maybe',
+        S3WORKER_PART_SIZE: 'huge',
+        S3WORKER_WAIT: '10',
+      }),
+    );
+    expect(err.exitCode).toBe(ExitCode.Config);
+    const byPath = Object.fromEntries(err.issues.map((i) => [i.path, i.message]));
+    expect(byPath.count).toMatch(/not a number.*from flag --count/);
+    expect(byPath['--bogus']).toBe('unknown option');
+    expect(byPath.stray).toMatch(/unexpected argument/);
+    expect(byPath.verbose).toMatch(/not a boolean.*from env S3WORKER_VERBOSE/);
+    expect(byPath.partSize).toMatch(/not a size.*from env S3WORKER_PART_SIZE/);
+    expect(byPath.wait).toMatch(/not a duration.*from env S3WORKER_WAIT/);
+    expect(byPath.mode).toMatch(/from config file .*config\.json/);
+    expect(byPath.colour).toMatch(/unknown field/);
+    expect(err.issues).toHaveLength(8);
+  });
+
+  it('an unknown job names the known ones', async () => {
+    const err = await configError(load(['nosuch']));
+    expect(err.issues).toEqual([
+      { path: 'job', message: 'unknown job "nosuch"; known jobs: settings' },
+    ]);
+  });
+
+  it('no job at all says how to name one', async () => {
+    const err = await configError(load(['--count', '1']));
+    expect(err.issues[0]?.message).toMatch(/no job given; known jobs: settings/);
+  });
+
+  it('stream-transform: bad s3 URL, negative concurrency and a part size under 5 MiB together', async () => {
+    const err = await configError(
+      loadJobConfig({
+        args: [
+          'stream-transform',
+          '--input',
+          'http://not-s3/x',
+          '--output',
+          's3://Bad_Bucket/out',
+          '--concurrency',
+          '-1',
+          '--part-size',
+          '1MiB',
+        ],
+        env: {},
+        registry: await createJobRegistry(),
+      }),
+    );
+    const paths = err.issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['input', 'output', 'concurrency', 'partSize']));
+    const partSize = err.issues.find((i) => i.path === 'partSize');
+    expect(partSize?.message).toMatch(/5 MiB.*from flag --part-size/);
+    expect(err.message).toMatch(/concurrency: .*from flag --concurrency/);
+  });
+
+  it('a missing required field names the flag, the env variable and the file key', async () => {
+    const err = await configError(
+      loadJobConfig({
+        args: ['stream-transform', '--output', 's3://out-bucket/x'],
+        env: {},
+        registry: await createJobRegistry(),
+      }),
+    );
+    expect(err.issues).toContainEqual({
+      path: 'input',
+      message: 'required: set --input, S3WORKER_INPUT or "input" in the config file',
+    });
+  });
+
+  it('an unreadable or non-JSON config file is a config error naming it', async () => {
+    const missing = await configError(load(['settings', '--config', '/nonexistent/s3worker.json']));
+    expect(missing.issues[0]?.message).toMatch(/cannot read \/nonexistent\/s3worker\.json/);
+    const dir = mkdtempSync(join(tmpdir(), 's3worker-config-'));
+    writeFileSync(join(dir, 'bad.json'), '{ "count": ');
+    const bad = await configError(load(['settings', '--config', 'bad.json'], {}, dir));
+    expect(bad.issues[0]?.message).toMatch(/bad\.json is not valid JSON/);
+  });
+});
+
+describe('--help', () => {
+  it('is a help request for the named job, with no validation', async () => {
+    const loaded = await loadJobConfig({
+      args: ['settings', '--help', '--count', 'many'],
+      env: {},
+      registry: registry(),
+    });
+    expect(loaded).toMatchObject({ help: true, jobClass: SettingsJob });
+  });
+});
