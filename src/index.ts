@@ -3,6 +3,9 @@
  */
 
 export { type AwsOptions, awsOptionsSchema } from './config/aws-options.js';
+export { durationSchema, parseDuration } from './config/duration-schema.js';
+export { type RuntimeOptions, runtimeOptionsSchema } from './config/runtime-options.js';
+export { parseSize, sizeInRange, sizeSchema } from './config/size-schema.js';
 export {
   ConfigError,
   type ErrorContext,
@@ -17,7 +20,9 @@ export {
   type JobResult,
   type ProgressReporter,
 } from './jobs/job.js';
+export { loadHandler } from './jobs/load-handler.js';
 export type { Permission } from './jobs/permissions.js';
+export { createJobRegistry, JobRegistry } from './jobs/registry.js';
 export {
   type StreamTransformConfig,
   streamTransformConfigSchema,
@@ -33,3 +38,4 @@ export {
   type TransformSpec,
   type TransformStage,
 } from './jobs/stream-transform/transforms.js';
+export { type RunJobOptions, runJob } from './runtime/run-job.js';
