@@ -11,8 +11,9 @@ export class JobRegistry {
   readonly #jobs = new Map<string, JobClass>();
 
   /** Adds (or replaces) a job under its `jobName`. */
-  register(job: JobClass): void {
-    this.#jobs.set(job.jobName, job);
+  register<C>(job: JobClass<C>): void {
+    // Jobs of every config type live in one map; each validates its own config with its schema.
+    this.#jobs.set(job.jobName, job as unknown as JobClass);
   }
 
   /** The job with this name, or undefined. */
@@ -48,8 +49,7 @@ export class JobRegistry {
 }
 
 /** The jobs that ship with s3worker. */
-// The registry holds jobs of every config type; the cast forgets this one's (its schema checks it).
-const BUILTIN_JOBS: readonly JobClass[] = [ObjectTransformJob as unknown as JobClass];
+const BUILTIN_JOBS = [ObjectTransformJob] as const;
 
 /** A registry holding the built-in jobs. */
 export async function createJobRegistry(): Promise<JobRegistry> {
