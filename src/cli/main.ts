@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerHealthcheckCommand } from './commands/healthcheck.js';
 import { registerJobsCommand } from './commands/jobs.js';
 import { registerPolicyCommand } from './commands/policy.js';
@@ -16,6 +17,7 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerJobsCommand,
   registerPolicyCommand,
   registerHealthcheckCommand,
+  registerDoctorCommand,
 ];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

@@ -38,7 +38,7 @@ export function formatDoctorReport(report: DoctorReport): string {
   if (failures.length > 0) {
     lines.push('', 'What to fix:');
     for (const c of failures) {
-      lines.push(`- ${c.name} (${c.permission} on ${c.target}): ${c.detail}`);
+      lines.push(`- ${c.name}: ${c.detail}`);
       if (c.fix) lines.push(...c.fix.split('\n').map((l) => `    ${l}`));
     }
   }

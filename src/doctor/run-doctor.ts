@@ -357,7 +357,9 @@ async function callerIdentity(
       ...(out.UserId ? { userId: out.UserId } : {}),
     };
   } catch (err) {
-    const code = err instanceof S3WorkerError ? err.code : ((err as Error).name ?? 'error');
+    const e = err as { code?: string; name?: string };
+    // A network error's name is just "Error"; its code (ECONNREFUSED...) says more.
+    const code = err instanceof S3WorkerError ? err.code : (e.code ?? e.name ?? 'error');
     options.log?.debug({ code }, 'caller identity not available');
     return { unavailable: `not available from this endpoint (${code})` };
   } finally {
