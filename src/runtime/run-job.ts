@@ -90,7 +90,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
     forceTimer = setTimeout(() => {
       log.error({ graceMs: FORCE_EXIT_GRACE_MS }, 'job did not stop after abort: exiting');
       status('interrupted', ExitCode.Interrupted);
-      log.flush(() => forceExit(ExitCode.Interrupted));
+      void lastStatusWrite.then(() => log.flush(() => forceExit(ExitCode.Interrupted)));
     }, FORCE_EXIT_GRACE_MS);
     forceTimer.unref();
   };

@@ -182,6 +182,23 @@ describe('SIGTERM and SIGINT', () => {
   });
 });
 
+describe('a job that ignores the abort too', () => {
+  it('is left behind: the process exits with Interrupted after the grace period', async () => {
+    const p = lifecycle('hang', ['--drain-timeout', '10m']);
+    await p.waitForLog('lifecycle job working');
+    p.child.kill('SIGTERM');
+    await p.waitForLog('stop requested: finishing in-flight work');
+    p.child.kill('SIGTERM');
+    const r = await p.done;
+    expect(r.code).toBe(ExitCode.Interrupted);
+    expect(r.logs.find((l) => l.msg === 'job did not stop after abort: exiting')).toMatchObject({
+      level: 'error',
+      graceMs: 5000,
+    });
+    expect((await readStatus(tmp))?.state).toBe('interrupted');
+  });
+});
+
 describe('a run that cannot start', () => {
   it('with no credentials anywhere, exits with NoCredentials and says so', async () => {
     const r = await runCli(
