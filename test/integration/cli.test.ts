@@ -71,10 +71,16 @@ describe('s3worker --version, jobs, --help', () => {
     const r = await runCli(['run', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Jobs:\n {2}stream-transform/);
-    for (const args of [['--help'], ['jobs', '--help']]) {
-      const h = await runCli(args);
-      expect(h.code, args.join(' ')).toBe(0);
-      expect(h.stdout, args.join(' ')).toMatch(/^Usage: s3worker/);
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    const commands = [...top.stdout.split('Commands:')[1]!.matchAll(/^ {2}([a-z][\w-]*)/gm)].map(
+      (m) => m[1]!,
+    );
+    expect(commands).toEqual(expect.arrayContaining(['run', 'jobs']));
+    for (const command of commands) {
+      const h = await runCli([command, '--help']);
+      expect(h.code, command).toBe(0);
+      expect(h.stdout, command).toMatch(new RegExp(`^Usage: s3worker ${command}`));
     }
   });
 
