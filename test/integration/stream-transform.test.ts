@@ -247,6 +247,29 @@ describe('stream-transform job against MinIO', () => {
     });
   });
 
+  it('two tasks racing over the same outputs write each output once and fail nothing', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `race/r-${i}.txt`);
+    await putObjects(
+      s3.client,
+      bucket.name,
+      keys.map((key) => ({ key, body: `${key}\n` })),
+    );
+    s3.reset();
+    const config = {
+      input: `s3://${bucket.name}/race/`,
+      output: `s3://${out.name}/race-out/`,
+      concurrency: 4,
+    };
+    const [a, b] = await Promise.all([runJob(s3.client, config), runJob(s3.client, config)]);
+    for (const r of [a, b]) {
+      expect(r.result.objects.failed).toBe(0);
+      expect(r.result.objects.done + r.result.objects.skipped).toBe(keys.length);
+    }
+    // If-None-Match lets one write per key succeed; the loser re-checks and counts it skipped.
+    expect(a.result.objects.done + b.result.objects.done).toBe(keys.length);
+    expect((await listKeys(s3.client, out.name, 'race-out/')).length).toBe(keys.length);
+  });
+
   it('stops at the first failure with maxFailures 0', async () => {
     await putObjects(s3.client, bucket.name, [
       { key: 'failfast/a-corrupt.gz', body: 'not gzip' },
