@@ -270,6 +270,48 @@ describe('stream-transform job against MinIO', () => {
     expect((await listKeys(s3.client, out.name, 'race-out/')).length).toBe(keys.length);
   });
 
+  it('on a stop request finishes what is in flight, starts nothing new, and a re-run does the rest', async () => {
+    const keys = Array.from({ length: 150 }, (_, i) => `stop/s-${String(i).padStart(3, '0')}.txt`);
+    await putObjects(
+      s3.client,
+      bucket.name,
+      keys.map((key) => ({ key, body: key })),
+    );
+    const config = {
+      input: `s3://${bucket.name}/stop/`,
+      output: `s3://${out.name}/stop-out/`,
+      concurrency: 2,
+    };
+    const first = await runJob(s3.client, config, {
+      onStart: (run) => {
+        const timer = setInterval(() => {
+          if (run.progress.outcomes.done >= 5) {
+            clearInterval(timer);
+            run.stop();
+          }
+        }, 5);
+      },
+    });
+    expect(first.result.interrupted).toBe(true);
+    expect(first.result.objects.failed).toBe(0);
+    expect(first.result.objects.done).toBeGreaterThanOrEqual(5);
+    expect(first.result.objects.done).toBeLessThan(keys.length);
+    // Nothing was left half done: every started object was finished.
+    expect((await listKeys(s3.client, out.name, 'stop-out/')).length).toBe(
+      first.result.objects.done,
+    );
+    expect(first.run.logs.find((l) => l.msg === 'stream-transform finished')).toMatchObject({
+      stopReason: 'stop-signal',
+    });
+
+    const second = await runJob(s3.client, config);
+    expect(second.result.objects).toEqual({
+      done: keys.length - first.result.objects.done,
+      skipped: first.result.objects.done,
+      failed: 0,
+    });
+  });
+
   it('stops at the first failure with maxFailures 0', async () => {
     await putObjects(s3.client, bucket.name, [
       { key: 'failfast/a-corrupt.gz', body: 'not gzip' },

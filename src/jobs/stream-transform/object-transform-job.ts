@@ -339,8 +339,8 @@ class ObjectTransformRun {
         throw err;
       }
     } finally {
-      // Objects queued but not started are dropped on a stop: they are re-listed by the next run.
-      if (this.shouldStop()) limit.clearQueue();
+      // Objects queued but not started return at once when stopping (processEntry checks), so
+      // this waits only for the objects actually in flight.
       await Promise.allSettled(inFlight);
     }
 
