@@ -15,7 +15,7 @@ export interface ContainerCredentialsOptions {
   attempts?: number;
   /** First backoff delay in ms, doubled per retry (jitter ±25 %). Default 200 ms: 4 attempts wait ≈ 1.4 s at most. */
   baseDelayMs?: number;
-  /** Timeout of one request to the endpoint, ms. Default 2000 (the SDK's own is 1000). */
+  /** Timeout of one request to the endpoint, ms; a timeout is retried. Default 2000 (the SDK sets 1000 but only warns when it passes). */
   timeoutMs?: number;
 }
 
@@ -78,7 +78,9 @@ export function fromContainerEndpoint(
           timeout,
           maxRetries: 0,
         });
-        const identity = await provider();
+        // The SDK's own timeout only logs a warning (its handler lacks throwOnRequestTimeout),
+        // so a hung endpoint would hang the run: bound each attempt here.
+        const identity = await withTimeout(provider(), timeout);
         if (attempt > 1)
           options.log?.info(
             { attempt, endpoint: where },
@@ -133,6 +135,17 @@ export function fromContainerEndpoint(
       },
     );
   };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`no answer within ${ms} ms`), { name: 'TimeoutError' })),
+      ms,
+    );
+  });
+  return Promise.race([promise, timedOut]).finally(() => clearTimeout(timer));
 }
 
 async function checkTokenFile(path: string): Promise<void> {

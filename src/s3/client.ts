@@ -5,7 +5,11 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from 'pino';
 import type { AwsOptions } from '../config/aws-options.js';
 import { selectCredentialProvider, sourceOf } from '../credentials/credential-provider.js';
-import type { CredentialIdentity, CredentialSource } from '../credentials/credential-types.js';
+import type {
+  CredentialIdentity,
+  CredentialProvider,
+  CredentialSource,
+} from '../credentials/credential-types.js';
 import { addRefreshOnExpiredToken } from '../credentials/refresh-on-expired-token.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../errors.js';
 
@@ -72,7 +76,9 @@ export async function createS3Client(
     region,
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
-    credentials: selected.provider,
+    credentials: options.log
+      ? logFetches(selected.provider, selected.source, options.log)
+      : selected.provider,
     maxAttempts,
     retryMode,
     requestHandler: new NodeHttpHandler({
@@ -106,6 +112,29 @@ export async function createS3Client(
     },
     region,
     ...(endpoint ? { endpoint } : {}),
+  };
+}
+
+/**
+ * Logs each fetch of credentials (at start, then each refresh) at debug level: source and new
+ * expiry, never the keys. Rotation during a long upload shows up as a series of these lines.
+ */
+function logFetches(
+  provider: CredentialProvider,
+  source: CredentialSource,
+  log: Logger,
+): CredentialProvider {
+  return async (options) => {
+    const identity = await provider(options);
+    log.debug(
+      {
+        credentialSource: sourceOf(identity, source),
+        credentialExpiration: identity.expiration?.toISOString() ?? 'never',
+        forced: options?.forceRefresh === true,
+      },
+      'aws credentials fetched',
+    );
+    return identity;
   };
 }
 

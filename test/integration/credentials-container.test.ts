@@ -217,6 +217,19 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
     }
   });
 
+  it('retries an endpoint that does not answer (timeout), then uses what it hands out', async () => {
+    const before = endpoint.log.length;
+    endpoint.failNext(['hang']);
+    const created = await createS3Client({ credentials: 'container', env: env(), log: logs.log });
+    try {
+      expect(endpoint.log.slice(before).map((e) => e.status)).toEqual([0, 200]);
+      expect(created.credentials.source).toBe('container-full-uri');
+      expect(logs.text()).toContain('container credentials endpoint failed, retrying');
+    } finally {
+      created.client.destroy();
+    }
+  });
+
   it('fails fast on a 404 with the clear error', async () => {
     const before = endpoint.log.length;
     endpoint.failAlways(404);
@@ -261,7 +274,9 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
         partSize: 5 * MiB,
         queueSize: 2,
       });
+      const fetchedBefore = logs.text().split('aws credentials fetched').length;
       await upload.done();
+      const fetched = logs.text().split('aws credentials fetched').length - fetchedBefore;
       const head = await admin.send(new HeadObjectCommand({ Bucket: bucket.name, Key: 'big.bin' }));
       expect(head.ContentLength).toBe(total);
       const handedOut = new Set(
@@ -273,6 +288,8 @@ describe('credentials from an ECS-like container endpoint (full URI, token file,
       expect(handedOut.size).toBeGreaterThanOrEqual(3);
       expect(partKeys.size).toBeGreaterThanOrEqual(3);
       for (const key of partKeys) expect(handedOut.has(key)).toBe(true);
+      // Each refresh is logged (source and expiry only).
+      expect(fetched).toBeGreaterThanOrEqual(handedOut.size - 1);
       console.error(
         `[rotation] 200 MiB upload: ${handedOut.size} credential sets handed out, ${partKeys.size} used to sign parts, ${used.filter((u) => u.command === 'UploadPartCommand').length} parts signed`,
       );

@@ -33,6 +33,7 @@ export interface EcsCredentialsEndpointOptions {
 /** One request the fixture answered. The access key id is kept for counting, never printed. */
 export interface EndpointLogEntry {
   at: Date;
+  /** HTTP status answered; 0 when the fixture did not answer (`'hang'`). */
   status: number;
   /** The access key id handed out (200 only). */
   accessKeyId?: string;
@@ -45,8 +46,11 @@ export interface EcsCredentialsEndpoint {
   path: string;
   /** Every request, in order. */
   log: EndpointLogEntry[];
-  /** Statuses to answer next, one per request, before going back to normal (e.g. [500, 500]). */
-  failNext(statuses: number[]): void;
+  /**
+   * Statuses to answer next, one per request, before going back to normal (e.g. [500, 500]);
+   * `'hang'` accepts the request and never answers (logged as status 0).
+   */
+  failNext(statuses: Array<number | 'hang'>): void;
   /** Answer every request with this status from now on (e.g. 404), or `undefined` to stop. */
   failAlways(status: number | undefined): void;
   close(): Promise<void>;
@@ -63,7 +67,7 @@ export async function startEcsCredentialsEndpoint(
 ): Promise<EcsCredentialsEndpoint> {
   const path = options.path ?? `/v2/credentials/${randomBytes(16).toString('hex')}`;
   const log: EndpointLogEntry[] = [];
-  let queued: number[] = [];
+  let queued: Array<number | 'hang'> = [];
   let always: number | undefined;
 
   const answer = (res: ServerResponse, status: number, body: unknown) => {
@@ -74,6 +78,10 @@ export async function startEcsCredentialsEndpoint(
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const forced = queued.shift() ?? always;
+    if (forced === 'hang') {
+      log.push({ at: new Date(), status: 0 });
+      return;
+    }
     if (forced !== undefined) {
       answer(res, forced, {
         Code: forced === 404 ? 'NotFound' : 'InternalError',
