@@ -7,6 +7,9 @@ import { createLogger } from '../../runtime/logger.js';
 import { runJob } from '../../runtime/run-job.js';
 import { jobHelp, runHelp } from '../job-help.js';
 
+/** How long a finished run may take to exit on its own before it is made to. */
+const LINGER_MS = 2_000;
+
 /** Registers `s3worker run <job> [options]`; the job's options are parsed from its schema. */
 export function registerRunCommand(program: Command): void {
   program
@@ -20,7 +23,10 @@ export function registerRunCommand(program: Command): void {
     .allowExcessArguments()
     .argument('[job]', 'job name; its options follow')
     .action(async (_job: string | undefined, _options: unknown, command: Command) => {
-      process.exitCode = await runCommand(command.args);
+      const code = await runCommand(command.args);
+      process.exitCode = code;
+      // Logs are flushed by now; a socket or timer a job forgot must not keep a finished task alive.
+      setTimeout(() => process.exit(code), LINGER_MS).unref();
     });
 }
 
