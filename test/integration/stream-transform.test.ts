@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ExitCode } from '../../src/errors.js';
 import type { FailureReportDocument } from '../../src/jobs/stream-transform/failure-report.js';
 import {
   ObjectTransformJob,
@@ -310,6 +311,20 @@ describe('stream-transform job against MinIO', () => {
       skipped: first.result.objects.done,
       failed: 0,
     });
+  });
+
+  it('stops with the bucket error when a bucket does not exist, instead of failing object by object', async () => {
+    await putObjects(s3.client, bucket.name, [
+      { key: 'nobucket/a.txt', body: 'a' },
+      { key: 'nobucket/b.txt', body: 'b' },
+    ]);
+    const missing = `${out.name}-missing`;
+    await expect(
+      runJob(s3.client, { input: `s3://${missing}/x/`, output: `s3://${out.name}/nobucket/` }),
+    ).rejects.toMatchObject({ code: 'NO_SUCH_BUCKET', exitCode: ExitCode.NoSuchBucket });
+    await expect(
+      runJob(s3.client, { input: `s3://${bucket.name}/nobucket/`, output: `s3://${missing}/y/` }),
+    ).rejects.toMatchObject({ code: 'NO_SUCH_BUCKET', exitCode: ExitCode.NoSuchBucket });
   });
 
   it('stops at the first failure with maxFailures 0', async () => {
