@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  AbortMultipartUploadCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -147,6 +148,51 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
     expect(printed).toContain('What to fix:');
     expect(printed).toContain('2 checks failed (exit code 12)');
     expect(await contents(denied.name)).toEqual({ keys: ['in/a.txt'], uploads: [] });
+  });
+
+  it("flags the seed's policy for lacking s3:AbortMultipartUpload and lists the upload it could not abort", async () => {
+    const seedRole = await createTaskRoleMinter(s3, bucketReadWritePolicy(allowed.name));
+    const seedEndpoint = await startEcsCredentialsEndpoint({ mint: seedRole.mint });
+    try {
+      const report = await runDoctor({
+        aws: {
+          env: {
+            ...env(),
+            AWS_CONTAINER_CREDENTIALS_FULL_URI: seedEndpoint.url,
+            AWS_CONTAINER_AUTHORIZATION_TOKEN: '',
+          },
+        },
+        output: { bucket: allowed.name, prefix: 'seed/' },
+      });
+      const abort = report.checks.find((c) => c.name === 'abort the multipart upload');
+      expect(abort?.verdict).toBe('fail');
+      expect(abort?.code).toBe('ACCESS_DENIED');
+      expect(abort?.fix).toContain('"Action": "s3:AbortMultipartUpload"');
+      expect(report.exitCode).toBe(ExitCode.AccessDenied);
+      const { uploads } = await contents(allowed.name);
+      expect(report.leftovers).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^s3://${allowed.name}/seed/\\.s3worker-doctor-[0-9a-f]+\\.multipart \\(multipart upload \\S+\\)$`,
+          ),
+        ),
+      ]);
+      expect(uploads).toHaveLength(1);
+    } finally {
+      await seedEndpoint.close();
+      await seedRole.remove();
+      // The admin aborts what the probe could not, so the bucket is clean again.
+      const left = await admin.send(new ListMultipartUploadsCommand({ Bucket: allowed.name }));
+      for (const u of left.Uploads ?? []) {
+        await admin.send(
+          new AbortMultipartUploadCommand({
+            Bucket: allowed.name,
+            Key: u.Key!,
+            UploadId: u.UploadId!,
+          }),
+        );
+      }
+    }
   });
 
   it('reports missing credentials as a failed check with exit code 10', async () => {
