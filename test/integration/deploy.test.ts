@@ -3,8 +3,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { policyProblems } from '../../src/policy/policy-problems.js';
+import { ensureBuilt } from '../support/run-cli.js';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
@@ -26,6 +27,8 @@ async function genDeploy(dir: string, args: string[]): Promise<{ code: number; s
 
 describe('deploy/', () => {
   const copies: string[] = [];
+  // scripts/gen-deploy.mjs runs the built CLI.
+  beforeAll(() => ensureBuilt());
   afterAll(() => {
     for (const c of copies) rmSync(c, { recursive: true, force: true });
   });
