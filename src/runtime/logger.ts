@@ -88,6 +88,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         colorize: isTty,
         translateTime: 'SYS:HH:MM:ss',
         ignore: 'pid,hostname',
+        singleLine: true,
         destination: options.destination ?? 1,
         sync: true,
       }),

@@ -36,7 +36,9 @@ export function startProgressDisplay(options: ProgressDisplayOptions): { stop():
   timers.push(tick);
   if (options.tty) {
     const draw = setInterval(() => {
-      stream.write(`\r\x1b[2K${renderBar(options.tracker.snapshot())}`);
+      // Cursor back to column 0 after drawing: a log line printed meanwhile overwrites the bar
+      // instead of being appended to it, and the next redraw happens below that line.
+      stream.write(`\r\x1b[2K${renderBar(options.tracker.snapshot())}\r`);
     }, BAR_REDRAW_MS);
     timers.push(draw);
   }
