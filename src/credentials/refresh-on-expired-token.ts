@@ -22,7 +22,8 @@ export function isExpiredTokenError(err: unknown, identity?: CredentialIdentity)
  * temporary credentials expired (a part of a long multipart upload signed just before a
  * rotation), it forces the client's credential cache to refresh, swaps the fresh identity into
  * the request's auth scheme and sends the request once more. The upload itself goes on; only the
- * failed request is repeated. Costs nothing on success.
+ * failed request is repeated. A request whose body is a stream is not repeated (the stream is
+ * spent). Costs nothing on success.
  */
 export function addRefreshOnExpiredToken(client: S3Client, log?: Logger): void {
   const middleware = ((next: (args: unknown) => Promise<unknown>, context: SmithyContextHolder) =>
@@ -32,6 +33,9 @@ export function addRefreshOnExpiredToken(client: S3Client, log?: Logger): void {
       } catch (err) {
         const scheme = context.__smithy_context?.selectedHttpAuthScheme;
         if (!scheme || !isExpiredTokenError(err, scheme.identity)) throw err;
+        // A stream body was consumed by the first try and cannot be sent again; buffers can
+        // (lib-storage hands each part over as a buffer).
+        if (isStream((args as { request?: { body?: unknown } }).request?.body)) throw err;
         const refresh = client.config.credentials as (options?: {
           forceRefresh?: boolean;
         }) => Promise<CredentialIdentity>;
@@ -49,6 +53,10 @@ export function addRefreshOnExpiredToken(client: S3Client, log?: Logger): void {
     toMiddleware: 'httpSigningMiddleware',
     step: 'finalizeRequest',
   } as Parameters<Stack['addRelativeTo']>[1]);
+}
+
+function isStream(body: unknown): boolean {
+  return typeof (body as { pipe?: unknown } | undefined)?.pipe === 'function';
 }
 
 interface SmithyContextHolder {

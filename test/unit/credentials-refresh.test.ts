@@ -82,6 +82,28 @@ describe('refresh on ExpiredToken', () => {
     expect((err as Error).name).toBe('ExpiredToken');
   });
 
+  it('does not repeat a request whose stream body the first try consumed', async () => {
+    const s3 = fakeS3();
+    const client = fakeClient(s3, {
+      accessKeyId: 'KEY',
+      secretAccessKey: 'secret',
+      sessionToken: 't',
+    });
+    addRefreshOnExpiredToken(client);
+    const err = await client
+      .send(
+        new PutObjectCommand({
+          Bucket: 'b',
+          Key: 'k',
+          Body: Readable.from([Buffer.from('x')]),
+          ContentLength: 1,
+        }),
+      )
+      .catch((e: unknown) => e);
+    expect((err as Error).name).toBe('ExpiredToken');
+    expect(s3.keyIds).toHaveLength(1);
+  });
+
   it('treats InvalidAccessKeyId as expiry only for temporary credentials', () => {
     const err = { name: 'InvalidAccessKeyId' };
     expect(
