@@ -1,7 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import type { FailureReportDocument } from '../../src/jobs/stream-transform/failure-report.js';
@@ -325,6 +330,32 @@ describe('stream-transform job against MinIO', () => {
     await expect(
       runJob(s3.client, { input: `s3://${bucket.name}/nobucket/`, output: `s3://${missing}/y/` }),
     ).rejects.toMatchObject({ code: 'NO_SUCH_BUCKET', exitCode: ExitCode.NoSuchBucket });
+  });
+
+  it('sweeps incomplete uploads older than sweepAge under the output prefix, and only those', async () => {
+    const sweepOut = await createTestBucket(s3.client, 'st-sweep');
+    try {
+      for (const key of ['swept/left-by-a-killed-task', 'elsewhere/not-ours']) {
+        await s3.client.send(new CreateMultipartUploadCommand({ Bucket: sweepOut.name, Key: key }));
+      }
+      await putObjects(s3.client, bucket.name, [{ key: 'sweep-in/a.txt', body: 'a' }]);
+      const config = {
+        input: `s3://${bucket.name}/sweep-in/`,
+        output: `s3://${sweepOut.name}/swept/`,
+      };
+      await runJob(s3.client, config);
+      // The default age (24h) leaves a fresh upload alone: it may belong to a running task.
+      expect(await incompleteUploads(s3.client, sweepOut.name)).toBe(2);
+      // Past any rounding of the server's Initiated time to whole seconds.
+      await sleep(1100);
+      const { run } = await runJob(s3.client, { ...config, sweepAge: '10ms' });
+      expect(await incompleteUploads(s3.client, sweepOut.name)).toBe(1);
+      expect(run.logs.find((l) => l.msg === 'swept incomplete uploads')).toMatchObject({
+        aborted: 1,
+      });
+    } finally {
+      await sweepOut.remove();
+    }
   });
 
   it('stops at the first failure with maxFailures 0', async () => {
