@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
@@ -196,6 +198,48 @@ describe('a job that ignores the abort too', () => {
       graceMs: 5000,
     });
     expect((await readStatus(tmp))?.state).toBe('interrupted');
+  });
+});
+
+describe('the S3 connection pool', () => {
+  it('is sized by the job: at most maxSockets() requests in flight at once', async () => {
+    let inFlight = 0;
+    let most = 0;
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // Slow answers, so the job's 20 requests pile up on the pool (one request per socket).
+      setTimeout(() => {
+        inFlight--;
+        res.writeHead(404).end();
+      }, 150);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const r = await startCli(
+        [
+          'run',
+          'lifecycle',
+          '--handler',
+          HANDLER,
+          '--outcome',
+          'parallel-requests',
+          '--max-attempts',
+          '1',
+        ],
+        { env: { ...env(), S3WORKER_ENDPOINT: endpoint } },
+      ).done;
+      expect(r.code).toBe(ExitCode.Success);
+      expect(requests).toBe(20);
+      // The fixture's maxSockets() is 7 (the default would be 50).
+      expect(most).toBe(7);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
