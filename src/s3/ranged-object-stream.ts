@@ -17,26 +17,41 @@ export type RangedObjectStreamOptions = Omit<
   'rangeThreshold' | 'rangeSize' | 'rangeConcurrency'
 > & { rangeSize: number; rangeConcurrency: number };
 
-/** Reads of one range: the SDK retries requests, not a body cut mid-way, so that is retried here. */
+/** Reads of one range: the SDK retries requests, not a body cut mid-way, so that is resumed here. */
 const RANGE_ATTEMPTS = 3;
+
+/** One ranged GET: what arrived and has not been handed on yet. */
+interface RangeState {
+  start: number;
+  length: number;
+  /** Body chunks as the socket delivered them, in order, not yet pushed. */
+  chunks: Buffer[];
+  received: number;
+  done: boolean;
+}
 
 /**
  * One object read as ranged GETs in parallel and pushed in order.
  *
- * At most `rangeConcurrency` ranges are in flight or waiting to be pushed (a window that moves
- * when the consumer takes the oldest). Each range acquires its bytes from the budget before
- * its GET is sent (see `#startRanges` for the order), is copied into one buffer of its own (no
- * pooled slab kept alive), and releases its bytes when it is handed to the consumer, which only
- * happens when the consumer asks for data (the stream's high-water mark is 0, so nothing sits
- * in its own buffer).
+ * At most `rangeConcurrency` ranges are in flight or not yet fully handed on (a window that
+ * moves as the consumer reads). Each range reserves its length in the budget before its GET
+ * is sent (see `#startRanges` for the order); its body chunks are kept as the socket delivered
+ * them (each its own allocation, so no pooled slab is kept alive, and no copy is made) and
+ * handed to the consumer one per read, releasing their bytes as they go. The stream's
+ * high-water mark is 0, so nothing sits in its own buffer; the range the consumer is reading
+ * streams through as it arrives.
+ *
+ * A body cut mid-way is resumed from the last byte received (the SDK retries only whole
+ * requests), up to three attempts.
  *
  * Integrity: ranges are read with `If-Match` so they all come from one version. S3 sends no
  * checksum for a range, so a HeadObject (in parallel with the first ranges) fetches the
  * object's checksum; when it is a full-object CRC32 (any single PutObject, and multipart
- * uploads written by `uploadStream`), the CRC32 of the reassembled bytes is computed on the
- * fly (zlib, a few GB/s) and compared before the stream ends: a mismatch fails with
- * `CHECKSUM_MISMATCH`. Not verified on this path: CRC32C, CRC64NVME and SHA checksums, and
- * composite (per-part) multipart checksums; the byte count is always checked.
+ * uploads written by `uploadStream`), the CRC32 of the bytes handed on is computed on the fly
+ * and compared at the end: a mismatch destroys the stream with `CHECKSUM_MISMATCH` instead of
+ * ending it, so a consumer such as an upload never completes with bad bytes. Not verified on
+ * this path: CRC32C, CRC64NVME and SHA checksums, and composite (per-part) multipart checksums;
+ * the byte count of every range is always checked.
  */
 export class RangedObjectStream extends Readable {
   readonly #s3: S3Client;
@@ -44,18 +59,19 @@ export class RangedObjectStream extends Readable {
   readonly #controller = new AbortController();
   readonly #unlinkSignal: () => void;
   readonly #count: number;
-  /** Ranges fetched and not yet pushed, by index. */
-  readonly #ready = new Map<number, Buffer>();
+  readonly #ranges = new Map<number, RangeState>();
   readonly #bodies = new Set<Readable>();
   #nextToStart = 0;
+  /** The range the consumer is reading. */
   #nextToPush = 0;
-  /** Bytes acquired from the budget and not yet released. */
+  /** Bytes reserved in the budget and not yet handed on. */
   #held = 0;
   #wantData = false;
   #started = false;
   #windowWaiter: (() => void) | undefined;
+  /** The CRC32 to match (base64), `undefined` when there is none to check, `null` until the HEAD answers. */
+  #expected: string | undefined | null = null;
   #crc = 0;
-  #head: Promise<string | undefined> | undefined;
 
   constructor(s3: S3Client, options: RangedObjectStreamOptions) {
     super({ highWaterMark: 0 });
@@ -69,9 +85,13 @@ export class RangedObjectStream extends Readable {
     this.#wantData = true;
     if (!this.#started) {
       this.#started = true;
-      this.#head = this.#expectedCrc32();
-      // Without a handler a failed HEAD would be an unhandled rejection until the last range.
-      this.#head.catch(() => {});
+      this.#expectedCrc32().then(
+        (expected) => {
+          this.#expected = expected;
+          this.#tryPush();
+        },
+        (err) => this.destroy(err),
+      );
       void this.#startRanges().catch((err) => this.destroy(err));
     }
     this.#tryPush();
@@ -84,10 +104,11 @@ export class RangedObjectStream extends Readable {
    * an upload waiting for a part and cannot fill the budget against its own consumer.
    */
   async #startRanges(): Promise<void> {
-    const { budget, rangeConcurrency } = this.#o;
+    const { budget, rangeConcurrency, rangeSize, size } = this.#o;
     while (this.#nextToStart < this.#count) {
       const index = this.#nextToStart;
-      const length = this.#rangeLength(index);
+      const start = index * rangeSize;
+      const length = Math.min(rangeSize, size - start);
       const ahead = index > this.#nextToPush;
       if (index >= this.#nextToPush + rangeConcurrency || (ahead && !budget.tryAcquire(length))) {
         await new Promise<void>((resolve) => {
@@ -97,7 +118,7 @@ export class RangedObjectStream extends Readable {
         continue;
       }
       if (!ahead) {
-        // Everything started before was pushed, so this stream holds nothing: it may be let
+        // Everything started before was handed on, so this stream holds nothing: it may be let
         // through a stalled budget.
         await budget.acquire(length, this.#controller.signal, {
           holdsNothing: () => this.#held === 0,
@@ -109,42 +130,43 @@ export class RangedObjectStream extends Readable {
       }
       this.#held += length;
       this.#nextToStart += 1;
-      this.#fetch(index, length).then(
-        (buf) => {
-          this.#ready.set(index, buf);
-          this.#tryPush();
-        },
+      const range: RangeState = { start, length, chunks: [], received: 0, done: false };
+      this.#ranges.set(index, range);
+      this.#fetch(range).then(
+        () => this.#tryPush(),
         (err) => this.destroy(err),
       );
     }
   }
 
-  #rangeLength(index: number): number {
-    const start = index * this.#o.rangeSize;
-    return Math.min(this.#o.rangeSize, this.#o.size - start);
-  }
-
-  async #fetch(index: number, length: number): Promise<Buffer> {
-    const start = index * this.#o.rangeSize;
+  async #fetch(range: RangeState): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#fetchOnce(start, length);
+        await this.#fetchOnce(range);
+        range.done = true;
+        return;
       } catch (err) {
         const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata
           ?.httpStatusCode;
-        const retryable = status === undefined && !this.#controller.signal.aborted;
+        const retryable =
+          status === undefined &&
+          !this.#controller.signal.aborted &&
+          !(err instanceof S3WorkerError);
         if (!retryable || attempt >= RANGE_ATTEMPTS) throw this.#explain(err, 'GetObject');
       }
     }
   }
 
-  async #fetchOnce(start: number, length: number): Promise<Buffer> {
+  /** Reads what is missing of `range` (all of it, or the rest after a cut). */
+  async #fetchOnce(range: RangeState): Promise<void> {
     const { bucket, key, etag, versionId } = this.#o;
+    const first = range.start + range.received;
+    const last = range.start + range.length - 1;
     const res = await this.#s3.send(
       new GetObjectCommand({
         Bucket: bucket,
         Key: key,
-        Range: `bytes=${start}-${start + length - 1}`,
+        Range: `bytes=${first}-${last}`,
         IfMatch: etag,
         VersionId: versionId,
       }),
@@ -153,17 +175,15 @@ export class RangedObjectStream extends Readable {
     const body = res.Body as Readable;
     this.#bodies.add(body);
     try {
-      // Copied into a buffer of its own: slices of the socket's pooled chunks would keep whole
-      // slabs alive for as long as the range waits (sdk #8286).
-      const buf = Buffer.allocUnsafeSlow(length);
-      let filled = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (filled + chunk.length > length) throw this.#sizeError(filled + chunk.length, length);
-        chunk.copy(buf, filled);
-        filled += chunk.length;
+        if (range.received + chunk.length > range.length) {
+          throw this.#sizeError(range.received + chunk.length, range.length);
+        }
+        range.chunks.push(chunk);
+        range.received += chunk.length;
+        if (range === this.#ranges.get(this.#nextToPush)) this.#tryPush();
       }
-      if (filled !== length) throw this.#sizeError(filled, length);
-      return buf;
+      if (range.received !== range.length) throw this.#sizeError(range.received, range.length);
     } finally {
       this.#bodies.delete(body);
       body.destroy();
@@ -182,55 +202,59 @@ export class RangedObjectStream extends Readable {
     );
   }
 
-  /** Pushes the next range in order if the consumer wants data and it has arrived. */
+  /** Hands the consumer the next chunk in order, if it asked for one and one has arrived. */
   #tryPush(): void {
-    if (!this.#wantData || this.destroyed) return;
-    const index = this.#nextToPush;
-    const buf = this.#ready.get(index);
-    if (buf === undefined) return;
-    this.#ready.delete(index);
-    this.#nextToPush += 1;
-    this.#wantData = false;
-    // The consumer asked for data, so the range goes straight to it: from here its bytes are the
-    // consumer's to account for (an upload copies them into a part it has budgeted).
-    this.#o.budget.release(buf.length);
-    this.#held -= buf.length;
-    this.#crc = crc32(buf, this.#crc);
-    const waiter = this.#windowWaiter;
-    this.#windowWaiter = undefined;
-    waiter?.();
-    if (this.#nextToPush < this.#count) {
-      this.push(buf);
-      return;
+    // Nothing goes out before the HEAD says whether a checksum must be computed on the way.
+    if (!this.#wantData || this.destroyed || this.#expected === null) return;
+    for (;;) {
+      const range = this.#ranges.get(this.#nextToPush);
+      if (range === undefined) {
+        if (this.#nextToPush === this.#count) this.#finish();
+        return;
+      }
+      const chunk = range.chunks.shift();
+      if (chunk !== undefined) {
+        this.#wantData = false;
+        // From here the bytes are the consumer's to account for (an upload copies them into a
+        // part it has budgeted).
+        this.#o.budget.release(chunk.length);
+        this.#held -= chunk.length;
+        if (this.#expected !== undefined) this.#crc = crc32(chunk, this.#crc);
+        this.push(chunk);
+        return;
+      }
+      if (!range.done) return;
+      this.#ranges.delete(this.#nextToPush);
+      this.#nextToPush += 1;
+      const waiter = this.#windowWaiter;
+      this.#windowWaiter = undefined;
+      waiter?.();
     }
-    // Last range: hold it back until the checksum is known to match.
-    void this.#finish(buf);
   }
 
-  async #finish(last: Buffer): Promise<void> {
-    try {
-      const expected = await this.#head;
-      if (expected !== undefined) {
-        const actual = Buffer.alloc(4);
-        actual.writeUInt32BE(this.#crc >>> 0);
-        if (actual.toString('base64') !== expected) {
-          const { bucket, key } = this.#o;
-          throw new S3WorkerError(
+  #finish(): void {
+    // Fetches settling after the end call `#tryPush` again; only one end may be pushed.
+    this.#wantData = false;
+    const expected = this.#expected;
+    if (typeof expected === 'string') {
+      const actual = Buffer.alloc(4);
+      actual.writeUInt32BE(this.#crc >>> 0);
+      if (actual.toString('base64') !== expected) {
+        const { bucket, key } = this.#o;
+        this.destroy(
+          new S3WorkerError(
             `s3://${bucket}/${key} failed its CRC32 check: read ${actual.toString('base64')}, stored ${expected}`,
             {
               code: TransferErrorCode.ChecksumMismatch,
               context: { bucket, key },
               hint: 'the bytes were corrupted in transit or at rest; run again, and check the object if it persists',
             },
-          );
-        }
+          ),
+        );
+        return;
       }
-      if (this.destroyed) return;
-      this.push(last);
-      this.push(null);
-    } catch (err) {
-      this.destroy(err as Error);
     }
+    this.push(null);
   }
 
   /** The object's full-object CRC32 (base64), or undefined when it has none this path can check. */
@@ -269,9 +293,10 @@ export class RangedObjectStream extends Readable {
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.#unlinkSignal();
     this.#controller.abort(err ?? new Error('stream destroyed'));
+    // An unread body holds its socket forever (sdk #3560): destroy each one explicitly.
     for (const body of this.#bodies) body.destroy();
     this.#bodies.clear();
-    this.#ready.clear();
+    this.#ranges.clear();
     if (this.#held > 0) this.#o.budget.release(this.#held);
     this.#held = 0;
     this.#windowWaiter?.();

@@ -11,6 +11,8 @@ export class UploadPartReader {
   /** The unread tail of the last chunk taken from the source. */
   #leftover: Uint8Array | undefined;
   #ended = false;
+  /** What the source threw, if it did (not an abort of the read). */
+  failure: unknown;
 
   constructor(source: Readable | AsyncIterable<Uint8Array>) {
     this.#source = source;
@@ -63,7 +65,13 @@ export class UploadPartReader {
     });
     try {
       for (;;) {
-        const r = await Promise.race([this.#iterator.next(), aborted]);
+        const r = await Promise.race([
+          this.#iterator.next().catch((err: unknown) => {
+            this.failure = err;
+            throw err;
+          }),
+          aborted,
+        ]);
         if (r.done) {
           this.#ended = true;
           return undefined;

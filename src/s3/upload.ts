@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
+import { crc32Combine } from './crc32-combine.js';
 import { transferError } from './transfer-error.js';
 import { UploadPartReader } from './upload-part-reader.js';
 
@@ -135,15 +136,21 @@ export async function uploadStream(
   let action = 'PutObject';
   let bytes = 0;
   let crc = 0;
+  /**
+   * Part buffers whose request is done, reused for the next parts: allocating a fresh one per
+   * part costs garbage-collector time and lets RSS drift above the budget until the GC runs.
+   */
+  const spare: Buffer[] = [];
 
   const acquirePart = async (): Promise<Buffer> => {
     await budget.acquire(partSize, signal, { holdsNothing: () => held === 0 });
     held += partSize;
-    return Buffer.allocUnsafeSlow(partSize);
+    return spare.pop() ?? Buffer.allocUnsafeSlow(partSize);
   };
-  const releasePart = () => {
+  const releasePart = (buffer?: Buffer) => {
     held -= partSize;
     budget.release(partSize);
+    if (buffer !== undefined) spare.push(buffer);
   };
 
   try {
@@ -181,7 +188,16 @@ export async function uploadStream(
     if (uploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
     action = 'UploadPart';
 
-    const sendPart = (partNumber: number, body: Buffer): Promise<void> => {
+    const sendPart = (partNumber: number, buffer: Buffer, length: number): Promise<void> => {
+      const body = buffer.subarray(0, length);
+      let partCrc: string | undefined;
+      if (algorithm === 'CRC32') {
+        // Checksummed once here: the SDK then sends this value instead of computing its own,
+        // and the parts' CRCs combine into the whole object's for the completion.
+        const value = crc32(body);
+        crc = crc32Combine(crc, value, length);
+        partCrc = crc32Base64(value);
+      }
       const p = s3
         .send(
           new UploadPartCommand({
@@ -190,8 +206,9 @@ export async function uploadStream(
             UploadId: uploadId,
             PartNumber: partNumber,
             Body: body,
-            ContentLength: body.length,
+            ContentLength: length,
             ChecksumAlgorithm: algorithm,
+            ChecksumCRC32: partCrc,
           }),
           { abortSignal: signal },
         )
@@ -213,7 +230,7 @@ export async function uploadStream(
           },
         )
         .finally(() => {
-          releasePart();
+          releasePart(buffer);
           inFlight.delete(p);
         });
       inFlight.add(p);
@@ -222,17 +239,15 @@ export async function uploadStream(
 
     for (let partNumber = 1; ; partNumber++) {
       if (partNumber > MAX_PARTS) throw tooManyParts(bucket, key, partSize);
-      const body = buffer.subarray(0, filled);
-      if (algorithm === 'CRC32') crc = crc32(body, crc);
       bytes += filled;
-      void sendPart(partNumber, body);
+      void sendPart(partNumber, buffer, filled);
       if (filled < partSize) break;
       while (inFlight.size >= queueSize) await Promise.race(inFlight);
       if (failure !== undefined) throw failure;
       buffer = await acquirePart();
       filled = await reader.fill(buffer, signal);
       if (filled === 0) {
-        releasePart();
+        releasePart(buffer);
         break;
       }
     }
@@ -266,6 +281,9 @@ export async function uploadStream(
     if (uploadId !== undefined) {
       await abortUpload(s3, bucket, key, uploadId, cause);
     }
+    // A failure of the body (a corrupt gzip input, a broken download) is the caller's own
+    // error, not an S3 one: it goes back unchanged.
+    if (reader.failure !== undefined && cause === reader.failure && !outer?.aborted) throw cause;
     throw transferError(cause, { action, bucket, key }, outer);
   } finally {
     outer?.removeEventListener('abort', onAbort);

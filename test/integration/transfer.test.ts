@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
@@ -221,6 +221,42 @@ describe('transfer primitives against MinIO', () => {
     await expect(sha256Of(stream)).rejects.toMatchObject({ code: 'OBJECT_CHANGED' });
   });
 
+  it('fails a ranged read with CHECKSUM_MISMATCH when a byte is flipped on the wire', async () => {
+    const size = 20 * MiB;
+    const written = await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'corrupt/source.bin',
+      body: randomSource(size).stream,
+      partSize: 5 * MiB,
+      budget: new ByteBudget(64 * MiB),
+    });
+    expect(written.parts).toBe(4);
+    const corrupting = new S3Client({
+      endpoint: servers.s3.endpoint,
+      region: servers.s3.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: servers.s3.accessKeyId,
+        secretAccessKey: servers.s3.secretAccessKey,
+      },
+      requestHandler: new FlipFirstByteOfRange('bytes=5242880-'),
+    });
+    try {
+      const stream = openObjectStream(corrupting, {
+        bucket: bucket.name,
+        key: 'corrupt/source.bin',
+        size,
+        etag: written.etag,
+        budget: new ByteBudget(64 * MiB),
+        rangeThreshold: 8 * MiB,
+        rangeSize: 5 * MiB,
+      });
+      await expect(sha256Of(stream)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    } finally {
+      corrupting.destroy();
+    }
+  });
+
   it('errors promptly when a ranged download is aborted, releasing its budget and sockets', async () => {
     const size = 60 * MiB;
     await uploadStream(client, {
@@ -269,7 +305,7 @@ describe('transfer primitives against MinIO', () => {
         partSize: 5 * MiB,
         budget,
       }),
-    ).rejects.toThrow('source broke on purpose');
+    ).rejects.toThrow(/^source broke on purpose$/);
     expect(await pendingUploads('broken/')).toBe(0);
     expect(budget.used).toBe(0);
     await expect(
@@ -403,6 +439,35 @@ describe('transfer primitives against MinIO', () => {
     expect(await pendingUploads('keep/')).toBe(1);
   });
 });
+
+/** Passes responses through, except that it flips the first body byte of the range starting with `rangePrefix`. */
+class FlipFirstByteOfRange extends NodeHttpHandler {
+  constructor(private readonly rangePrefix: string) {
+    super();
+  }
+
+  override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    const result = await super.handle(...args);
+    const range = args[0].headers.range ?? args[0].headers.Range;
+    if (range?.startsWith(this.rangePrefix) && result.response.body instanceof Readable) {
+      let flipped = false;
+      const flip = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          if (!flipped && chunk.length > 0) {
+            flipped = true;
+            const copy = Buffer.from(chunk);
+            copy[0] = (copy[0] ?? 0) ^ 0xff;
+            done(null, copy);
+            return;
+          }
+          done(null, chunk);
+        },
+      });
+      result.response.body = result.response.body.pipe(flip);
+    }
+    return result;
+  }
+}
 
 function busySockets(agent: Agent): number {
   return Object.values(agent.sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
