@@ -10,6 +10,7 @@ import { doctorCommand } from '../../src/cli/commands/doctor.js';
 import type { DoctorReport } from '../../src/doctor/run-doctor.js';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { ExitCode } from '../../src/errors.js';
+import { createLogger } from '../../src/runtime/logger.js';
 import {
   createTaskRoleMinter,
   type EcsCredentialsEndpoint,
@@ -109,11 +110,24 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
   });
 
   it('fails each probe on a bucket outside the policy with the fix, exits 12 and leaves nothing behind', async () => {
+    const lines: string[] = [];
+    const log = createLogger({
+      level: 'debug',
+      format: 'json',
+      destination: { write: (line: string) => void lines.push(line) },
+    });
     const report = await runDoctor({
       aws: { env: env() },
       input: { bucket: denied.name, prefix: 'in/' },
       output: { bucket: denied.name, prefix: 'out/' },
+      log,
     });
+    // Debug logs of the whole run: no key id, secret or session token (counted, never printed).
+    const text = lines.join('');
+    expect(text).toContain('aws credentials fetched');
+    const secrets = role.minted.flatMap((c) => [c.accessKeyId, c.secretAccessKey, c.sessionToken]);
+    expect(secrets.length).toBeGreaterThan(0);
+    expect(secrets.filter((x) => text.includes(x)).length).toBe(0);
     expect(report.checks.map((c) => [c.name, c.verdict, c.code])).toEqual([
       ['resolve credentials', 'pass', undefined],
       ['list input', 'fail', 'ACCESS_DENIED'],
