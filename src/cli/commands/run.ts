@@ -39,6 +39,12 @@ export async function runCommand(
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ExitCodeValue> {
+  // A stop while the config loads (an s3:// file, a handler import) ends the run before it starts.
+  let earlySignal: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => {
+    earlySignal ??= signal;
+  };
+  process.on('SIGTERM', onEarlySignal).on('SIGINT', onEarlySignal);
   let loaded: Awaited<ReturnType<typeof loadJobConfig>>;
   try {
     loaded = await loadJobConfig({ args, env });
@@ -48,6 +54,8 @@ export async function runCommand(
     logRunError(log, error, code);
     await new Promise<void>((resolve) => log.flush(() => resolve()));
     return code;
+  } finally {
+    process.off('SIGTERM', onEarlySignal).off('SIGINT', onEarlySignal);
   }
   if (loaded.help) {
     process.stdout.write(loaded.jobClass ? jobHelp(loaded.jobClass) : runHelp(loaded.registry));
@@ -59,6 +67,11 @@ export async function runCommand(
     ...(runtime.logFormat === 'auto' ? {} : { format: runtime.logFormat }),
   });
   log.debug({ sources: loaded.sources }, 'configuration sources');
+  if (earlySignal) {
+    log.warn({ signal: earlySignal }, 'stopped before the run started');
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
+    return ExitCode.Interrupted;
+  }
   return runJob({
     jobClass: loaded.jobClass,
     jobConfig: loaded.jobConfig,
