@@ -23,10 +23,14 @@ execFileSync('tar', ['-xzf', resolve(tarball), '-C', pkgDir, '--strip-components
 });
 // npm pack leaves the lockfile out; `npm ci` with it gives the exact versions CI tested.
 copyFileSync(resolve(lockfile), join(pkgDir, 'package-lock.json'));
-execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--ignore-scripts'], {
-  cwd: pkgDir,
-  stdio: 'inherit',
-});
+execFileSync(
+  'npm',
+  ['ci', '--omit=dev', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline'],
+  {
+    cwd: pkgDir,
+    stdio: 'inherit',
+  },
+);
 rmSync(join(pkgDir, 'package-lock.json'));
 
 const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
