@@ -60,5 +60,15 @@ export function transferError(
       hint: 'run again: the write restarts from the beginning',
     });
   }
+  // The SDK's response checksum validation (a single GET) throws a plain Error.
+  const message = (err as { message?: unknown })?.message;
+  if (typeof message === 'string' && message.startsWith('Checksum mismatch')) {
+    return new S3WorkerError(`${where} failed its checksum check while being read`, {
+      code: TransferErrorCode.ChecksumMismatch,
+      cause: err,
+      context: { ...context },
+      hint: 'the bytes were corrupted in transit or at rest; run again, and check the object if it persists',
+    });
+  }
   return explainS3Error(err, context);
 }

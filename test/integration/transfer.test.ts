@@ -66,16 +66,7 @@ describe('transfer primitives against MinIO', () => {
 
   beforeAll(async () => {
     agent = new Agent({ keepAlive: true, maxSockets: 16 });
-    client = new S3Client({
-      endpoint: servers.s3.endpoint,
-      region: servers.s3.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: servers.s3.accessKeyId,
-        secretAccessKey: servers.s3.secretAccessKey,
-      },
-      requestHandler: new NodeHttpHandler({ httpAgent: agent }),
-    });
+    client = clientWith(new NodeHttpHandler({ httpAgent: agent }));
     let inFlight = 0;
     client.middlewareStack.add(
       (next, context) => async (args) => {
@@ -100,6 +91,20 @@ describe('transfer primitives against MinIO', () => {
     client?.destroy();
     agent?.destroy();
   });
+
+  /** A root-key client for the test server that sends requests through `handler`. */
+  function clientWith(handler: NodeHttpHandler): S3Client {
+    return new S3Client({
+      endpoint: servers.s3.endpoint,
+      region: servers.s3.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: servers.s3.accessKeyId,
+        secretAccessKey: servers.s3.secretAccessKey,
+      },
+      requestHandler: handler,
+    });
+  }
 
   async function pendingUploads(prefix?: string): Promise<number> {
     // MinIO matches Prefix against whole keys only, so filter here.
@@ -231,16 +236,9 @@ describe('transfer primitives against MinIO', () => {
       budget: new ByteBudget(64 * MiB),
     });
     expect(written.parts).toBe(4);
-    const corrupting = new S3Client({
-      endpoint: servers.s3.endpoint,
-      region: servers.s3.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: servers.s3.accessKeyId,
-        secretAccessKey: servers.s3.secretAccessKey,
-      },
-      requestHandler: new FlipFirstByteOfRange('bytes=5242880-'),
-    });
+    const corrupting = clientWith(
+      new FlipFirstByte((range) => range?.startsWith('bytes=5242880-') === true),
+    );
     try {
       const stream = openObjectStream(corrupting, {
         bucket: bucket.name,
@@ -250,6 +248,25 @@ describe('transfer primitives against MinIO', () => {
         budget: new ByteBudget(64 * MiB),
         rangeThreshold: 8 * MiB,
         rangeSize: 5 * MiB,
+      });
+      await expect(sha256Of(stream)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    } finally {
+      corrupting.destroy();
+    }
+  });
+
+  it('fails a single GET with CHECKSUM_MISMATCH when a byte is flipped on the wire', async () => {
+    const body = randomBytes(2 * MiB);
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket.name, Key: 'corrupt/small.bin', Body: body }),
+    );
+    const corrupting = clientWith(new FlipFirstByte((range) => range === undefined));
+    try {
+      const stream = openObjectStream(corrupting, {
+        bucket: bucket.name,
+        key: 'corrupt/small.bin',
+        size: body.length,
+        budget: new ByteBudget(16 * MiB),
       });
       await expect(sha256Of(stream)).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
     } finally {
@@ -440,16 +457,17 @@ describe('transfer primitives against MinIO', () => {
   });
 });
 
-/** Passes responses through, except that it flips the first body byte of the range starting with `rangePrefix`. */
-class FlipFirstByteOfRange extends NodeHttpHandler {
-  constructor(private readonly rangePrefix: string) {
+/** Passes responses through, except that it flips the first body byte of GETs whose Range header `corrupts` picks. */
+class FlipFirstByte extends NodeHttpHandler {
+  constructor(private readonly corrupts: (range: string | undefined) => boolean) {
     super();
   }
 
   override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
     const result = await super.handle(...args);
     const range = args[0].headers.range ?? args[0].headers.Range;
-    if (range?.startsWith(this.rangePrefix) && result.response.body instanceof Readable) {
+    const isGet = args[0].method === 'GET';
+    if (isGet && this.corrupts(range) && result.response.body instanceof Readable) {
       let flipped = false;
       const flip = new Transform({
         transform(chunk: Buffer, _enc, done) {
