@@ -36,6 +36,16 @@ function lifecycle(outcome: string, extra: string[] = []) {
   });
 }
 
+/** Starts a job with a long drain deadline and sends SIGTERM twice: the second must force. */
+async function signalTwice(outcome: string) {
+  const p = lifecycle(outcome, ['--drain-timeout', '10m']);
+  await p.waitForLog('lifecycle job working');
+  p.child.kill('SIGTERM');
+  await p.waitForLog('stop requested: finishing in-flight work');
+  p.child.kill('SIGTERM');
+  return p.done;
+}
+
 const messages = (logs: Array<Record<string, unknown>>) => logs.map((l) => l.msg);
 
 describe('exit codes', () => {
@@ -169,12 +179,7 @@ describe('SIGTERM and SIGINT', () => {
   });
 
   it('a second signal aborts at once, without waiting for the drain deadline', async () => {
-    const p = lifecycle('ignore-stop', ['--drain-timeout', '10m']);
-    await p.waitForLog('lifecycle job working');
-    p.child.kill('SIGTERM');
-    await p.waitForLog('stop requested: finishing in-flight work');
-    p.child.kill('SIGTERM');
-    const r = await p.done;
+    const r = await signalTwice('ignore-stop');
     expect(r.code).toBe(ExitCode.Interrupted);
     const msgs = messages(r.logs);
     expect(msgs).toContain('second signal: aborting now');
@@ -186,12 +191,7 @@ describe('SIGTERM and SIGINT', () => {
 
 describe('a job that ignores the abort too', () => {
   it('is left behind: the process exits with Interrupted after the grace period', async () => {
-    const p = lifecycle('hang', ['--drain-timeout', '10m']);
-    await p.waitForLog('lifecycle job working');
-    p.child.kill('SIGTERM');
-    await p.waitForLog('stop requested: finishing in-flight work');
-    p.child.kill('SIGTERM');
-    const r = await p.done;
+    const r = await signalTwice('hang');
     expect(r.code).toBe(ExitCode.Interrupted);
     expect(r.logs.find((l) => l.msg === 'job did not stop after abort: exiting')).toMatchObject({
       level: 'error',
