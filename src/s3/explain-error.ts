@@ -69,6 +69,19 @@ export function allowStatement(
   return { Effect: 'Allow', Action: iam, Resource: `arn:aws:s3:::${bucket}/${key ?? '*'}` };
 }
 
+/** Codes S3 answers with 403 that are about the credentials or the clock, not the policy. */
+const CREDENTIAL_CODES = new Set([
+  'SignatureDoesNotMatch',
+  'InvalidAccessKeyId',
+  'InvalidToken',
+  'InvalidTokenId',
+  'RequestTimeTooSkewed',
+  'RequestExpired',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'TokenRefreshRequired',
+]);
+
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
@@ -129,10 +142,11 @@ export function explainS3Error(err: unknown, context: S3ErrorContext): S3WorkerE
       'on ECS give the task definition a taskRoleArn; locally pass -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY [-e AWS_SESSION_TOKEN], or --credentials profile --profile <name>',
     );
   }
+  // A HEAD's 403 has no body, hence no code: the SDK names it after the status.
   if (
     code === 'AccessDenied' ||
     code === 'AllAccessDisabled' ||
-    (status === 403 && code === 'Forbidden')
+    (status === 403 && !CREDENTIAL_CODES.has(code))
   ) {
     const statement = allowStatement(iam, context.bucket, keyForPolicy(iam, context.key));
     return make(
@@ -185,7 +199,7 @@ export function explainS3Error(err: unknown, context: S3ErrorContext): S3WorkerE
       'check the credentials source still hands out fresh credentials (the ECS container endpoint, or renew AWS_SESSION_TOKEN)',
     );
   }
-  if (code === 'InvalidAccessKeyId' || code === 'InvalidToken') {
+  if (code === 'InvalidAccessKeyId' || code === 'InvalidToken' || code === 'InvalidTokenId') {
     return make(
       `the S3 endpoint does not know these credentials (${code}) for ${iam} on ${target}`,
       'CREDENTIALS_REJECTED',

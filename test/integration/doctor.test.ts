@@ -209,6 +209,47 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
     }
   });
 
+  it('proves GetObject on an empty input prefix by a HEAD that answers 404, not 403', async () => {
+    const report = await runDoctor({
+      aws: { env: env() },
+      input: { bucket: allowed.name, prefix: 'empty/' },
+    });
+    const read = report.checks.find((c) => c.name === 'read an input object');
+    expect(read?.verdict).toBe('pass');
+    expect(read?.detail).toContain('the prefix is empty');
+    expect(report.exitCode).toBe(ExitCode.Success);
+  });
+
+  it('fails the read probe on an empty prefix when only ListBucket is allowed', async () => {
+    const listOnly = await createTaskRoleMinter(s3, {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${allowed.name}`] },
+      ],
+    });
+    const listEndpoint = await startEcsCredentialsEndpoint({ mint: listOnly.mint });
+    try {
+      const report = await runDoctor({
+        aws: {
+          env: {
+            ...env(),
+            AWS_CONTAINER_CREDENTIALS_FULL_URI: listEndpoint.url,
+            AWS_CONTAINER_AUTHORIZATION_TOKEN: '',
+          },
+        },
+        input: { bucket: allowed.name, prefix: 'empty/' },
+      });
+      expect(report.checks.map((c) => [c.name, c.verdict, c.code])).toEqual([
+        ['resolve credentials', 'pass', undefined],
+        ['list input', 'pass', undefined],
+        ['read an input object', 'fail', 'ACCESS_DENIED'],
+      ]);
+    } finally {
+      await listEndpoint.close();
+      await listOnly.remove();
+    }
+  });
+
   it('reports missing credentials as a failed check with exit code 10', async () => {
     const report = await runDoctor({
       aws: { credentials: 'env', env: { AWS_ENDPOINT_URL_S3: s3.endpoint } },

@@ -40,6 +40,21 @@ describe('explainS3Error', () => {
     });
   });
 
+  it('takes a bodiless 403 (a HEAD) for a denial too', () => {
+    const e = explainS3Error(s3Error('Forbidden', 403), {
+      action: 'HeadObject',
+      bucket: 'in',
+      key: 'x',
+    });
+    expect([e.code, e.message]).toEqual([
+      'ACCESS_DENIED',
+      'access denied: s3:GetObject on s3://in/x',
+    ]);
+    expect(
+      explainS3Error(s3Error('SignatureDoesNotMatch', 403), { action: 'HeadObject' }).code,
+    ).toBe('SIGNATURE_MISMATCH');
+  });
+
   it('gives ListBucket the bucket ARN and an s3:prefix condition', () => {
     expect(allowStatement('ListObjectsV2', 'in', 'logs/')).toEqual({
       Effect: 'Allow',
@@ -57,6 +72,7 @@ describe('explainS3Error', () => {
     ['RequestTimeTooSkewed', 403, 'CLOCK_SKEW', ExitCode.ClockSkew],
     ['ExpiredToken', 400, 'CREDENTIALS_EXPIRED', ExitCode.CredentialsRejected],
     ['InvalidAccessKeyId', 403, 'CREDENTIALS_REJECTED', ExitCode.CredentialsRejected],
+    ['InvalidTokenId', 403, 'CREDENTIALS_REJECTED', ExitCode.CredentialsRejected],
     ['SignatureDoesNotMatch', 403, 'SIGNATURE_MISMATCH', ExitCode.CredentialsRejected],
     ['NoSuchKey', 404, 'NO_SUCH_KEY', ExitCode.Unexpected],
     ['InternalError', 500, 'S3_ERROR', ExitCode.Unexpected],
