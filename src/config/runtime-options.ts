@@ -36,6 +36,7 @@ export const runtimeOptionsSchema = z
       .default('auto')
       .describe('log format on stdout: auto = pretty on a terminal, JSON otherwise'),
     progressInterval: durationSchema
+      .refine((ms) => ms >= 100, 'must be at least 100ms')
       .default(10_000)
       .describe('how often a JSON progress line is logged when stderr is not a terminal'),
     drainTimeout: durationSchema

@@ -194,6 +194,16 @@ describe('invalid configuration lists every problem with its path and source', (
     expect(err.issues).toHaveLength(8);
   });
 
+  it('a progress interval under 100ms is refused (it would spin)', async () => {
+    const err = await configError(load(['settings', '--progress-interval', '0']));
+    expect(err.issues).toEqual([
+      {
+        path: 'progressInterval',
+        message: 'must be at least 100ms (from flag --progress-interval)',
+      },
+    ]);
+  });
+
   it('an unknown job names the known ones', async () => {
     const err = await configError(load(['nosuch']));
     expect(err.issues).toEqual([
