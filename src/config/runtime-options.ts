@@ -38,7 +38,9 @@ export const runtimeOptionsSchema = z
     progressInterval: durationSchema
       .refine((ms) => ms >= 100, 'must be at least 100ms')
       .default(10_000)
-      .describe('how often a JSON progress line is logged when stderr is not a terminal'),
+      .describe(
+        'how often a JSON progress line is logged when stderr is not a terminal (at least 100ms)',
+      ),
     drainTimeout: durationSchema
       .default(25_000)
       .describe(
