@@ -16,7 +16,7 @@ import {
   type EcsCredentialsEndpoint,
   startEcsCredentialsEndpoint,
 } from '../support/ecs-credentials-endpoint.js';
-import { bucketReadWritePolicy } from '../support/minio-admin.js';
+import { bucketReadWritePolicy, type PolicyDocument } from '../support/minio-admin.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 
 describe('s3worker doctor with task-role-like credentials (MinIO STS, least privilege)', () => {
@@ -43,6 +43,25 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
       keys: (objects.Contents ?? []).map((o) => o.Key),
       uploads: (uploads.Uploads ?? []).map((u) => u.Key),
     };
+  }
+
+  /** Runs `fn` with the environment of a task whose role is confined by `policy` (no token). */
+  async function withRole<T>(
+    policy: PolicyDocument,
+    fn: (env: NodeJS.ProcessEnv) => Promise<T>,
+  ): Promise<T> {
+    const other = await createTaskRoleMinter(s3, policy);
+    const otherEndpoint = await startEcsCredentialsEndpoint({ mint: other.mint });
+    try {
+      return await fn({
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: otherEndpoint.url,
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_REGION: s3.region,
+      });
+    } finally {
+      await otherEndpoint.close();
+      await other.remove();
+    }
   }
 
   beforeAll(async () => {
@@ -165,19 +184,10 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
   });
 
   it("flags the seed's policy for lacking s3:AbortMultipartUpload and lists the upload it could not abort", async () => {
-    const seedRole = await createTaskRoleMinter(s3, bucketReadWritePolicy(allowed.name));
-    const seedEndpoint = await startEcsCredentialsEndpoint({ mint: seedRole.mint });
     try {
-      const report = await runDoctor({
-        aws: {
-          env: {
-            ...env(),
-            AWS_CONTAINER_CREDENTIALS_FULL_URI: seedEndpoint.url,
-            AWS_CONTAINER_AUTHORIZATION_TOKEN: '',
-          },
-        },
-        output: { bucket: allowed.name, prefix: 'seed/' },
-      });
+      const report = await withRole(bucketReadWritePolicy(allowed.name), (roleEnv) =>
+        runDoctor({ aws: { env: roleEnv }, output: { bucket: allowed.name, prefix: 'seed/' } }),
+      );
       const abort = report.checks.find((c) => c.name === 'abort the multipart upload');
       expect(abort?.verdict).toBe('fail');
       expect(abort?.code).toBe('ACCESS_DENIED');
@@ -193,8 +203,6 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
       ]);
       expect(uploads).toHaveLength(1);
     } finally {
-      await seedEndpoint.close();
-      await seedRole.remove();
       // The admin aborts what the probe could not, so the bucket is clean again.
       const left = await admin.send(new ListMultipartUploadsCommand({ Bucket: allowed.name }));
       for (const u of left.Uploads ?? []) {
@@ -221,33 +229,20 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
   });
 
   it('fails the read probe on an empty prefix when only ListBucket is allowed', async () => {
-    const listOnly = await createTaskRoleMinter(s3, {
+    const listOnly: PolicyDocument = {
       Version: '2012-10-17',
       Statement: [
         { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${allowed.name}`] },
       ],
-    });
-    const listEndpoint = await startEcsCredentialsEndpoint({ mint: listOnly.mint });
-    try {
-      const report = await runDoctor({
-        aws: {
-          env: {
-            ...env(),
-            AWS_CONTAINER_CREDENTIALS_FULL_URI: listEndpoint.url,
-            AWS_CONTAINER_AUTHORIZATION_TOKEN: '',
-          },
-        },
-        input: { bucket: allowed.name, prefix: 'empty/' },
-      });
-      expect(report.checks.map((c) => [c.name, c.verdict, c.code])).toEqual([
-        ['resolve credentials', 'pass', undefined],
-        ['list input', 'pass', undefined],
-        ['read an input object', 'fail', 'ACCESS_DENIED'],
-      ]);
-    } finally {
-      await listEndpoint.close();
-      await listOnly.remove();
-    }
+    };
+    const report = await withRole(listOnly, (roleEnv) =>
+      runDoctor({ aws: { env: roleEnv }, input: { bucket: allowed.name, prefix: 'empty/' } }),
+    );
+    expect(report.checks.map((c) => [c.name, c.verdict, c.code])).toEqual([
+      ['resolve credentials', 'pass', undefined],
+      ['list input', 'pass', undefined],
+      ['read an input object', 'fail', 'ACCESS_DENIED'],
+    ]);
   });
 
   it('reports missing credentials as a failed check with exit code 10', async () => {
