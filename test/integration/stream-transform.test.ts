@@ -31,7 +31,8 @@ import { createTestBucket } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 
-describe('stream-transform job against MinIO', () => {
+// Several tests move 100 MiB or hundreds of objects: room for a loaded 2-core machine.
+describe('stream-transform job against MinIO', { timeout: 300_000 }, () => {
   const servers = inject('servers');
   let s3: CountingClient;
   let bucket: { name: string; remove: () => Promise<void> };
