@@ -2,6 +2,8 @@
  * s3worker's public API: what a user subclasses or calls from their own job module.
  */
 
+/** The zod that job schemas are built with: extend a `configSchema` with this one, not another copy. */
+export { z } from 'zod';
 export { type AwsOptions, awsOptionsSchema } from './config/aws-options.js';
 export { durationSchema, parseDuration } from './config/duration-schema.js';
 export { type RuntimeOptions, runtimeOptionsSchema } from './config/runtime-options.js';
