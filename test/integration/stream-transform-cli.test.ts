@@ -49,6 +49,11 @@ function env(): Record<string, string> {
   };
 }
 
+/** `run stream-transform --input … --output … ...extra` as an argument array. */
+function transformArgs(input: string, output: string, extra: string[] = []): string[] {
+  return ['run', 'stream-transform', '--input', input, '--output', output, ...extra];
+}
+
 /** Polls until `check` is true; bounded in count and time. */
 async function until(
   check: () => Promise<boolean>,
@@ -72,18 +77,12 @@ describe('stream-transform through the CLI', () => {
     ]);
     const report = join(tmp, 'failures.json');
     const r = await runCli(
-      [
-        'run',
-        'stream-transform',
-        '--input',
-        `s3://${bucket.name}/corrupt/`,
-        '--output',
-        `s3://${bucket.name}/corrupt-out/`,
+      transformArgs(`s3://${bucket.name}/corrupt/`, `s3://${bucket.name}/corrupt-out/`, [
         '--transform',
         'gunzip',
         '--failure-report',
         report,
-      ],
+      ]),
       { env: env() },
     );
     expect(r.code).toBe(ExitCode.ObjectsFailed);
@@ -129,16 +128,10 @@ describe('stream-transform through the CLI', () => {
         body: Buffer.alloc(32 * 1024, i),
       })),
     );
-    const args = [
-      'run',
-      'stream-transform',
-      '--input',
-      `s3://${bucket.name}/kill/`,
-      '--output',
-      `s3://${bucket.name}/kill-out/`,
+    const args = transformArgs(`s3://${bucket.name}/kill/`, `s3://${bucket.name}/kill-out/`, [
       '--concurrency',
       '2',
-    ];
+    ]);
     const first = startCli(args, { env: env() });
     // Kill once some outputs exist but (at concurrency 2) far from all of them.
     await until(
@@ -178,20 +171,14 @@ describe('stream-transform through the CLI', () => {
         [0, 1].map((i) => putLargeObject(s3, bucket.name, `term/big-${i}.log`, 100 * MiB, 40 + i)),
       );
       const run = startCli(
-        [
-          'run',
-          'stream-transform',
-          '--input',
-          `s3://${bucket.name}/term/`,
-          '--output',
-          `s3://${out.name}/x/`,
+        transformArgs(`s3://${bucket.name}/term/`, `s3://${out.name}/x/`, [
           '--transform',
           'gzip',
           '--part-size',
           '5MiB',
           '--drain-timeout',
           '1s',
-        ],
+        ]),
         { env: env() },
       );
       await until(
