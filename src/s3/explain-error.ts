@@ -167,9 +167,13 @@ export function explainS3Error(err: unknown, context: S3ErrorContext): S3WorkerE
   if (
     code === 'PermanentRedirect' ||
     code === 'IllegalLocationConstraintException' ||
+    (code === 'AuthorizationHeaderMalformed' && /region/i.test(e.message ?? '')) ||
     status === 301
   ) {
-    const region = e.$response?.headers?.['x-amz-bucket-region'] ?? e.Region;
+    const region =
+      e.$response?.headers?.['x-amz-bucket-region'] ??
+      e.Region ??
+      /expecting '([a-z0-9-]+)'/.exec(e.message ?? '')?.[1];
     return make(
       `bucket ${context.bucket ?? '(unknown)'} is in ${region ? `region ${region}` : 'another region'}, not the client's (${iam})`,
       'WRONG_REGION',

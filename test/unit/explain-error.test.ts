@@ -92,6 +92,15 @@ describe('explainS3Error', () => {
     );
   });
 
+  it('reads the expected region out of an AuthorizationHeaderMalformed', () => {
+    const err = s3Error('AuthorizationHeaderMalformed', 400);
+    err.message =
+      "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'ap-southeast-2'";
+    const e = explainS3Error(err, { action: 'ListObjectsV2', bucket: 'b' });
+    expect([e.code, e.exitCode]).toEqual(['WRONG_REGION', ExitCode.WrongRegion]);
+    expect(e.hint).toContain('--region ap-southeast-2');
+  });
+
   it.each([
     [
       'ECONNREFUSED',
