@@ -60,6 +60,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
   let drainTimer: NodeJS.Timeout | undefined;
   let forceTimer: NodeJS.Timeout | undefined;
   let statusBroken = false;
+  let lastStatusWrite: Promise<void> = Promise.resolve();
 
   const status = (state: RunState, exitCode?: number): void => {
     const snap = tracker.snapshot();
@@ -76,13 +77,15 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       bytesOut: snap.bytesOut,
       ...(exitCode === undefined ? {} : { exitCode }),
     };
-    lastStatusWrite = writeStatus(options.tmpDir, s).catch((err: Error) => {
-      // The status file only feeds the health check; a full or read-only disk must not stop the job.
-      if (!statusBroken) log.warn({ err, dir: options.tmpDir }, 'cannot write the status file');
-      statusBroken = true;
-    });
+    // One write at a time, in order: a slow tick must never land after the final state.
+    lastStatusWrite = lastStatusWrite
+      .then(() => writeStatus(options.tmpDir, s))
+      .catch((err: Error) => {
+        // The status file only feeds the health check; a full or read-only disk must not stop the job.
+        if (!statusBroken) log.warn({ err, dir: options.tmpDir }, 'cannot write the status file');
+        statusBroken = true;
+      });
   };
-  let lastStatusWrite: Promise<void> = Promise.resolve();
 
   const abortNow = (reason: string): void => {
     if (abort.signal.aborted) return;
