@@ -196,3 +196,30 @@ describe('.dockerignore', () => {
     'scripts/install-package.mjs',
   ])('sends %s', (path) => expect(ignored(path)).toBe(false));
 });
+
+describe('examples/custom-job/Dockerfile', () => {
+  const example = readFileSync(new URL('examples/custom-job/Dockerfile', root), 'utf8');
+  const parsed = DockerfileParser.parse(example);
+
+  it('passes the linter', () => {
+    expect(validate(example, ALL_ERRORS)).toEqual([]);
+  });
+
+  it('builds FROM the s3worker image and runs the job by environment, keeping its entrypoint', () => {
+    const froms = parsed.getFROMs().map((f) => f.getImageName());
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile build argument
+    expect(froms.at(-1)).toBe('${S3WORKER_IMAGE}');
+    const last = parsed
+      .getInstructions()
+      .slice(parsed.getInstructions().findLastIndex((i) => i.getKeyword() === 'FROM'));
+    expect(last.some((i) => i.getKeyword() === 'ENTRYPOINT')).toBe(false);
+    expect(last.some((i) => i.getKeyword() === 'USER')).toBe(false);
+    const env = last
+      .filter((i) => i.getKeyword() === 'ENV')
+      .flatMap((i) =>
+        (i as unknown as { getProperties(): { getName(): string }[] }).getProperties(),
+      )
+      .map((p) => p.getName());
+    expect(env).toEqual(['S3WORKER_HANDLER', 'S3WORKER_JOB']);
+  });
+});
