@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type Agent, createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ECS_CONTAINER_HOST,
@@ -43,6 +46,27 @@ describe('credential source selection', () => {
       sessionToken: 'tok',
       expiration: new Date('2030-01-01T00:00:00Z'),
     });
+  });
+
+  it('profile reads the named profile from AWS_SHARED_CREDENTIALS_FILE', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 's3worker-profile-'));
+    try {
+      const file = join(dir, 'credentials');
+      await writeFile(
+        file,
+        '[default]\naws_access_key_id = DEFAULTKEY\naws_secret_access_key = d\n[batch]\naws_access_key_id = BATCHKEY\naws_secret_access_key = b\n',
+      );
+      const env = { AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(dir, 'none') };
+      const named = selectCredentialProvider({ source: 'profile', profile: 'batch', env });
+      expect((await named.provider()).accessKeyId).toBe('BATCHKEY');
+      const missing = await selectCredentialProvider({ source: 'profile', profile: 'nope', env })
+        .provider()
+        .catch((e: unknown) => e);
+      expect((missing as S3WorkerError).code).toBe('NO_CREDENTIALS');
+      expect((missing as S3WorkerError).message).toContain('profile nope');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('forced env without keys is NO_CREDENTIALS (exit 10)', async () => {
