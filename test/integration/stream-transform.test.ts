@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import {
   CreateMultipartUploadCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
@@ -403,6 +404,51 @@ describe('stream-transform job against MinIO', { timeout: 300_000 }, () => {
     ).toEqual(['keys-out/one.txt', 'keys-out/three.txt', 'keys-out/two words.txt']);
     expect(run.logs.find((l) => l.msg === 'object failed')).toMatchObject({
       key: 'keys/missing.txt',
+    });
+
+    // The same list read from S3; keys outside the input prefix are refused.
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: bucket.name,
+        Key: 'lists/keys.txt',
+        Body: 'keys/one.txt\nother/x.txt\n',
+      }),
+    );
+    const fromS3 = await runJob(s3.client, {
+      input: `s3://${bucket.name}/keys/`,
+      output: `s3://${out.name}/keys-s3/`,
+      keys: `s3://${bucket.name}/lists/keys.txt`,
+    });
+    expect(fromS3.result.objects).toEqual({ done: 1, skipped: 0, failed: 1 });
+    expect(fromS3.run.logs.find((l) => l.msg === 'object failed')).toMatchObject({
+      key: 'other/x.txt',
+      code: 'KEY_OUTSIDE_INPUT',
+    });
+  });
+
+  it('writes outputs with the requested metadata, tags, storage class and content type', async () => {
+    await putObjects(s3.client, bucket.name, [{ key: 'opts/a.csv', body: 'a,b\n1,2\n' }]);
+    const { result } = await runJob(s3.client, {
+      input: `s3://${bucket.name}/opts/`,
+      output: `s3://${out.name}/opts-out/`,
+      metadata: { team: 'data' },
+      tags: { env: 'test', owner: 'stream transform' },
+      storageClass: 'REDUCED_REDUNDANCY',
+    });
+    expect(result.objects.done).toBe(1);
+    const head = await s3.client.send(
+      new HeadObjectCommand({ Bucket: out.name, Key: 'opts-out/a.csv' }),
+    );
+    expect(head.Metadata).toMatchObject({ team: 'data', 's3worker-source-key': 'opts%2Fa.csv' });
+    expect(head.ContentType).toBe('text/csv; charset=utf-8');
+    expect(head.ContentEncoding).toBeUndefined();
+    expect(head.StorageClass).toBe('REDUCED_REDUNDANCY');
+    const tagging = await s3.client.send(
+      new GetObjectTaggingCommand({ Bucket: out.name, Key: 'opts-out/a.csv' }),
+    );
+    expect(Object.fromEntries((tagging.TagSet ?? []).map((t) => [t.Key, t.Value]))).toEqual({
+      env: 'test',
+      owner: 'stream transform',
     });
   });
 
