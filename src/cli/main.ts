@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ExitCode } from '../errors.js';
+import { ExitCode, S3WorkerError } from '../errors.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerHealthcheckCommand } from './commands/healthcheck.js';
 import { registerJobsCommand } from './commands/jobs.js';
@@ -40,7 +40,14 @@ for (const register of COMMANDS) register(program);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (!(err instanceof CommanderError)) throw err;
-  // Help and --version "fail" with exit code 0; anything commander refuses is a usage error.
-  process.exitCode = err.exitCode === 0 ? ExitCode.Success : ExitCode.Config;
+  if (err instanceof CommanderError) {
+    // Help and --version "fail" with exit code 0; anything commander refuses is a usage error.
+    process.exitCode = err.exitCode === 0 ? ExitCode.Success : ExitCode.Config;
+  } else if (err instanceof S3WorkerError) {
+    // A command that threw one of ours (a bad --handler for `jobs`...): its message, hint and code.
+    process.stderr.write(`s3worker: ${err.describe()}\n`);
+    process.exitCode = err.exitCode;
+  } else {
+    throw err;
+  }
 }

@@ -84,6 +84,13 @@ describe('s3worker --version, jobs, --help', () => {
     }
   });
 
+  it('a command that fails with an s3worker error prints it and exits with its code', async () => {
+    const r = await runCli(['jobs', '--handler', './no/such/module.mjs']);
+    expect(r.code).toBe(ExitCode.Config);
+    expect(r.stderr).toMatch(/^s3worker: invalid configuration:\n {2}- handler: cannot load/);
+    expect(r.stderr).toContain('→ point --handler at a built ES module');
+  });
+
   it('an unknown command is a usage error (exit code Config)', async () => {
     const r = await runCli(['frobnicate']);
     expect(r.code).toBe(ExitCode.Config);
