@@ -245,6 +245,18 @@ describe('s3worker doctor with task-role-like credentials (MinIO STS, least priv
     ]);
   });
 
+  it('rejects a bad location before any request, with exit code 2', async () => {
+    let printed = '';
+    const requests = endpoint.log.length;
+    const code = await doctorCommand({ output: 's3://Not_A_Bucket/x' }, env(), (text) => {
+      printed += text;
+    });
+    expect(code).toBe(ExitCode.Config);
+    expect(printed).toBe('');
+    // Not even the credentials endpoint was asked.
+    expect(endpoint.log).toHaveLength(requests);
+  });
+
   it('reports missing credentials as a failed check with exit code 10', async () => {
     const report = await runDoctor({
       aws: { credentials: 'env', env: { AWS_ENDPOINT_URL_S3: s3.endpoint } },

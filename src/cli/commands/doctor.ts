@@ -6,7 +6,7 @@ import { resolveConfig } from '../../config/resolve-config.js';
 import { doctorOptionsSchema } from '../../doctor/doctor-options.js';
 import { formatDoctorReport } from '../../doctor/format-doctor-report.js';
 import { runDoctor } from '../../doctor/run-doctor.js';
-import { type ConfigIssue, S3WorkerError } from '../../errors.js';
+import { ConfigError, type ConfigIssue, ExitCode, S3WorkerError } from '../../errors.js';
 import { createLogger } from '../../runtime/logger.js';
 
 /**
@@ -58,8 +58,14 @@ export async function doctorCommand(
   try {
     config = resolveConfig({ doctor: doctorOptionsSchema }, { flags, env, issues }).config.doctor;
   } catch (err) {
-    process.stderr.write(`${err instanceof S3WorkerError ? err.describe() : String(err)}\n`);
-    return err instanceof S3WorkerError ? err.exitCode : 1;
+    const shown =
+      err instanceof ConfigError
+        ? new ConfigError(err.issues, {
+            hint: 'fix the fields above; `s3worker doctor --help` lists every option',
+          })
+        : err;
+    process.stderr.write(`${shown instanceof S3WorkerError ? shown.describe() : String(shown)}\n`);
+    return shown instanceof S3WorkerError ? shown.exitCode : ExitCode.Unexpected;
   }
   const log = createLogger({
     level: config.logLevel,
