@@ -94,8 +94,11 @@ export async function loadJobConfig(
 
   const fileJob = typeof file?.values.job === 'string' ? file.values.job : undefined;
   // A handler that exports one job needs no name.
+  // The job may also follow options (`run --config c.json stream-transform`).
+  const laterJob = jobArg === undefined ? pre.positionals[0] : undefined;
   const jobName =
     jobArg ??
+    laterJob ??
     preString('job') ??
     fileJob ??
     (handlerJobs.length === 1 ? handlerJobs[0]!.jobName : undefined);
@@ -119,13 +122,15 @@ export async function loadJobConfig(
 
   const parsed = parseArgs(rest, [...runtimeFields, ...describeFields(jobClass.configSchema)]);
   const issues: ConfigIssue[] = [...parsed.issues];
-  for (const extra of parsed.positionals) {
+  const extras = [...parsed.positionals];
+  if (laterJob !== undefined) extras.splice(extras.indexOf(laterJob), 1);
+  for (const extra of extras) {
     issues.push({ path: extra, message: 'unexpected argument (options are --name value)' });
   }
   const resolved: ResolvedConfig<{ runtime: RuntimeOptions; job: unknown }> = resolveConfig(
     { runtime: runtimeOptionsSchema, job: jobClass.configSchema },
     {
-      flags: { ...parsed.values, ...(jobArg ? { job: jobArg } : {}) },
+      flags: { ...parsed.values, ...((jobArg ?? laterJob) ? { job: jobArg ?? laterJob } : {}) },
       env,
       ...(file ? { file: { values: file.values, name: file.name } } : {}),
       issues,

@@ -94,6 +94,15 @@ describe('config precedence: flag > env > file > default', () => {
     expect((await load([], { S3WORKER_CONFIG: path })).runtime.job).toBe('settings');
   });
 
+  it('finds the job name after options too, and still flags a second stray argument', async () => {
+    const { path } = configFile({});
+    expect((await load(['--config', path, 'settings', '--count', '2'])).jobConfig.count).toBe(2);
+    const err = await configError(load(['--count', '2', 'settings', 'extra']));
+    expect(err.issues).toEqual([
+      { path: 'extra', message: 'unexpected argument (options are --name value)' },
+    ]);
+  });
+
   it('applies the runtime defaults (drain 25s, progress 10s, info logs)', async () => {
     const { runtime } = await load(['settings']);
     expect(runtime.drainTimeout).toBe(25_000);
