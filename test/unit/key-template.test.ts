@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { UnsafeOutputKeyError } from '../../src/jobs/stream-transform/errors.js';
 import {
   joinPrefix,
   relativeKey,
   renderKeyTemplate,
   splitKey,
-  UnsafeOutputKeyError,
   unknownPlaceholders,
 } from '../../src/jobs/stream-transform/key-template.js';
 

@@ -1,4 +1,4 @@
-import { S3WorkerError } from '../../errors.js';
+import { UnsafeOutputKeyError } from './errors.js';
 
 /** The placeholders a key template may use. */
 export const KEY_TEMPLATE_FIELDS = ['key', 'relkey', 'dir', 'name', 'ext'] as const;
@@ -10,17 +10,6 @@ export interface KeyTemplateInput {
   key: string;
   /** The source key relative to the input prefix, e.g. `2024/app.log` for input prefix `logs/`. */
   relKey: string;
-}
-
-/** A rendered key would leave the output prefix (a `..` climbing above it) or is empty. */
-export class UnsafeOutputKeyError extends S3WorkerError {
-  constructor(key: string, rendered: string, reason: string) {
-    super(`output key for ${JSON.stringify(key)} is unsafe: ${reason}`, {
-      code: 'UNSAFE_OUTPUT_KEY',
-      context: { key, rendered },
-      hint: 'change --key-template (or the source key) so the output stays under the output prefix',
-    });
-  }
 }
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;

@@ -23,6 +23,7 @@ import {
   type StreamTransformConfig,
   streamTransformConfigSchema,
 } from './config.js';
+import { KeyOutsideInputError, OutputExistsError } from './errors.js';
 import { describeFailure, FailureReport } from './failure-report.js';
 import { createObjectFilter } from './filters.js';
 import {
@@ -76,34 +77,6 @@ const RUN_FATAL_EXIT_CODES = new Set<ExitCodeValue>([
 
 /** Folder under the output prefix where s3worker writes its own files (failure reports). */
 export const OWN_FOLDER = '_s3worker/';
-
-/** The output exists and does not record this source; `--overwrite` replaces it. */
-export class OutputExistsError extends S3WorkerError {
-  constructor(bucket: string, key: string, sourceKey: string) {
-    super(
-      `output s3://${bucket}/${key} exists and was not written from this version of ${sourceKey}`,
-      {
-        code: 'OutputExists',
-        context: { bucket, key, sourceKey },
-        hint: 'delete the output, or run with --overwrite to replace outputs whose source changed',
-      },
-    );
-  }
-}
-
-/** In keys mode, a key outside the input prefix: it would escape the declared (and granted) input. */
-export class KeyOutsideInputError extends S3WorkerError {
-  constructor(bucket: string, key: string, prefix: string) {
-    super(
-      `key ${JSON.stringify(key)} from the keys file is not under the input prefix ${JSON.stringify(prefix)}`,
-      {
-        code: 'KEY_OUTSIDE_INPUT',
-        context: { bucket, key, prefix },
-        hint: 'list full keys that start with the input prefix, or widen --input',
-      },
-    );
-  }
-}
 
 /**
  * The stream-transform job: every object under the input prefix (or named in a keys file),

@@ -1,0 +1,40 @@
+import { S3WorkerError } from '../../errors.js';
+
+/** A rendered key would leave the output prefix (a `..` climbing above it) or is empty. */
+export class UnsafeOutputKeyError extends S3WorkerError {
+  constructor(key: string, rendered: string, reason: string) {
+    super(`output key for ${JSON.stringify(key)} is unsafe: ${reason}`, {
+      code: 'UNSAFE_OUTPUT_KEY',
+      context: { key, rendered },
+      hint: 'change --key-template (or the source key) so the output stays under the output prefix',
+    });
+  }
+}
+
+/** The output exists and does not record this source; `--overwrite` replaces it. */
+export class OutputExistsError extends S3WorkerError {
+  constructor(bucket: string, key: string, sourceKey: string) {
+    super(
+      `output s3://${bucket}/${key} exists and was not written from this version of ${sourceKey}`,
+      {
+        code: 'OutputExists',
+        context: { bucket, key, sourceKey },
+        hint: 'delete the output, or run with --overwrite to replace outputs whose source changed',
+      },
+    );
+  }
+}
+
+/** In keys mode, a key outside the input prefix: it would escape the declared (and granted) input. */
+export class KeyOutsideInputError extends S3WorkerError {
+  constructor(bucket: string, key: string, prefix: string) {
+    super(
+      `key ${JSON.stringify(key)} from the keys file is not under the input prefix ${JSON.stringify(prefix)}`,
+      {
+        code: 'KEY_OUTSIDE_INPUT',
+        context: { bucket, key, prefix },
+        hint: 'list full keys that start with the input prefix, or widen --input',
+      },
+    );
+  }
+}
