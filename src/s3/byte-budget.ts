@@ -6,6 +6,7 @@ interface Waiter {
   signal: AbortSignal | undefined;
   onAbort: () => void;
   holdsNothing: (() => boolean) | undefined;
+  urgent: boolean;
 }
 
 /** Options of `ByteBudget.acquire`. */
@@ -21,6 +22,13 @@ export interface AcquireOptions {
    * Default: never let through over the limit.
    */
   holdsNothing?: () => boolean;
+  /**
+   * Served before every non-urgent waiter (first come, first served among urgent ones). For
+   * bytes that let work already holding budget finish: the range a consumer is waiting for
+   * completes a part that holds its bytes already, so granting it frees budget sooner than
+   * granting a new part would. Default false.
+   */
+  urgent?: boolean;
 }
 
 /**
@@ -28,8 +36,9 @@ export interface AcquireOptions {
  * stays flat whatever the object sizes and counts.
  *
  * - `acquire(n)` resolves once `n` bytes fit under the limit; `release(n)` gives them back.
- * - Fair: waiters are served first come, first served. A small request never overtakes a
- *   large one queued before it, so a large request cannot starve.
+ * - Fair: waiters are served first come, first served (urgent ones first, see
+ *   `AcquireOptions.urgent`). A small request never overtakes a large one queued before it, so
+ *   a large request cannot starve.
  * - A request larger than the whole limit is let through alone (when nothing else is held) so
  *   it cannot deadlock; while it holds, everyone else waits.
  * - A stall (no release for `stallAfterMs` while requests wait) lets one waiter that holds
@@ -104,6 +113,7 @@ export class ByteBudget {
         reject,
         signal,
         holdsNothing: options.holdsNothing,
+        urgent: options.urgent === true,
         onAbort: () => {
           this.#remove(waiter);
           reject(signal?.reason);
@@ -112,7 +122,13 @@ export class ByteBudget {
         },
       };
       signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.#queue.push(waiter);
+      if (waiter.urgent) {
+        const firstNormal = this.#queue.findIndex((w) => !w.urgent);
+        if (firstNormal === -1) this.#queue.push(waiter);
+        else this.#queue.splice(firstNormal, 0, waiter);
+      } else {
+        this.#queue.push(waiter);
+      }
       this.#armWatchdog();
     });
   }

@@ -122,6 +122,8 @@ export class RangedObjectStream extends Readable {
         // through a stalled budget.
         await budget.acquire(length, this.#controller.signal, {
           holdsNothing: () => this.#held === 0,
+          // Its consumer is waiting for it, often with a part half full.
+          urgent: true,
         });
         if (this.destroyed) {
           budget.release(length);

@@ -154,6 +154,9 @@ export async function uploadStream(
   };
 
   try {
+    // The part's budget is taken before its bytes are read, not after the first chunk arrives:
+    // otherwise a ranged download feeding this upload could fill the budget with read-ahead
+    // while the upload, holding nothing in flight yet, waits for room it never gets.
     let buffer = await acquirePart();
     let filled = await reader.fill(buffer, signal);
     if (filled < partSize || (await reader.atEnd(signal))) {
@@ -244,12 +247,9 @@ export async function uploadStream(
       if (filled < partSize) break;
       while (inFlight.size >= queueSize) await Promise.race(inFlight);
       if (failure !== undefined) throw failure;
+      if (await reader.atEnd(signal)) break;
       buffer = await acquirePart();
       filled = await reader.fill(buffer, signal);
-      if (filled === 0) {
-        releasePart(buffer);
-        break;
-      }
     }
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;

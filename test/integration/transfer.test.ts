@@ -432,6 +432,51 @@ describe('transfer primitives against MinIO', () => {
     expect((await sha256Of(out.Body as Readable)).hex).toBe(digest);
   });
 
+  it('finishes several copy-throughs that share a budget smaller than their parts, byte-identical', async () => {
+    const size = 24 * MiB;
+    const digests: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const src = randomSource(size);
+      await uploadStream(client, {
+        bucket: bucket.name,
+        key: `many/in-${i}`,
+        body: src.stream,
+        budget: new ByteBudget(64 * MiB),
+      });
+      digests.push(src.digest());
+    }
+    // Four uploads of 5 MiB parts and four ranged downloads cannot all hold a part and a range
+    // in 16 MiB: without the stall breaker some would wait on each other forever.
+    const budget = new ByteBudget(16 * MiB, 200);
+    await Promise.all(
+      [0, 1, 2, 3].map((i) =>
+        uploadStream(client, {
+          bucket: bucket.name,
+          key: `many/out-${i}`,
+          body: openObjectStream(client, {
+            bucket: bucket.name,
+            key: `many/in-${i}`,
+            size,
+            budget,
+            rangeThreshold: 8 * MiB,
+            rangeSize: 5 * MiB,
+            rangeConcurrency: 3,
+          }),
+          partSize: 5 * MiB,
+          queueSize: 2,
+          budget,
+        }),
+      ),
+    );
+    expect(budget.used).toBe(0);
+    for (let i = 0; i < 4; i++) {
+      const out = await client.send(
+        new GetObjectCommand({ Bucket: bucket.name, Key: `many/out-${i}` }),
+      );
+      expect((await sha256Of(out.Body as Readable)).hex).toBe(digests[i]);
+    }
+  });
+
   it('sweeps incomplete uploads older than the cutoff under the prefix and keeps the rest', async () => {
     for (const key of ['sweep/a', 'sweep/b', 'keep/c']) {
       await client.send(new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key }));
