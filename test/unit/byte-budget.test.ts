@@ -73,6 +73,24 @@ describe('ByteBudget', () => {
     expect(budget.waiting).toBe(0);
   });
 
+  it('serves urgent waiters before normal ones, and each kind in arrival order', async () => {
+    const budget = new ByteBudget(10);
+    await budget.acquire(10);
+    const order: string[] = [];
+    const all = [
+      budget.acquire(10).then(() => order.push('normal-1')),
+      budget.acquire(10, undefined, { urgent: true }).then(() => order.push('urgent-1')),
+      budget.acquire(10).then(() => order.push('normal-2')),
+      budget.acquire(10, undefined, { urgent: true }).then(() => order.push('urgent-2')),
+    ];
+    for (let i = 0; i < 4; i++) {
+      budget.release(10);
+      await flush();
+    }
+    await Promise.all(all);
+    expect(order).toEqual(['urgent-1', 'urgent-2', 'normal-1', 'normal-2']);
+  });
+
   it('tryAcquire never jumps the queue', async () => {
     const budget = new ByteBudget(100);
     await budget.acquire(70);
