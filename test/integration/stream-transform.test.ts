@@ -221,8 +221,11 @@ describe('stream-transform job against MinIO', { timeout: 300_000 }, () => {
       output: `s3://${out.name}/resume-out/`,
       transform: ['zstd' as const],
     };
+    s3.reset();
     const first = await runJob(s3.client, config);
     expect(first.result.objects.done).toBe(keys.length);
+    // The output prefix was empty: no per-object resume check on a first run.
+    expect(s3.sent('HeadObjectCommand')).toBe(0);
     const head = await s3.client.send(
       new HeadObjectCommand({ Bucket: out.name, Key: 'resume-out/r-0.txt.zst' }),
     );
@@ -235,6 +238,7 @@ describe('stream-transform job against MinIO', { timeout: 300_000 }, () => {
     s3.reset();
     const second = await runJob(s3.client, config);
     expect(second.result.objects).toEqual({ done: 0, skipped: keys.length, failed: 0 });
+    expect(s3.sent('HeadObjectCommand')).toBe(keys.length);
     expect(s3.sent(...WRITE_COMMANDS, 'GetObjectCommand')).toBe(0);
 
     // A changed source is redone; another chain over the same outputs is not "already done".

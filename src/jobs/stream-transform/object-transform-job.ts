@@ -1,5 +1,5 @@
 import { Transform } from 'node:stream';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { ConfigError, ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
 import { ByteBudget } from '../../s3/byte-budget.js';
@@ -133,6 +133,15 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
       reason: 'resume: read the source recorded on existing outputs (HeadObject)',
     });
     if (config.dryRun) return perms;
+    if (!config.overwrite) {
+      perms.push({
+        action: 's3:ListBucket',
+        bucket: output.bucket,
+        prefix: output.prefix,
+        reason:
+          'see whether the output prefix is empty (then no per-object resume check is needed)',
+      });
+    }
     perms.push(
       {
         action: 's3:PutObject',
@@ -243,6 +252,8 @@ class ObjectTransformRun {
   private bytesOut = 0;
   private abortedObjects = 0;
   private stopReason: 'stop-signal' | 'max-failures' | 'fatal-error' | undefined;
+  /** The output prefix was empty at start: no per-object resume check (see outputIsEmpty). */
+  private freshOutput = false;
   /** The first run-fatal error; thrown once in-flight objects have settled. */
   private fatal: S3WorkerError | undefined;
   private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
@@ -277,6 +288,7 @@ class ObjectTransformRun {
       'stream-transform starting',
     );
     await this.sweep();
+    this.freshOutput = await this.outputIsEmpty();
 
     const limit = pLimit(config.concurrency);
     const inFlight = new Set<Promise<void>>();
@@ -334,6 +346,32 @@ class ObjectTransformRun {
       'stream-transform finished',
     );
     return result;
+  }
+
+  /**
+   * True when the output prefix holds no object at start (one ListObjectsV2 of one key), so no
+   * object needs a resume check: a first run then costs GET + PUT per object, not HEAD + GET +
+   * PUT. Only with If-None-Match (no `overwrite`), which still stops a second writer; a refused
+   * or failed listing just means "check each object".
+   */
+  private async outputIsEmpty(): Promise<boolean> {
+    const { config, ctx } = this;
+    if (config.overwrite || config.dryRun) return false;
+    try {
+      const page = await ctx.s3.send(
+        new ListObjectsV2Command({
+          Bucket: config.output.bucket,
+          Prefix: config.output.prefix === '' ? undefined : config.output.prefix,
+          MaxKeys: 1,
+        }),
+        { abortSignal: ctx.signal },
+      );
+      return (page.KeyCount ?? page.Contents?.length ?? 0) === 0;
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      ctx.log.debug({ err }, 'could not list the output prefix; checking each output instead');
+      return false;
+    }
   }
 
   /** Aborts what a killed task left under the output prefix; a failure here only warns. */
@@ -494,7 +532,11 @@ class ObjectTransformRun {
       size: object.size,
       transform: this.job.transformId(),
     };
-    const state = await checkOutput(ctx.s3, config.output.bucket, outputKey, source, ctx.signal);
+    // An output prefix empty at start has nothing to resume: skip the HeadObject and let
+    // If-None-Match catch an output another task wrote meanwhile (handled below).
+    const state = this.freshOutput
+      ? ({ kind: 'absent' } as const)
+      : await checkOutput(ctx.s3, config.output.bucket, outputKey, source, ctx.signal);
     if (state.kind === 'current') {
       log.debug('output is current; skipped');
       return 'skipped';
