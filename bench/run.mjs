@@ -104,6 +104,7 @@ async function main() {
       loadAverageAtStart: loadAtStart,
     },
     tools: {
+      s3worker: await s3workerRevision(),
       s5cmd: setup.s5cmd.version,
       aws: setup.aws.version,
       gzip: setup.gzip.version,
@@ -313,6 +314,19 @@ async function checkS3worker(env) {
       bin,
       reason: `run stream-transform --help failed: ${detail.slice(0, 300)}`,
     };
+  }
+}
+
+/** The commit measured, with `+changes` when the work tree differs from it. */
+async function s3workerRevision() {
+  const git = (args) =>
+    execFileAsync('git', ['-C', ROOT, ...args]).then(({ stdout }) => stdout.trim());
+  try {
+    const commit = await git(['rev-parse', '--short', 'HEAD']);
+    const dirty = await git(['status', '--porcelain', '--', 'src']);
+    return `${commit}${dirty ? '+changes' : ''}`;
+  } catch {
+    return 'unknown';
   }
 }
 

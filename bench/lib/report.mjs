@@ -97,6 +97,14 @@ const cell = (v) => (v === undefined || v === null ? '–' : String(v));
 const mib = (bytes) => (bytes ? (bytes / MiB).toFixed(0) : '–');
 const TOOL_LABEL = { s3worker: 's3worker', s5cmd: 's5cmd', aws: 'AWS CLI' };
 
+/** A short reason for a run without numbers, for a table cell. */
+function failure(run) {
+  if (!run?.error) return 'not run';
+  const lines = run.error.split('\n');
+  const reason = lines[0] === 'command failed:' ? (lines[1] ?? '') : lines[0];
+  return `failed: ${reason.slice(0, 160).replaceAll('|', '/')}`;
+}
+
 function scenarioTable(entry) {
   const peerBest = { s5cmd: best(entry, 's5cmd'), aws: best(entry, 'aws') };
   const lines = [
@@ -109,7 +117,7 @@ function scenarioTable(entry) {
     const setting = run.variant;
     if (!ok(run)) {
       lines.push(
-        `| ${TOOL_LABEL[run.tool]} | ${setting} | – | – | – | – | – | – | – | ${run.error ? `failed: ${run.error.split('\n')[0].slice(0, 120).replaceAll('|', '/')}` : '–'} |`,
+        `| ${TOOL_LABEL[run.tool]} | ${setting} | – | – | – | – | – | – | – | ${failure(run)} |`,
       );
       continue;
     }
@@ -123,6 +131,27 @@ function scenarioTable(entry) {
   return lines.join('\n');
 }
 
+/** One table for the RSS runs, a row per object size. */
+function rssTable(entries) {
+  if (entries.length === 0) return [];
+  const lines = [
+    `### (rss) ${entries[0].title}`,
+    '',
+    '| object size | wall s | MB/s | CPU s | CPU s/GB | peak RSS MiB | check |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const entry of entries) {
+    const run = entry.runs[0];
+    lines.push(
+      ok(run)
+        ? `| ${formatSize(entry.work.bytes)} | ${run.wallSeconds.toFixed(1)} | ${run.throughput} | ` +
+            `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGB} | ${mib(run.peakRssBytes)} | ok |`
+        : `| ${formatSize(entry.work.bytes)} | – | – | – | – | – | ${failure(run)} |`,
+    );
+  }
+  return [...lines, ''];
+}
+
 /** Renders the results as markdown: machine, targets, one table per scenario, settings. */
 export function renderMarkdown(results) {
   const m = results.machine;
@@ -132,7 +161,7 @@ export function renderMarkdown(results) {
     `Command: \`${results.command}\`. Machine: ${m.nproc} cores (${m.cpuModel}), ` +
       `${formatSize(m.memoryBytes)} memory, Node.js ${m.node}; MinIO ${m.minio} on 127.0.0.1, ` +
       `on the same cores as the clients; load average at start ${m.loadAverageAtStart.join(' / ')}. ` +
-      `Peers: s5cmd ${results.tools.s5cmd}, ${results.tools.aws.split(' ')[0]} ` +
+      `s3worker at ${results.tools.s3worker}. Peers: s5cmd ${results.tools.s5cmd}, ${results.tools.aws.split(' ')[0]} ` +
       `(${results.tools.aws.split(' ').slice(1, 3).join(', ')}), ${results.tools.gzip}; ` +
       `measured with ${results.tools.time}.`,
     '',
@@ -143,7 +172,8 @@ export function renderMarkdown(results) {
         `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**'} |`,
     ),
     '',
-    ...results.scenarios.map((e) => scenarioTable(e)),
+    ...results.scenarios.filter((e) => e.id !== 'rss').map((e) => scenarioTable(e)),
+    ...rssTable(results.scenarios.filter((e) => e.id === 'rss')),
     'Wall seconds from the first process started to the last one finished (download and upload ' +
       'added up in (b)); MB = 10^6 bytes, GB = 10^9 bytes of source data; CPU s = user + system ' +
       'seconds of every process of the pipeline (s5cmd and gzip, or aws and gzip), not MinIO; ' +
