@@ -154,6 +154,10 @@ describe('stream-transform permissions', () => {
       streamTransformConfigSchema.parse({ ...base, dryRun: true }),
     );
     expect(dry.permissions().map((p) => p.action)).not.toContain('s3:PutObject');
+    // HeadObject on a missing output is a 403, not a 404, without ListBucket on the output.
+    expect(dry.permissions().map((p) => `${p.action} ${p.bucket}`)).toContain(
+      's3:ListBucket out-bucket',
+    );
   });
 });
 

@@ -132,16 +132,14 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
       prefix: output.prefix,
       reason: 'resume: read the source recorded on existing outputs (HeadObject)',
     });
+    // Without ListBucket, S3 answers HeadObject on a missing key with 403 instead of 404.
+    perms.push({
+      action: 's3:ListBucket',
+      bucket: output.bucket,
+      prefix: output.prefix,
+      reason: 'resume: tell a missing output (404, not 403) and an empty output prefix',
+    });
     if (config.dryRun) return perms;
-    if (!config.overwrite) {
-      perms.push({
-        action: 's3:ListBucket',
-        bucket: output.bucket,
-        prefix: output.prefix,
-        reason:
-          'see whether the output prefix is empty (then no per-object resume check is needed)',
-      });
-    }
     perms.push(
       {
         action: 's3:PutObject',
