@@ -35,7 +35,11 @@ export function buildTrustPolicy(options: TrustPolicyOptions = {}): PolicyDocume
   if (options.partition !== undefined && !/^aws(-[a-z]+)*$/.test(options.partition)) {
     issues.push({ path: 'partition', message: 'must be aws, aws-cn or aws-us-gov' });
   }
-  if (issues.length > 0) throw new ConfigError(issues);
+  if (issues.length > 0) {
+    throw new ConfigError(issues, {
+      hint: '`s3worker policy --help` describes --account-id, --region and --partition',
+    });
+  }
 
   const account = options.accountId ?? ACCOUNT_ID_PLACEHOLDER;
   const region = options.region ?? REGION_PLACEHOLDER;

@@ -194,6 +194,7 @@ describe('.dockerignore', () => {
     'src/index.ts',
     'src/cli/main.ts',
     'scripts/install-package.mjs',
+    'README.md',
   ])('sends %s', (path) => expect(ignored(path)).toBe(false));
 });
 

@@ -11,6 +11,7 @@ import { checkHealth, DEFAULT_HEALTHCHECK_MAX_AGE_MS } from '../../runtime/healt
 export function registerHealthcheckCommand(program: Command): void {
   program
     .command('healthcheck')
+    .summary("container health check: exit 0 while this container's worker makes progress")
     .description(
       'exit 0 while the worker in this container makes progress (or is done), 1 otherwise; reads the status file in S3WORKER_TMPDIR',
     )

@@ -32,13 +32,10 @@ export function registerPolicyCommand(program: Command): void {
     )
     .description(
       [
-        "Print the IAM policy the job needs with this config (the job's options as for `s3worker run <job>`:",
-        'flags, S3WORKER_* environment, --config file, --handler): object actions on bucket/prefix*,',
-        's3:ListBucket with an s3:prefix condition, multipart and KMS actions only when used.',
-        'With --trust: the trust policy of the ECS task role (ecs-tasks.amazonaws.com, with',
-        'aws:SourceAccount and aws:SourceArn conditions; region from --region or S3WORKER_REGION).',
+        "Print the IAM policy the job needs with this config, the job's options given as for `s3worker run <job>` (flags, S3WORKER_* environment, --config file, --handler): object actions on bucket/prefix*, s3:ListBucket with an s3:prefix condition, multipart and KMS actions only when the config uses them.",
+        'With --trust, print the trust policy of the ECS task role instead: ecs-tasks.amazonaws.com may assume it, with aws:SourceAccount and aws:SourceArn conditions (region from --region or S3WORKER_REGION).',
         'Nothing is sent to AWS. The JSON goes to stdout, errors to stderr.',
-      ].join('\n'),
+      ].join('\n\n'),
     )
     .usage('[job] [job options] [--trust] [--deny-insecure-transport] [--account-id <id>]')
     .option('--trust', "print the ECS task role's trust policy instead")
