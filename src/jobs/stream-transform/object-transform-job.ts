@@ -522,7 +522,10 @@ class ObjectTransformRun {
 
   private async processObject(object: SourceObject, outputKey: string): Promise<Outcome> {
     const { config, ctx } = this;
-    const log = ctx.log.child({ key: object.key, outputKey });
+    // Fields inline, not a child logger: pino compiles redaction for each child, which cost
+    // about 1 ms of CPU per object in a profile of many small objects.
+    const where = { key: object.key, outputKey };
+    const { log } = ctx;
     const source: SourceRecord = {
       bucket: object.bucket,
       key: object.key,
@@ -536,14 +539,17 @@ class ObjectTransformRun {
       ? ({ kind: 'absent' } as const)
       : await checkOutput(ctx.s3, config.output.bucket, outputKey, source, ctx.signal);
     if (state.kind === 'current') {
-      log.debug('output is current; skipped');
+      log.debug(where, 'output is current; skipped');
       return 'skipped';
     }
     if (state.kind === 'different' && !config.overwrite) {
       throw new OutputExistsError(config.output.bucket, outputKey, object.key);
     }
     if (config.dryRun) {
-      log.info({ action: state.kind === 'absent' ? 'write' : 'overwrite' }, 'dry run: would write');
+      log.info(
+        { ...where, action: state.kind === 'absent' ? 'write' : 'overwrite' },
+        'dry run: would write',
+      );
       return 'done';
     }
     try {
@@ -557,7 +563,7 @@ class ObjectTransformRun {
       }
       throw err;
     }
-    log.debug({ size: object.size }, 'object written');
+    log.debug({ ...where, size: object.size }, 'object written');
     return 'done';
   }
 
