@@ -274,6 +274,41 @@ describe('transfer primitives against MinIO', () => {
     }
   });
 
+  it('resumes a range whose body is cut mid-way and still reassembles the object byte-identical', async () => {
+    const size = 20 * MiB;
+    const source = randomSource(size);
+    await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'cut/source.bin',
+      body: source.stream,
+      budget: new ByteBudget(64 * MiB),
+    });
+    const digest = source.digest();
+    const cutting = new CutOnce('bytes=5242880-', MiB);
+    const flaky = clientWith(cutting);
+    try {
+      const got = await sha256Of(
+        openObjectStream(flaky, {
+          bucket: bucket.name,
+          key: 'cut/source.bin',
+          size,
+          budget: new ByteBudget(64 * MiB),
+          rangeThreshold: 8 * MiB,
+          rangeSize: 5 * MiB,
+        }),
+      );
+      expect(cutting.cuts).toBe(1);
+      // Resumed from what had arrived before the cut (at most 1 MiB into the range), not from its start.
+      const resumed = /^bytes=(\d+)-(\d+)$/.exec(cutting.resumedFrom ?? '');
+      expect(Number(resumed?.[1])).toBeGreaterThan(5 * MiB);
+      expect(Number(resumed?.[1])).toBeLessThanOrEqual(6 * MiB);
+      expect(Number(resumed?.[2])).toBe(10 * MiB - 1);
+      expect(got.hex).toBe(digest);
+    } finally {
+      flaky.destroy();
+    }
+  });
+
   it('errors promptly when a ranged download is aborted, releasing its budget and sockets', async () => {
     const size = 60 * MiB;
     await uploadStream(client, {
@@ -527,6 +562,49 @@ class FlipFirstByte extends NodeHttpHandler {
         },
       });
       result.response.body = result.response.body.pipe(flip);
+    }
+    return result;
+  }
+}
+
+/** Cuts the body of the first GET whose Range starts with `rangePrefix` after `after` bytes, like a reset connection. */
+class CutOnce extends NodeHttpHandler {
+  cuts = 0;
+  resumedFrom: string | undefined;
+
+  constructor(
+    private readonly rangePrefix: string,
+    private readonly after: number,
+  ) {
+    super();
+  }
+
+  override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    const range = args[0].headers.range ?? args[0].headers.Range;
+    const first = range?.startsWith(this.rangePrefix) === true;
+    if (this.cuts > 0 && range !== undefined && this.resumedFrom === undefined) {
+      // The first ranged request after the cut that is not one of the other ranges.
+      if (!/^bytes=(0|5242880|10485760|15728640)-/.test(range)) this.resumedFrom = range;
+    }
+    const result = await super.handle(...args);
+    if (first && this.cuts === 0 && result.response.body instanceof Readable) {
+      this.cuts += 1;
+      let passed = 0;
+      const limit = this.after;
+      const cut = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          if (passed + chunk.length >= limit) {
+            const head = chunk.subarray(0, limit - passed);
+            passed = limit;
+            this.push(head);
+            done(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+            return;
+          }
+          passed += chunk.length;
+          done(null, chunk);
+        },
+      });
+      result.response.body = result.response.body.pipe(cut);
     }
     return result;
   }
