@@ -296,9 +296,14 @@ class ObjectTransformRun {
       ctx.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     let listingComplete = false;
+    let stoppedEarly = false;
+    let listingError: unknown;
     try {
       for await (const entry of this.entries()) {
-        if (this.shouldStop()) break;
+        if (this.shouldStop()) {
+          stoppedEarly = true;
+          break;
+        }
         if (!inShard(entry.key, shard)) continue;
         if (entry.object && !(await this.accepts(entry.object))) continue;
         if (entry.object) ctx.progress.addTotal(1, entry.object.size);
@@ -306,7 +311,10 @@ class ObjectTransformRun {
         while (inFlight.size >= config.concurrency * 2 && !this.shouldStop()) {
           await Promise.race([...inFlight, stopped]);
         }
-        if (this.shouldStop()) break;
+        if (this.shouldStop()) {
+          stoppedEarly = true;
+          break;
+        }
         const task: Promise<void> = limit(() => this.processEntry(entry)).then(
           (outcome) => this.count(outcome),
           (err: unknown) => this.count(this.fail(entry.key, undefined, err)),
@@ -314,13 +322,11 @@ class ObjectTransformRun {
         inFlight.add(task);
         void task.finally(() => inFlight.delete(task));
       }
-      listingComplete = !this.shouldStop();
+      listingComplete = !stoppedEarly;
     } catch (err) {
-      // A listing that fails is a run that fails (exit code of the S3 error), unless we are stopping.
-      if (!ctx.signal.aborted) {
-        await Promise.allSettled(inFlight);
-        throw err;
-      }
+      // A listing that fails is a run that fails (exit code of the S3 error), unless we are
+      // stopping; objects already in flight finish and failures are still reported first.
+      if (!ctx.signal.aborted) listingError = err;
     } finally {
       // Objects queued but not started return at once when stopping (processEntry checks), so
       // this waits only for the objects actually in flight.
@@ -329,6 +335,7 @@ class ObjectTransformRun {
 
     const failureReport = await this.writeReport();
     if (this.fatal) throw this.fatal;
+    if (listingError !== undefined) throw listingError;
     const interrupted =
       (ctx.stopSignal.aborted || ctx.signal.aborted) &&
       (!listingComplete || this.abortedObjects > 0);
