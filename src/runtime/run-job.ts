@@ -62,9 +62,18 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
   let statusBroken = false;
   let lastStatusWrite: Promise<void> = Promise.resolve();
 
+  // The health check asks "has anything moved lately?", so lastProgressAt only advances when a
+  // counter does: a hung transfer keeps ticking but stops moving, and gets replaced.
+  let progressMark = '';
+  let lastProgressAt = startedAt.toISOString();
   const status = (state: RunState, exitCode?: number): void => {
     const snap = tracker.snapshot();
     const now = new Date().toISOString();
+    const mark = `${snap.bytesIn}/${snap.bytesOut}/${snap.objects.done}/${snap.objects.skipped}/${snap.objects.failed}`;
+    if (mark !== progressMark) {
+      progressMark = mark;
+      lastProgressAt = now;
+    }
     const s: RunStatus = {
       pid: process.pid,
       job: jobClass.jobName,
@@ -72,7 +81,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       state,
       startedAt: startedAt.toISOString(),
       updatedAt: now,
-      lastProgressAt: now,
+      lastProgressAt,
       objectsDone: snap.objects.done + snap.objects.skipped + snap.objects.failed,
       bytesOut: snap.bytesOut,
       ...(exitCode === undefined ? {} : { exitCode }),

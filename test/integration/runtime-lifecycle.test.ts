@@ -189,6 +189,36 @@ describe('SIGTERM and SIGINT', () => {
   });
 });
 
+describe('the status file the health check reads', () => {
+  it('keeps lastProgressAt still while the job ticks but moves nothing', async () => {
+    const p = lifecycle('stall', ['--progress-interval', '100ms']);
+    await p.waitForLog('lifecycle job working');
+    await expect.poll(() => readStatus(tmp), { timeout: 10_000 }).toBeDefined();
+    const first = await readStatus(tmp);
+    await p.waitForLog('progress');
+    await expect
+      .poll(async () => (await readStatus(tmp))?.updatedAt, { timeout: 10_000 })
+      .not.toBe(first?.updatedAt);
+    const later = await readStatus(tmp);
+    expect(later?.state).toBe('running');
+    expect(later?.lastProgressAt).toBe(first?.lastProgressAt);
+    p.child.kill('SIGTERM');
+    expect((await p.done).code).toBe(ExitCode.Interrupted);
+  });
+
+  it('moves lastProgressAt when bytes or objects move', async () => {
+    const p = lifecycle('until-stopped', ['--progress-interval', '100ms']);
+    await p.waitForLog('lifecycle job working');
+    await expect.poll(() => readStatus(tmp), { timeout: 10_000 }).toBeDefined();
+    const first = await readStatus(tmp);
+    await expect
+      .poll(async () => (await readStatus(tmp))?.lastProgressAt, { timeout: 10_000 })
+      .not.toBe(first?.lastProgressAt);
+    p.child.kill('SIGTERM');
+    expect((await p.done).code).toBe(ExitCode.Interrupted);
+  });
+});
+
 describe('a job that ignores the abort too', () => {
   it('is left behind: the process exits with Interrupted after the grace period', async () => {
     const r = await signalTwice('hang');
