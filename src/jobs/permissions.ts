@@ -14,6 +14,11 @@ export interface Permission {
   prefix?: string;
   /** A full resource ARN, for non-S3 actions (e.g. a KMS key). */
   resource?: string;
+  /**
+   * An IAM condition that narrows a non-S3 permission, as operator → key → values (e.g. a KMS key
+   * named by alias: `{ 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/logs'] } }`).
+   */
+  condition?: Record<string, Record<string, string | string[]>>;
   /** Why the job needs it, in a few words ("read input objects"). */
   reason: string;
 }

@@ -22,6 +22,7 @@ interface Group {
   kind: string;
   actions: Set<string>;
   resource: string;
+  condition?: PolicyCondition | undefined;
   /** For listing statements: the `s3:prefix` values allowed; `undefined` = the whole bucket. */
   prefixes?: Set<string> | undefined;
 }
@@ -56,10 +57,12 @@ export function buildPolicy(
     const [service] = p.action.split(':');
     if (service !== 's3') {
       const resource = required(p, 'resource');
-      group(`${service}|${resource}`, () => ({
+      const condition = p.condition;
+      group(`${service}|${resource}|${JSON.stringify(condition ?? null)}`, () => ({
         kind: pascal(service ?? 'Other'),
         actions: new Set(),
         resource,
+        condition,
       })).actions.add(p.action);
       continue;
     }
@@ -109,7 +112,7 @@ export function buildPolicy(
       Action: [...g.actions].sort(),
       Resource: [g.resource],
     };
-    const condition = listCondition(g.prefixes);
+    const condition = g.condition ?? listCondition(g.prefixes);
     if (condition) statement.Condition = condition;
     return statement;
   });

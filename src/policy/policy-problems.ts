@@ -2,7 +2,8 @@ import type { PolicyDocument } from './policy-document.js';
 
 const SID = /^[A-Za-z0-9]+$/;
 const ACTION = /^[a-z0-9-]+:[A-Za-z0-9*]+$/;
-const ARN = /^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|<ACCOUNT_ID>)?:.+$/;
+// Region and account may be `*` (any), as in a KMS key given only by id or alias.
+const ARN = /^arn:aws[a-z-]*:[a-z0-9-]+:([a-z0-9-]*|\*):(\d{12}|<ACCOUNT_ID>|\*)?:.+$/;
 const MAX_IDENTITY_POLICY_CHARS = 6144;
 
 /**
@@ -39,7 +40,8 @@ export function policyProblems(doc: PolicyDocument, kind: 'identity' | 'trust'):
       if (s.Resource !== undefined) problems.push(`${at}: a trust policy has no Resource`);
     }
     for (const [op, keys] of Object.entries(s.Condition ?? {})) {
-      if (!/^[A-Za-z]+(IfExists)?$/.test(op)) problems.push(`${at}: bad condition operator ${op}`);
+      if (!/^((ForAnyValue|ForAllValues):)?[A-Za-z]+(IfExists)?$/.test(op))
+        problems.push(`${at}: bad condition operator ${op}`);
       for (const [key, value] of Object.entries(keys)) {
         if (!/^[a-z0-9-]+:[A-Za-z0-9-]+$/.test(key))
           problems.push(`${at}: bad condition key ${key}`);

@@ -74,6 +74,50 @@ describe('s3worker policy', () => {
     expect(doc.Statement.at(-1)?.Sid).toBe('DenyInsecureTransport');
   });
 
+  it('narrows a KMS key named by alias with a kms:ResourceAliases condition', async () => {
+    const io = capture();
+    const code = await policyCommand(
+      ['stream-transform'],
+      {},
+      {
+        S3WORKER_INPUT: 's3://in-b/raw/',
+        S3WORKER_OUTPUT: 's3://out-b/gz/',
+        S3WORKER_SSE: 'aws:kms',
+        S3WORKER_SSE_KMS_KEY_ID: 'alias/logs-key',
+      },
+    );
+    vi.restoreAllMocks();
+    expect(code).toBe(ExitCode.Success);
+    const doc = JSON.parse(io.out()) as PolicyDocument;
+    expect(doc.Statement.find((s) => s.Sid === 'Kms1')).toEqual({
+      Sid: 'Kms1',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Resource: ['arn:aws:kms:*:*:key/*'],
+      Condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/logs-key'] } },
+    });
+  });
+
+  it('asks for no KMS permission with SSE-KMS on the AWS managed key (no key id)', async () => {
+    const io = capture();
+    const code = await policyCommand(
+      ['stream-transform'],
+      {},
+      {
+        S3WORKER_INPUT: 's3://in-b/raw/',
+        S3WORKER_OUTPUT: 's3://out-b/gz/',
+        S3WORKER_SSE: 'aws:kms',
+      },
+    );
+    vi.restoreAllMocks();
+    expect(code).toBe(ExitCode.Success);
+    const doc = JSON.parse(io.out()) as PolicyDocument;
+    expect(doc.Statement.flatMap((s) => [s.Action].flat()).some((a) => a.startsWith('kms:'))).toBe(
+      false,
+    );
+    expect(JSON.stringify(doc)).not.toContain('"*"');
+  });
+
   it('prints the trust policy with --trust, region from --region', async () => {
     const io = capture();
     const code = await policyCommand(

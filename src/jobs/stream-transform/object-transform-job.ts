@@ -170,11 +170,13 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
         reason: 'tag outputs',
       });
     }
-    if (config.sse === 'aws:kms') {
-      const resource = kmsKeyArn(config.sseKmsKeyId);
+    // Without a key id S3 uses the AWS managed key aws/s3, whose key policy already lets every
+    // principal of the account use it through S3: no IAM statement is needed (or wanted).
+    if (config.sse === 'aws:kms' && config.sseKmsKeyId !== undefined) {
+      const key = kmsKeyScope(config.sseKmsKeyId);
       perms.push(
-        { action: 'kms:GenerateDataKey', resource, reason: 'encrypt outputs with SSE-KMS' },
-        { action: 'kms:Decrypt', resource, reason: 'complete SSE-KMS multipart uploads' },
+        { action: 'kms:GenerateDataKey', ...key, reason: 'encrypt outputs with SSE-KMS' },
+        { action: 'kms:Decrypt', ...key, reason: 'complete SSE-KMS multipart uploads' },
       );
     }
     return perms;
@@ -694,11 +696,22 @@ function sseOption(config: StreamTransformConfig): SseOption | undefined {
   return undefined;
 }
 
-/** The IAM resource of a KMS key given by id, alias or ARN; `*` for the default aws/s3 key. */
-function kmsKeyArn(keyId: string | undefined): string {
-  if (keyId === undefined) return '*';
-  if (keyId.startsWith('arn:')) return keyId;
-  return keyId.startsWith('alias/') ? `arn:aws:kms:*:*:${keyId}` : `arn:aws:kms:*:*:key/${keyId}`;
+/**
+ * The IAM resource of a KMS key given by key id, key ARN, alias name or alias ARN. IAM matches KMS
+ * permissions against the key's ARN, never the alias's, so an alias becomes "any key" narrowed by
+ * a `kms:ResourceAliases` condition on that alias.
+ */
+function kmsKeyScope(keyId: string): Pick<Permission, 'resource' | 'condition'> {
+  const alias = /^(?:arn:[^:]+:kms:([^:]*):([^:]*):)?(alias\/.+)$/.exec(keyId);
+  if (alias) {
+    const [, region, account, name] = alias;
+    return {
+      resource: `arn:aws:kms:${region || '*'}:${account || '*'}:key/*`,
+      condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [name!] } },
+    };
+  }
+  if (keyId.startsWith('arn:')) return { resource: keyId };
+  return { resource: `arn:aws:kms:*:*:key/${keyId}` };
 }
 
 /** `If-None-Match: *` refused our write: someone wrote the key after our check. */
