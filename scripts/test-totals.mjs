@@ -15,7 +15,10 @@ const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 const failedFiles = (report.testResults ?? []).filter(
   (r) => r.status === 'failed' && (r.assertionResults ?? []).length === 0,
 ).length;
-const failed = (report.numFailedTests ?? 0) + failedFiles;
+let failed = (report.numFailedTests ?? 0) + failedFiles;
+// An unhandled error fails the run even when every test passed: count it, so the line never
+// reads as green for a red run.
+if (report.success === false && failed === 0) failed = 1;
 process.stdout.write(
   `${report.numPassedTests ?? 0} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
 );

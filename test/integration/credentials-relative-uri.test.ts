@@ -29,6 +29,8 @@ function run(file: string, args: string[], stdin = ''): Promise<string> {
         else resolve(stdout);
       },
     );
+    // A program that exits without reading stdin closes the pipe: that is not a failure here.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(stdin);
   });
 }

@@ -56,6 +56,8 @@ export function mc(s3: S3Server, args: string[], stdin?: string): Promise<string
         }
       },
     );
+    // mc exits without reading stdin on most commands; a closed pipe is not an error.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(stdin ?? '');
   });
 }
