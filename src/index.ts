@@ -41,3 +41,9 @@ export {
   type TransformStage,
 } from './jobs/stream-transform/transforms.js';
 export { type RunJobOptions, runJob } from './runtime/run-job.js';
+export {
+  type CreatedS3Client,
+  createS3Client,
+  type S3ClientFactoryOptions,
+} from './s3/client.js';
+export { explainS3Error } from './s3/explain-error.js';
