@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { onTestFinished } from 'vitest';
 
 /** The repository root. */
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -66,6 +67,27 @@ export function ensureBuilt(): void {
   }
 }
 
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/**
+ * A CLI process must not outlive its test: when an assertion fails before the test stops it, it
+ * is killed as the test finishes (or, started outside a test, when the test file's worker exits).
+ */
+function reapLater(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  try {
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+  } catch {
+    // Not inside a running test (e.g. beforeAll): the exit hook above covers it.
+  }
+}
+
 /** A finished CLI run. */
 export interface CliResult {
   code: number | null;
@@ -98,6 +120,7 @@ export function startCli(
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  reapLater(child);
   let stdout = '';
   let stderr = '';
   const logs: Array<Record<string, unknown>> = [];
