@@ -3,7 +3,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -317,14 +317,18 @@ async function checkS3worker(env) {
   }
 }
 
-/** The commit measured, with `+changes` when the work tree differs from it. */
+/** The commit measured, `+changes` when src/ differs from it, and when dist/ was built. */
 async function s3workerRevision() {
   const git = (args) =>
     execFileAsync('git', ['-C', ROOT, ...args]).then(({ stdout }) => stdout.trim());
   try {
     const commit = await git(['rev-parse', '--short', 'HEAD']);
     const dirty = await git(['status', '--porcelain', '--', 'src']);
-    return `${commit}${dirty ? '+changes' : ''}`;
+    // The bench runs dist/, which may be older than the work tree: say when it was built.
+    const built = await stat(join(ROOT, 'dist', 'cli', 'main.js'))
+      .then((s) => `, dist built ${s.mtime.toISOString().slice(0, 16).replace('T', ' ')} UTC`)
+      .catch(() => '');
+    return `${commit}${dirty ? '+changes' : ''}${built}`;
   } catch {
     return 'unknown';
   }
