@@ -82,6 +82,7 @@ install_time() {
 
 json_str() { node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1"; }
 
+command -v node >/dev/null || die "node is needed (npm run bench puts it on PATH)"
 install_time
 install_s5cmd
 install_awscli

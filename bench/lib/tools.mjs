@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { runPipeline } from './measure.mjs';
 
 /**
- * Tuned settings: each tool's documented throughput knobs, set to values that a few trial runs
- * on this machine (2 shared cores, MinIO on loopback) did not make worse; the machine's load
- * made finer tuning noise. Defaults are whatever each tool does without flags. The report
- * compares best against best, so a tuned setting that loses does not count against its tool.
+ * Tuned settings: each tool's documented throughput knobs, set for a 2-core machine with MinIO
+ * on loopback. Whether they beat the defaults changes from run to run on a shared machine, so
+ * the report compares each tool's best setting against the other's: a tuned setting that loses
+ * does not count against its tool. Defaults are whatever each tool does without flags.
  */
 export const TUNED = {
   s3worker: {
