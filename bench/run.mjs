@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createBenchClient, createBucket, deletePrefix, removeBucket } from './lib/bench-s3.mjs';
-import { round, runSteps } from './lib/measure.mjs';
+import { killActive, round, runSteps } from './lib/measure.mjs';
 import { formatSize, parseOptions, USAGE } from './lib/options.mjs';
 import { renderMarkdown, summarize } from './lib/report.mjs';
 import {
@@ -118,7 +118,8 @@ async function main() {
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
-    say('interrupted: cleaning up after the current run');
+    say('interrupted: stopping the running tools, then cleaning up');
+    killActive();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

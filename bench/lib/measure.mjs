@@ -11,6 +11,23 @@ const STDERR_TAIL = 4000;
 
 let sequence = 0;
 
+/** Children of the pipelines running now, so a timeout or Ctrl-C can stop them. */
+const active = new Set();
+
+/**
+ * Stops every running tool: each child leads its own process group (GNU time and the tool it
+ * started), and the whole group gets the signal, so no tool is left running on its own.
+ */
+export function killActive(signal = 'SIGKILL') {
+  for (const child of active) {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
 /**
  * Runs one pipeline: `commands[0] | commands[1] | ...`, each process under `/usr/bin/time`.
  * The pipes are real kernel pipes handed from one child to the next (no shell, and no byte goes
@@ -39,8 +56,11 @@ export async function runPipeline(commands, options) {
         env: options.env,
         cwd: options.cwd,
         stdio: [stdin, 'pipe', 'pipe'],
+        detached: true,
       },
     );
+    active.add(child);
+    child.once('close', () => active.delete(child));
     // The child now has its own copy of the pipe's read end. Close ours at once, in the same
     // tick, so this process never reads a byte meant for the child and a dying reader still
     // gives the writer SIGPIPE.
@@ -55,8 +75,16 @@ export async function runPipeline(commands, options) {
     });
   }
 
+  let timedOut = false;
   const timer = setTimeout(() => {
-    for (const { child } of children) child.kill('SIGKILL');
+    timedOut = true;
+    for (const { child } of children) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
   }, options.timeoutMs);
   let results;
   try {
@@ -87,11 +115,10 @@ export async function runPipeline(commands, options) {
       );
     }
   }
-  if (failures.length > 0) {
-    const error = new Error(`command failed:\n${failures.join('\n')}`);
-    error.timedOut = wallSeconds * 1000 >= options.timeoutMs;
-    throw error;
+  if (timedOut) {
+    throw new Error(`command failed:\ntimed out after ${options.timeoutMs / 1000} s (--timeout)`);
   }
+  if (failures.length > 0) throw new Error(`command failed:\n${failures.join('\n')}`);
   return {
     wallSeconds: round(wallSeconds, 3),
     cpuSeconds: round(
