@@ -14,6 +14,7 @@ import {
 import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
 import { crc32Combine } from './crc32-combine.js';
+import { returnPartBuffer, takePartBuffer } from './part-buffer-pool.js';
 import { transferError } from './transfer-error.js';
 import { UploadPartReader } from './upload-part-reader.js';
 
@@ -136,21 +137,17 @@ export async function uploadStream(
   let action = 'PutObject';
   let bytes = 0;
   let crc = 0;
-  /**
-   * Part buffers whose request is done, reused for the next parts: allocating a fresh one per
-   * part costs garbage-collector time and lets RSS drift above the budget until the GC runs.
-   */
-  const spare: Buffer[] = [];
-
+  // Part buffers come from a pool shared by every upload on this budget: a fresh one per part
+  // (or per small object) costs garbage-collector time and lets RSS drift above the budget.
   const acquirePart = async (): Promise<Buffer> => {
     await budget.acquire(partSize, signal, { holdsNothing: () => held === 0 });
     held += partSize;
-    return spare.pop() ?? Buffer.allocUnsafeSlow(partSize);
+    return takePartBuffer(budget, partSize);
   };
-  const releasePart = (buffer?: Buffer) => {
+  const releasePart = (buffer: Buffer) => {
     held -= partSize;
     budget.release(partSize);
-    if (buffer !== undefined) spare.push(buffer);
+    returnPartBuffer(budget, buffer);
   };
 
   try {
@@ -174,7 +171,7 @@ export async function uploadStream(
         );
         return { etag: res.ETag ?? '', bytes: filled, parts: 1, versionId: res.VersionId };
       } finally {
-        releasePart();
+        releasePart(buffer);
       }
     }
 
