@@ -2,7 +2,7 @@
 // same run. See `npm run bench -- --help` and the README's "Performance" section.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -140,6 +140,8 @@ async function main() {
         gzip: setup.gzip.bin,
         node: process.execPath,
         s3worker: s3worker.bin,
+        // The bin's shebang (`#!/usr/bin/env -S node <flags>`) carries V8 flags: pass the same.
+        s3workerNodeFlags: shebangNodeFlags(s3worker.bin),
       },
     });
     await createBucket(s3, buckets.input);
@@ -369,3 +371,10 @@ main().catch((error) => {
   console.error(`[bench] failed: ${error.stack ?? error.message}`);
   process.exitCode = 1;
 });
+
+/** The node flags on a script's `#!/usr/bin/env -S node <flags>` line ([] when none). */
+function shebangNodeFlags(file) {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node((?:\s+--\S+)*)\s*$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}

@@ -38,7 +38,7 @@ const s3url = (bucket, key) => `s3://${bucket}/${key}`;
 
 /**
  * Builds each tool's command lines.
- * @param {{ bins: { s5cmd: string, aws: string, gzip: string, node: string, s3worker: string },
+ * @param {{ bins: { s5cmd: string, aws: string, gzip: string, node: string, s3worker: string, s3workerNodeFlags?: string[] },
  *   endpoint: string, awsConfigFiles: { default: string, tuned: string } }} ctx
  */
 export function createTools(ctx) {
@@ -55,6 +55,7 @@ export function createTools(ctx) {
       {
         cmd: ctx.bins.node,
         args: [
+          ...(ctx.bins.s3workerNodeFlags ?? []),
           ctx.bins.s3worker,
           'run',
           'stream-transform',
