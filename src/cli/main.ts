@@ -30,7 +30,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 const program = new Command('s3worker')
   .description(
-    'Run S3 batch jobs as AWS ECS tasks: stream-transform objects, ship logs, back up databases.',
+    "Run S3 batch jobs as AWS ECS tasks with the task role's credentials (built in: stream-transform).",
   )
   .version(pkg.version, '-V, --version', 'print the version')
   .helpOption('-h, --help', 'show help')
