@@ -1,30 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { randomSource } from '../support/random-source.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
-
-/** 40 MiB of random bytes, made chunk by chunk so the test itself holds little memory. */
-function randomSource(total: number, chunk = MiB): { stream: Readable; digest: () => string } {
-  const hash = createHash('sha256');
-  let sent = 0;
-  const stream = new Readable({
-    read() {
-      if (sent >= total) {
-        this.push(null);
-        return;
-      }
-      const buf = randomBytes(Math.min(chunk, total - sent));
-      sent += buf.length;
-      hash.update(buf);
-      this.push(buf);
-    },
-  });
-  return { stream, digest: () => hash.digest('hex') };
-}
 
 describe('the S3 test server', () => {
   const servers = inject('servers');

@@ -17,33 +17,12 @@ import { openObjectStream } from '../../src/s3/download.js';
 import { listObjects } from '../../src/s3/list-objects.js';
 import { sweepIncompleteUploads } from '../../src/s3/sweep-uploads.js';
 import { uploadStream } from '../../src/s3/upload.js';
+import { randomSource } from '../support/random-source.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 
 /** Random bytes made chunk by chunk, hashed as they go, optionally failing after `failAfter` bytes. */
-function randomSource(total: number, failAfter?: number) {
-  const hash = createHash('sha256');
-  let sent = 0;
-  const stream = new Readable({
-    read() {
-      if (failAfter !== undefined && sent >= failAfter) {
-        this.destroy(new Error('source broke on purpose'));
-        return;
-      }
-      if (sent >= total) {
-        this.push(null);
-        return;
-      }
-      const buf = randomBytes(Math.min(MiB, total - sent));
-      sent += buf.length;
-      hash.update(buf);
-      this.push(buf);
-    },
-  });
-  return { stream, digest: () => hash.digest('hex') };
-}
-
 async function sha256Of(
   stream: AsyncIterable<Uint8Array>,
 ): Promise<{ hex: string; bytes: number }> {
@@ -347,7 +326,7 @@ describe('transfer primitives against MinIO', () => {
   });
 
   it('aborts the multipart upload when the body stream fails mid-way', async () => {
-    const source = randomSource(30 * MiB, 12 * MiB);
+    const source = randomSource(30 * MiB, { failAfter: 12 * MiB });
     const budget = new ByteBudget(64 * MiB);
     await expect(
       uploadStream(client, {
