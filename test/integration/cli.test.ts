@@ -9,22 +9,13 @@ import { describeFields } from '../../src/config/option-fields.js';
 import { runtimeOptionsSchema } from '../../src/config/runtime-options.js';
 import { ExitCode } from '../../src/errors.js';
 import { ObjectTransformJob } from '../../src/jobs/stream-transform/object-transform-job.js';
-import { ROOT, runCli } from '../support/run-cli.js';
+import { ROOT, runCli, workerEnv } from '../support/run-cli.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 
 const s3 = inject('servers').s3;
 const ECHO = join(ROOT, 'test/fixtures/jobs/echo-config-job.mjs');
 
-function awsEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    AWS_REGION: s3.region,
-    S3WORKER_ENDPOINT: s3.endpoint,
-    S3WORKER_TMPDIR: tmpdir(),
-    ...extra,
-  };
-}
+const awsEnv = (extra: Record<string, string> = {}) => workerEnv(s3, tmpdir(), extra);
 
 describe('s3worker --version, jobs, --help', () => {
   it('--version prints the package version', async () => {

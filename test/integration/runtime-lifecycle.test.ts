@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { readStatus } from '../../src/runtime/status-file.js';
-import { runCli, startCli } from '../support/run-cli.js';
+import { runCli, startCli, workerEnv } from '../support/run-cli.js';
 
 const s3 = inject('servers').s3;
 const HANDLER = 'test/fixtures/jobs/lifecycle-job.mjs';
@@ -19,16 +19,7 @@ afterEach(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Credentials in the environment (never argv), the status file in this test's own folder. */
-function env(): Record<string, string> {
-  return {
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    AWS_REGION: s3.region,
-    S3WORKER_ENDPOINT: s3.endpoint,
-    S3WORKER_TMPDIR: tmp,
-  };
-}
+const env = () => workerEnv(s3, tmp);
 
 function lifecycle(outcome: string, extra: string[] = []) {
   return startCli(['run', 'lifecycle', '--handler', HANDLER, '--outcome', outcome, ...extra], {

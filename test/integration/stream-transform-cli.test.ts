@@ -14,7 +14,7 @@ import {
   putObjects,
   sha256Of,
 } from '../fixtures/stream-transform/harness.js';
-import { runCli, startCli } from '../support/run-cli.js';
+import { runCli, startCli, workerEnv } from '../support/run-cli.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
@@ -38,16 +38,7 @@ afterEach(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Credentials in the environment (never argv), the status file in this test's own folder. */
-function env(): Record<string, string> {
-  return {
-    AWS_ACCESS_KEY_ID: server.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-    AWS_REGION: server.region,
-    S3WORKER_ENDPOINT: server.endpoint,
-    S3WORKER_TMPDIR: tmp,
-  };
-}
+const env = () => workerEnv(server, tmp);
 
 /** `run stream-transform --input … --output … ...extra` as an argument array. */
 function transformArgs(input: string, output: string, extra: string[] = []): string[] {

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
+import type { S3Server } from './servers.js';
 
 /** The repository root. */
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -65,6 +66,25 @@ export function ensureBuilt(): void {
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
+}
+
+/**
+ * The environment a CLI run gets to reach the test S3 server: keys and region as the SDK reads
+ * them (never argv), the endpoint as s3worker's own variable, the status file in `tmpDir`.
+ */
+export function workerEnv(
+  s3: S3Server,
+  tmpDir: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    AWS_REGION: s3.region,
+    S3WORKER_ENDPOINT: s3.endpoint,
+    S3WORKER_TMPDIR: tmpDir,
+    ...extra,
+  };
 }
 
 const live = new Set<ChildProcess>();
