@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { explainS3Error } from '../../src/s3/explain-error.js';
@@ -21,14 +21,7 @@ describe('explainS3Error on what MinIO really answers', () => {
 
   /** Lists the bucket with a client built from the admin's settings plus `overrides`; returns the explained error. */
   async function explainList(overrides: Partial<S3ClientConfig>, bucketName = bucket.name) {
-    const client = new S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      maxAttempts: 1,
-      ...overrides,
-    });
+    const client = adminClient(s3, { maxAttempts: 1, ...overrides });
     try {
       const err = await client.send(new ListObjectsV2Command({ Bucket: bucketName })).then(
         () => undefined,

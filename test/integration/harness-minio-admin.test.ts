@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   assumeRole,
@@ -15,13 +15,7 @@ describe('MinIO users, policies and STS for least-privilege tests', () => {
   let other: Awaited<ReturnType<typeof createTestBucket>>;
   let user: Awaited<ReturnType<typeof createUserWithPolicy>>;
 
-  const clientFor = (keys: Keys) =>
-    new S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: keys,
-    });
+  const clientFor = (keys: Keys) => adminClient(s3, { credentials: keys });
 
   beforeAll(async () => {
     allowed = await createTestBucket(admin, 'admin-ok');

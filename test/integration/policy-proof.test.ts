@@ -27,7 +27,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
@@ -228,10 +228,7 @@ function without(policy: PolicyDocument, sid: string, action: string): PolicyDoc
 }
 
 function userClient(s3: S3Server, keys: Keys): S3Client {
-  return new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
+  return adminClient(s3, {
     credentials: { accessKeyId: keys.accessKeyId, secretAccessKey: keys.secretAccessKey },
     maxAttempts: 1,
   });

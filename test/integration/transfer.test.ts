@@ -8,7 +8,7 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -73,16 +73,7 @@ describe('transfer primitives against MinIO', () => {
 
   /** A root-key client for the test server that sends requests through `handler`. */
   function clientWith(handler: NodeHttpHandler): S3Client {
-    return new S3Client({
-      endpoint: servers.s3.endpoint,
-      region: servers.s3.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: servers.s3.accessKeyId,
-        secretAccessKey: servers.s3.secretAccessKey,
-      },
-      requestHandler: handler,
-    });
+    return adminClient(servers.s3, { requestHandler: handler });
   }
 
   async function pendingUploads(prefix?: string): Promise<number> {

@@ -7,16 +7,21 @@ import {
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   S3Client,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { S3Server } from './servers.js';
 
-/** An S3 client with the test server's root keys, for arranging and checking tests (not the code under test). */
-export function adminClient(s3: S3Server): S3Client {
+/**
+ * An S3 client with the test server's root keys, for arranging and checking tests (not the code
+ * under test); `overrides` change any setting (attempts, a request handler, wrong keys...).
+ */
+export function adminClient(s3: S3Server, overrides: Partial<S3ClientConfig> = {}): S3Client {
   return new S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    ...overrides,
   });
 }
 

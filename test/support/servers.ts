@@ -114,16 +114,13 @@ export function probeTcp(host: string, port: number, timeoutMs = 3000): Promise<
   });
 }
 
-/** Checks the S3 server answers S3 requests with the given keys (MinIO's health URL, then ListBuckets). */
+/** Checks the S3 server answers an S3 request (ListBuckets) with the given keys. */
 export async function probeS3(s3: S3Server): Promise<void> {
-  const { S3Client, ListBucketsCommand } = await import('@aws-sdk/client-s3');
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    maxAttempts: 1,
-  });
+  const [{ ListBucketsCommand }, { adminClient }] = await Promise.all([
+    import('@aws-sdk/client-s3'),
+    import('./s3.js'),
+  ]);
+  const client = adminClient(s3, { maxAttempts: 1 });
   try {
     await client.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(5000) });
   } finally {
