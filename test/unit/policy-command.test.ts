@@ -54,41 +54,32 @@ describe('s3worker policy', () => {
     });
   });
 
-  it('reads the job config from S3WORKER_* and adds KMS on the key ARN for SSE-KMS', async () => {
-    const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  /** The stream-transform policy for SSE-KMS, config from S3WORKER_*; asserts it succeeded. */
+  async function kmsPolicy(
+    keyId: string | undefined,
+    options: { denyInsecureTransport?: boolean } = {},
+  ): Promise<PolicyDocument> {
     const io = capture();
-    const code = await policyCommand(
-      ['stream-transform'],
-      { denyInsecureTransport: true },
-      {
-        S3WORKER_INPUT: 's3://in-b/raw/',
-        S3WORKER_OUTPUT: 's3://out-b/gz/',
-        S3WORKER_SSE: 'aws:kms',
-        S3WORKER_SSE_KMS_KEY_ID: key,
-      },
-    );
+    const code = await policyCommand(['stream-transform'], options, {
+      S3WORKER_INPUT: 's3://in-b/raw/',
+      S3WORKER_OUTPUT: 's3://out-b/gz/',
+      S3WORKER_SSE: 'aws:kms',
+      ...(keyId === undefined ? {} : { S3WORKER_SSE_KMS_KEY_ID: keyId }),
+    });
     vi.restoreAllMocks();
     expect(code).toBe(ExitCode.Success);
-    const doc = JSON.parse(io.out()) as PolicyDocument;
+    return JSON.parse(io.out()) as PolicyDocument;
+  }
+
+  it('reads the job config from S3WORKER_* and adds KMS on the key ARN for SSE-KMS', async () => {
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const doc = await kmsPolicy(key, { denyInsecureTransport: true });
     expect(doc.Statement.find((s) => s.Sid === 'Kms1')?.Resource).toEqual([key]);
     expect(doc.Statement.at(-1)?.Sid).toBe('DenyInsecureTransport');
   });
 
   it('narrows a KMS key named by alias with a kms:ResourceAliases condition', async () => {
-    const io = capture();
-    const code = await policyCommand(
-      ['stream-transform'],
-      {},
-      {
-        S3WORKER_INPUT: 's3://in-b/raw/',
-        S3WORKER_OUTPUT: 's3://out-b/gz/',
-        S3WORKER_SSE: 'aws:kms',
-        S3WORKER_SSE_KMS_KEY_ID: 'alias/logs-key',
-      },
-    );
-    vi.restoreAllMocks();
-    expect(code).toBe(ExitCode.Success);
-    const doc = JSON.parse(io.out()) as PolicyDocument;
+    const doc = await kmsPolicy('alias/logs-key');
     expect(doc.Statement.find((s) => s.Sid === 'Kms1')).toEqual({
       Sid: 'Kms1',
       Effect: 'Allow',
@@ -99,19 +90,7 @@ describe('s3worker policy', () => {
   });
 
   it('asks for no KMS permission with SSE-KMS on the AWS managed key (no key id)', async () => {
-    const io = capture();
-    const code = await policyCommand(
-      ['stream-transform'],
-      {},
-      {
-        S3WORKER_INPUT: 's3://in-b/raw/',
-        S3WORKER_OUTPUT: 's3://out-b/gz/',
-        S3WORKER_SSE: 'aws:kms',
-      },
-    );
-    vi.restoreAllMocks();
-    expect(code).toBe(ExitCode.Success);
-    const doc = JSON.parse(io.out()) as PolicyDocument;
+    const doc = await kmsPolicy(undefined);
     expect(doc.Statement.flatMap((s) => [s.Action].flat()).some((a) => a.startsWith('kms:'))).toBe(
       false,
     );
