@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PAYLOAD_SIGNING_MODES } from '../s3/payload-signing.js';
 
 /** Where credentials come from: `auto` is the SDK's default chain. */
 export const CREDENTIAL_SOURCES = ['auto', 'container', 'env', 'profile'] as const;
@@ -27,6 +28,13 @@ export const awsOptionsSchema = z.object({
   checksumCalculation: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).optional(),
   /** When to validate response checksums. */
   checksumValidation: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).optional(),
+  /**
+   * GetObject and PutObject of objects smaller than one part skip the SDK's per-request
+   * middleware (`DirectRequests`); default true.
+   */
+  directRequests: z.boolean().optional(),
+  /** What the signature of a write covers; default `auto` (unsigned on https, signed on http). */
+  payloadSigning: z.enum(PAYLOAD_SIGNING_MODES).optional(),
 });
 
 export type AwsOptions = z.infer<typeof awsOptionsSchema>;

@@ -144,6 +144,8 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       retryMode: runtime.retryMode,
       checksumCalculation: runtime.checksumCalculation,
       checksumValidation: runtime.checksumValidation,
+      directRequests: runtime.directRequests,
+      payloadSigning: runtime.payloadSigning,
       maxSockets: job.maxSockets(),
       log,
       ...(options.env ? { env: options.env } : {}),

@@ -12,6 +12,8 @@ import type {
 } from '../credentials/credential-types.js';
 import { addRefreshOnExpiredToken } from '../credentials/refresh-on-expired-token.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../errors.js';
+import { enableDirectRequests } from './direct-requests.js';
+import { addUnsignedPayload, isPayloadUnsigned } from './payload-signing.js';
 
 /** Region used with a custom endpoint when nothing else names one: MinIO's and most stores' default. */
 export const DEFAULT_CUSTOM_ENDPOINT_REGION = 'us-east-1';
@@ -51,6 +53,8 @@ export interface CreatedS3Client {
  *   with an endpoint;
  * - retries: `options.retryMode`/`maxAttempts`, AWS_RETRY_MODE/AWS_MAX_ATTEMPTS, `standard`/3;
  * - keep-alive http and https agents with `maxSockets` each;
+ * - direct GetObject/PutObject for small objects (`DirectRequests`) unless `directRequests` is false;
+ * - writes signed with `UNSIGNED-PAYLOAD` or the body's SHA-256 as `payloadSigning` says (`auto`);
  * - credentials refreshed 5 min before expiry (the SDK's cache), and once more on ExpiredToken.
  */
 export async function createS3Client(
@@ -95,6 +99,11 @@ export async function createS3Client(
       : {}),
   });
   addRefreshOnExpiredToken(client, options.log);
+  const unsignedPayload = isPayloadUnsigned(options.payloadSigning ?? 'auto', endpoint);
+  if (unsignedPayload) addUnsignedPayload(client);
+  if (options.directRequests !== false) {
+    enableDirectRequests(client, { unsignedPayload, ...(options.log ? { log: options.log } : {}) });
+  }
 
   let identity: CredentialIdentity;
   try {

@@ -2,8 +2,9 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ByteBudget } from './byte-budget.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
+import { type ChecksumCheck, directRequestsOf } from './direct-requests.js';
 import { RangedObjectStream } from './ranged-object-stream.js';
-import { transferError } from './transfer-error.js';
+import { checksumMismatchError, transferError } from './transfer-error.js';
 
 const MiB = 1024 * 1024;
 
@@ -98,6 +99,14 @@ class SingleGetStream extends Readable {
   async #start(): Promise<void> {
     const { bucket, key, etag, versionId } = this.#options;
     try {
+      const direct = await directRequestsOf(this.#s3)?.getObject(
+        { bucket, key, ifMatch: etag, versionId },
+        this.#controller.signal,
+      );
+      if (direct) {
+        this.#attach(direct.body, direct.checksum);
+        return;
+      }
       const res = await this.#s3.send(
         new GetObjectCommand({
           Bucket: bucket,
@@ -108,23 +117,33 @@ class SingleGetStream extends Readable {
         }),
         { abortSignal: this.#controller.signal },
       );
-      const body = res.Body as Readable;
-      if (this.destroyed) {
-        body.destroy();
-        return;
-      }
-      this.#body = body;
-      body.on('data', (chunk: Buffer) => {
-        if (!this.push(chunk)) body.pause();
-      });
-      body.once('end', () => {
-        this.#ended = true;
-        this.push(null);
-      });
-      body.once('error', (err) => this.destroy(this.#explain(err)));
+      this.#attach(res.Body as Readable);
     } catch (err) {
       this.destroy(this.#explain(err));
     }
+  }
+
+  /** Passes `body` through with backpressure; with `checksum`, verifies it at its end. */
+  #attach(body: Readable, checksum?: ChecksumCheck): void {
+    if (this.destroyed) {
+      body.destroy();
+      return;
+    }
+    this.#body = body;
+    body.on('data', (chunk: Buffer) => {
+      checksum?.update(chunk);
+      if (!this.push(chunk)) body.pause();
+    });
+    body.once('end', () => {
+      this.#ended = true;
+      if (checksum && !checksum.matches()) {
+        const { bucket, key } = this.#options;
+        this.destroy(checksumMismatchError({ action: 'GetObject', bucket, key }));
+        return;
+      }
+      this.push(null);
+    });
+    body.once('error', (err) => this.destroy(this.#explain(err)));
   }
 
   #explain(err: unknown): Error {

@@ -63,12 +63,18 @@ export function transferError(
   // The SDK's response checksum validation (a single GET) throws a plain Error.
   const message = (err as { message?: unknown })?.message;
   if (typeof message === 'string' && message.startsWith('Checksum mismatch')) {
-    return new S3WorkerError(`${where} failed its checksum check while being read`, {
-      code: TransferErrorCode.ChecksumMismatch,
-      cause: err,
-      context: { ...context },
-      hint: 'the bytes were corrupted in transit or at rest; run again, and check the object if it persists',
-    });
+    return checksumMismatchError(context, err);
   }
   return explainS3Error(err, context);
+}
+
+/** The error of a download whose bytes do not match the object's checksum. */
+export function checksumMismatchError(context: S3ErrorContext, cause?: unknown): S3WorkerError {
+  const where = `s3://${context.bucket ?? ''}/${context.key ?? ''}`;
+  return new S3WorkerError(`${where} failed its checksum check while being read`, {
+    code: TransferErrorCode.ChecksumMismatch,
+    ...(cause === undefined ? {} : { cause }),
+    context: { ...context },
+    hint: 'the bytes were corrupted in transit or at rest; run again, and check the object if it persists',
+  });
 }

@@ -14,6 +14,7 @@ import {
 import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
 import { crc32Combine } from './crc32-combine.js';
+import { crc32Base64, directRequestsOf } from './direct-requests.js';
 import { returnPartBuffer, takePartBuffer } from './part-buffer-pool.js';
 import { transferError } from './transfer-error.js';
 import { UploadPartReader } from './upload-part-reader.js';
@@ -159,6 +160,24 @@ export async function uploadStream(
     if (filled < partSize || (await reader.atEnd(signal))) {
       const body = buffer.subarray(0, filled);
       try {
+        const direct = await directRequestsOf(s3)?.putObject(
+          {
+            bucket,
+            key,
+            body,
+            contentType: params.ContentType,
+            contentEncoding: params.ContentEncoding,
+            metadata: params.Metadata,
+            tagging: params.Tagging,
+            storageClass: params.StorageClass,
+            serverSideEncryption: params.ServerSideEncryption,
+            sseKmsKeyId: params.SSEKMSKeyId,
+            ifNoneMatch: options.ifNoneMatch,
+            checksumAlgorithm: algorithm,
+          },
+          signal,
+        );
+        if (direct) return { ...direct, bytes: filled, parts: 1 };
         const res = await s3.send(
           new PutObjectCommand({
             ...params,
@@ -307,12 +326,6 @@ function encodeTags(tags: Record<string, string>): string {
   return Object.entries(tags)
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
     .join('&');
-}
-
-function crc32Base64(value: number): string {
-  const out = Buffer.alloc(4);
-  out.writeUInt32BE(value >>> 0);
-  return out.toString('base64');
 }
 
 /** Aborts a multipart upload even though the caller's signal has aborted; its own failure goes to the log via the cause. */

@@ -17,6 +17,7 @@ import { openObjectStream } from '../../src/s3/download.js';
 import { listObjects } from '../../src/s3/list-objects.js';
 import { sweepIncompleteUploads } from '../../src/s3/sweep-uploads.js';
 import { uploadStream } from '../../src/s3/upload.js';
+import { FlipFirstByte } from '../support/fault-handlers.js';
 import { randomSource } from '../support/random-source.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 
@@ -506,36 +507,6 @@ describe('transfer primitives against MinIO', () => {
     expect(await pendingUploads('keep/')).toBe(1);
   });
 });
-
-/** Passes responses through, except that it flips the first body byte of GETs whose Range header `corrupts` picks. */
-class FlipFirstByte extends NodeHttpHandler {
-  constructor(private readonly corrupts: (range: string | undefined) => boolean) {
-    super();
-  }
-
-  override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
-    const result = await super.handle(...args);
-    const range = args[0].headers.range ?? args[0].headers.Range;
-    const isGet = args[0].method === 'GET';
-    if (isGet && this.corrupts(range) && result.response.body instanceof Readable) {
-      let flipped = false;
-      const flip = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          if (!flipped && chunk.length > 0) {
-            flipped = true;
-            const copy = Buffer.from(chunk);
-            copy[0] = (copy[0] ?? 0) ^ 0xff;
-            done(null, copy);
-            return;
-          }
-          done(null, chunk);
-        },
-      });
-      result.response.body = result.response.body.pipe(flip);
-    }
-    return result;
-  }
-}
 
 /** Cuts the body of the first GET whose Range starts with `rangePrefix` after `after` bytes, like a reset connection. */
 class CutOnce extends NodeHttpHandler {

@@ -1,0 +1,51 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * What the SigV4 signature of a PutObject or UploadPart covers:
+ * - `signed`: the body's SHA-256 (the SDK's default for a body it holds in memory);
+ * - `unsigned`: `UNSIGNED-PAYLOAD`; the body is still covered by its checksum header (CRC32 by
+ *   default), which is signed, and on https by TLS;
+ * - `auto`: `unsigned` on https endpoints, `signed` on http ones (where nothing else protects the
+ *   body from being changed on the way).
+ */
+export type PayloadSigning = 'auto' | 'signed' | 'unsigned';
+
+export const PAYLOAD_SIGNING_MODES = ['auto', 'signed', 'unsigned'] as const;
+
+const SHA256_HEADER = 'x-amz-content-sha256';
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+/** Commands whose body is object data. */
+const DATA_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
+
+/** Whether requests to `endpoint` (undefined: AWS, always https) go without a payload hash. */
+export function isPayloadUnsigned(mode: PayloadSigning, endpoint: string | undefined): boolean {
+  if (mode === 'auto') return endpoint === undefined || endpoint.startsWith('https:');
+  return mode === 'unsigned';
+}
+
+/**
+ * Makes the client sign PutObject and UploadPart with `UNSIGNED-PAYLOAD` instead of hashing the
+ * body: SHA-256 of every byte written costs about a second of CPU per GiB here, and the server
+ * spends as much checking it. Requests whose payload header is already set (streaming uploads
+ * with trailing checksums) are left alone.
+ */
+export function addUnsignedPayload(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const request = (args as { request?: { headers?: Record<string, string> } }).request;
+      const headers = request?.headers;
+      if (headers && DATA_COMMANDS.has(context.commandName ?? '') && !hasHeader(headers)) {
+        headers[SHA256_HEADER] = UNSIGNED_PAYLOAD;
+      }
+      return next(args);
+    },
+    { step: 'build', name: 's3workerUnsignedPayload', priority: 'low' },
+  );
+}
+
+function hasHeader(headers: Record<string, string>): boolean {
+  for (const name of Object.keys(headers)) {
+    if (name.toLowerCase() === SHA256_HEADER) return true;
+  }
+  return false;
+}

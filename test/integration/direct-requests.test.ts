@@ -1,0 +1,354 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { HttpResponse } from '@smithy/core/protocols';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { describe, expect, inject, it } from 'vitest';
+import { ByteBudget } from '../../src/s3/byte-budget.js';
+import { createS3Client } from '../../src/s3/client.js';
+import {
+  type DirectRequests,
+  directRequestsOf,
+  enableDirectRequests,
+} from '../../src/s3/direct-requests.js';
+import { openObjectStream } from '../../src/s3/download.js';
+import { isPayloadUnsigned } from '../../src/s3/payload-signing.js';
+import { uploadStream } from '../../src/s3/upload.js';
+import { FlipFirstByte } from '../support/fault-handlers.js';
+import { adminClient } from '../support/s3.js';
+import { useTestBucket } from '../support/test-bucket.js';
+
+const MiB = 1024 * 1024;
+
+async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Answers the first `count` requests with `status` itself, without sending them. */
+class FailFirst extends NodeHttpHandler {
+  failed = 0;
+  constructor(
+    private readonly count: number,
+    private readonly status: number,
+  ) {
+    super();
+  }
+  override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    if (this.failed < this.count) {
+      this.failed += 1;
+      const body = Readable.from([Buffer.from('<Error><Code>SlowDown</Code></Error>')]);
+      return { response: new HttpResponse({ statusCode: this.status, headers: {}, body }) };
+    }
+    return super.handle(...args);
+  }
+}
+
+describe('direct GetObject/PutObject of small objects against MinIO', () => {
+  const servers = inject('servers');
+  const bucket = useTestBucket(servers.s3, 'direct');
+  /** SDK commands sent by the client under test, by name. */
+  const sdkCommands = new Map<string, number>();
+
+  /** A root-key client for the code under test, its SDK commands counted, direct requests on. */
+  function directClient(
+    handler?: NodeHttpHandler,
+    unsignedPayload = false,
+  ): { client: S3Client; direct: DirectRequests } {
+    const client = adminClient(servers.s3, handler ? { requestHandler: handler } : {});
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        const name = context.commandName ?? '?';
+        sdkCommands.set(name, (sdkCommands.get(name) ?? 0) + 1);
+        return next(args);
+      },
+      { step: 'initialize', name: 'countCommands' },
+    );
+    return { client, direct: enableDirectRequests(client, { unsignedPayload }) };
+  }
+
+  function upload(client: S3Client, key: string, body: Buffer, extra: object = {}) {
+    return uploadStream(client, {
+      bucket: bucket.name,
+      key,
+      body: Readable.from([body]),
+      budget: new ByteBudget(64 * MiB),
+      ...extra,
+    });
+  }
+
+  function download(client: S3Client, key: string, size: number, etag?: string) {
+    return readAll(
+      openObjectStream(client, {
+        bucket: bucket.name,
+        key,
+        size,
+        budget: new ByteBudget(64 * MiB),
+        ...(etag ? { etag } : {}),
+      }),
+    );
+  }
+
+  it('writes and reads objects with no SDK command, byte-identical, with the same headers as the SDK writes', async () => {
+    sdkCommands.clear();
+    const { client, direct } = directClient();
+    const body = randomBytes(300 * 1024);
+    const options = {
+      contentType: 'application/x-test',
+      contentEncoding: 'gzip',
+      metadata: { 's3worker-source-key': 'a%2Fb', color: 'blue' },
+      tags: { team: 'data ops', 'cost/center': '42+1' },
+      storageClass: 'STANDARD' as const,
+      ifNoneMatch: true,
+    };
+    const written = await upload(client, 'direct/one.bin', body, options);
+    expect(written).toMatchObject({ bytes: body.length, parts: 1 });
+    expect(written.etag).toMatch(/^"[0-9a-f]{32}"$/);
+    // The same write through the SDK, for comparison.
+    const sdkOnly = adminClient(servers.s3);
+    await upload(sdkOnly, 'direct/sdk.bin', body, options);
+
+    const read = await download(client, 'direct/one.bin', body.length, written.etag);
+    expect(sha256(read)).toBe(sha256(body));
+    expect(direct.stats).toEqual({ direct: 2, viaSdk: 0 });
+    expect(sdkCommands.get('PutObjectCommand')).toBeUndefined();
+    expect(sdkCommands.get('GetObjectCommand')).toBeUndefined();
+
+    const head = (key: string) =>
+      bucket.admin.send(
+        new HeadObjectCommand({ Bucket: bucket.name, Key: key, ChecksumMode: 'ENABLED' }),
+      );
+    const tags = async (key: string) =>
+      (await bucket.admin.send(new GetObjectTaggingCommand({ Bucket: bucket.name, Key: key })))
+        .TagSet;
+    const [a, b] = await Promise.all([head('direct/one.bin'), head('direct/sdk.bin')]);
+    for (const field of [
+      'ContentType',
+      'ContentEncoding',
+      'Metadata',
+      'ChecksumCRC32',
+      'ETag',
+    ] as const) {
+      expect(a[field], field).toEqual(b[field]);
+    }
+    expect(a.Metadata).toEqual({ 's3worker-source-key': 'a%2Fb', color: 'blue' });
+    expect(a.ChecksumCRC32).toBeDefined();
+    expect(await tags('direct/one.bin')).toEqual(await tags('direct/sdk.bin'));
+    expect(await tags('direct/one.bin')).toHaveLength(2);
+    client.destroy();
+    sdkOnly.destroy();
+  });
+
+  it('maps keys with spaces, unicode, reserved characters and dots to the same objects as the SDK', async () => {
+    const { client, direct } = directClient();
+    const keys = [
+      'tricky/with space.txt',
+      'tricky/ünï cødé/名前.txt',
+      "tricky/a+b%20c!'()*&$=;:@,?#[].txt",
+      'tricky/x..y/.hidden~tilde.txt',
+      'tricky/already%2Fescaped%20name.txt',
+    ];
+    for (const [i, key] of keys.entries()) {
+      const body = Buffer.from(`object ${i}: ${key}`);
+      await upload(client, key, body);
+      // Read back through the SDK alone: the direct PUT wrote exactly this key.
+      const got = await bucket.admin.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }));
+      expect(Buffer.from(await got.Body!.transformToByteArray()).toString(), key).toBe(
+        body.toString(),
+      );
+      expect((await download(client, key, body.length)).toString(), key).toBe(body.toString());
+    }
+    expect(direct.stats).toEqual({ direct: keys.length * 2, viaSdk: 0 });
+    client.destroy();
+  });
+
+  it('sends a refused write through the SDK, which explains it: OBJECT_EXISTS under If-None-Match', async () => {
+    const { client, direct } = directClient();
+    await upload(client, 'exists/a.bin', randomBytes(1000), { ifNoneMatch: true });
+    await expect(
+      upload(client, 'exists/a.bin', randomBytes(1000), { ifNoneMatch: true }),
+    ).rejects.toMatchObject({ code: 'OBJECT_EXISTS' });
+    expect(direct.stats).toEqual({ direct: 1, viaSdk: 1 });
+    client.destroy();
+  });
+
+  it('sends a failed read through the SDK: a missing key is NO_SUCH_KEY, a changed object OBJECT_CHANGED', async () => {
+    const { client, direct } = directClient();
+    await expect(download(client, 'missing/none.bin', 10)).rejects.toMatchObject({
+      code: 'NO_SUCH_KEY',
+    });
+    await upload(client, 'changed/a.bin', randomBytes(1000));
+    await expect(
+      download(client, 'changed/a.bin', 1000, '"0123456789abcdef0123456789abcdef"'),
+    ).rejects.toMatchObject({
+      code: 'OBJECT_CHANGED',
+    });
+    expect(direct.stats.viaSdk).toBe(2);
+    client.destroy();
+  });
+
+  it('retries a 503 through the SDK and succeeds', async () => {
+    const handler = new FailFirst(1, 503);
+    const { client, direct } = directClient(handler);
+    const body = randomBytes(5000);
+    await upload(client, 'slowdown/a.bin', body);
+    expect(handler.failed).toBe(1);
+    expect(direct.stats).toEqual({ direct: 0, viaSdk: 1 });
+    expect(sha256(await download(client, 'slowdown/a.bin', body.length))).toBe(sha256(body));
+    expect(direct.stats).toEqual({ direct: 1, viaSdk: 1 });
+    client.destroy();
+  });
+
+  it('fails a direct GET with CHECKSUM_MISMATCH when a byte is flipped on the wire', async () => {
+    const body = randomBytes(200 * 1024);
+    await bucket.admin.send(
+      new PutObjectCommand({ Bucket: bucket.name, Key: 'corrupt/a.bin', Body: body }),
+    );
+    const { client, direct } = directClient(new FlipFirstByte((range) => range === undefined));
+    await expect(download(client, 'corrupt/a.bin', body.length)).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
+    expect(direct.stats).toEqual({ direct: 1, viaSdk: 0 });
+    client.destroy();
+  });
+
+  it('verifies SHA-256 checksums itself and leaves CRC32C ones to the SDK', async () => {
+    const body = randomBytes(100 * 1024);
+    for (const algorithm of ['SHA256', 'CRC32C'] as const) {
+      await bucket.admin.send(
+        new PutObjectCommand({
+          Bucket: bucket.name,
+          Key: `algo/${algorithm}.bin`,
+          Body: body,
+          ChecksumAlgorithm: algorithm,
+        }),
+      );
+    }
+    const flipping = directClient(new FlipFirstByte((range) => range === undefined));
+    await expect(download(flipping.client, 'algo/SHA256.bin', body.length)).rejects.toMatchObject({
+      code: 'CHECKSUM_MISMATCH',
+    });
+    expect(flipping.direct.stats).toEqual({ direct: 1, viaSdk: 0 });
+    flipping.client.destroy();
+
+    const { client, direct } = directClient();
+    expect(sha256(await download(client, 'algo/SHA256.bin', body.length))).toBe(sha256(body));
+    expect(sha256(await download(client, 'algo/CRC32C.bin', body.length))).toBe(sha256(body));
+    expect(direct.stats).toEqual({ direct: 1, viaSdk: 1 });
+    client.destroy();
+  });
+
+  it('writes with an unsigned payload when asked, the CRC32 still checked by the server', async () => {
+    const { client, direct } = directClient(undefined, true);
+    const body = randomBytes(64 * 1024);
+    await upload(client, 'unsigned/a.bin', body);
+    expect(direct.stats).toEqual({ direct: 1, viaSdk: 0 });
+    const head = await bucket.admin.send(
+      new HeadObjectCommand({
+        Bucket: bucket.name,
+        Key: 'unsigned/a.bin',
+        ChecksumMode: 'ENABLED',
+      }),
+    );
+    expect(head.ChecksumCRC32).toBeDefined();
+    expect(sha256(await download(client, 'unsigned/a.bin', body.length))).toBe(sha256(body));
+    client.destroy();
+  });
+
+  it('is on in the clients createS3Client builds, unless directRequests is false', async () => {
+    const env = {
+      AWS_ACCESS_KEY_ID: servers.s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: servers.s3.secretAccessKey,
+      AWS_REGION: servers.s3.region,
+      AWS_ENDPOINT_URL_S3: servers.s3.endpoint,
+    };
+    const on = await createS3Client({ env, credentials: 'env' });
+    const off = await createS3Client({ env, credentials: 'env', directRequests: false });
+    expect(directRequestsOf(on.client)).toBeDefined();
+    expect(directRequestsOf(off.client)).toBeUndefined();
+    on.client.destroy();
+    off.client.destroy();
+  });
+});
+
+/** Records the method and payload hash of each request, then hands it to the client's own handler. */
+class RecordPayloadHash {
+  readonly seen: Array<{ method: string; sha256: string | undefined }> = [];
+  constructor(private readonly inner: NodeHttpHandler) {}
+  handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    const [request] = args;
+    this.seen.push({ method: request.method, sha256: request.headers['x-amz-content-sha256'] });
+    return this.inner.handle(...args);
+  }
+  destroy() {
+    this.inner.destroy();
+  }
+}
+
+describe('payload signing of writes against MinIO', () => {
+  const servers = inject('servers');
+  const bucket = useTestBucket(servers.s3, 'payload');
+
+  it('auto is unsigned on https (and on AWS) and signed on http', () => {
+    expect(isPayloadUnsigned('auto', undefined)).toBe(true);
+    expect(isPayloadUnsigned('auto', 'https://s3.example.test')).toBe(true);
+    expect(isPayloadUnsigned('auto', 'http://127.0.0.1:9000')).toBe(false);
+    expect(isPayloadUnsigned('unsigned', 'http://127.0.0.1:9000')).toBe(true);
+    expect(isPayloadUnsigned('signed', 'https://s3.example.test')).toBe(false);
+  });
+
+  for (const mode of ['signed', 'unsigned'] as const) {
+    it(`writes a multipart object and a small one with ${mode} payloads, byte-identical`, async () => {
+      const created = await createS3Client({
+        env: {
+          AWS_ACCESS_KEY_ID: servers.s3.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: servers.s3.secretAccessKey,
+          AWS_REGION: servers.s3.region,
+          AWS_ENDPOINT_URL_S3: servers.s3.endpoint,
+        },
+        credentials: 'env',
+        payloadSigning: mode,
+      });
+      // The client's own handler, wrapped: same agents, requests recorded. Direct requests
+      // send through the same handler, so the small PutObject is recorded too.
+      const client = created.client;
+      const recorder = new RecordPayloadHash(client.config.requestHandler as NodeHttpHandler);
+      (client.config as { requestHandler: unknown }).requestHandler = recorder;
+      const big = randomBytes(12 * MiB);
+      const small = randomBytes(10_000);
+      for (const [key, body] of [
+        [`${mode}/big.bin`, big],
+        [`${mode}/small.bin`, small],
+      ] as const) {
+        await uploadStream(client, {
+          bucket: bucket.name,
+          key,
+          body: Readable.from([body]),
+          partSize: 5 * MiB,
+          budget: new ByteBudget(64 * MiB),
+        });
+        const got = await bucket.admin.send(
+          new GetObjectCommand({ Bucket: bucket.name, Key: key }),
+        );
+        expect(sha256(await got.Body!.transformToByteArray()), key).toBe(sha256(body));
+      }
+      const writes = recorder.seen.filter((r) => r.method === 'PUT');
+      // Three UploadParts (5 + 5 + 2 MiB) and the small object's PutObject.
+      expect(writes).toHaveLength(4);
+      for (const write of writes) {
+        if (mode === 'unsigned') expect(write.sha256).toBe('UNSIGNED-PAYLOAD');
+        else expect(write.sha256).toMatch(/^[0-9a-f]{64}$/);
+      }
+      client.destroy();
+    });
+  }
+});
