@@ -33,7 +33,7 @@ export const awsOptionsSchema = z.object({
    * middleware (`DirectRequests`); default true.
    */
   directRequests: z.boolean().optional(),
-  /** What the signature of a write covers; default `auto` (unsigned on https, signed on http). */
+  /** What the signature of a write covers; default `auto` (unsigned on https and loopback http). */
   payloadSigning: z.enum(PAYLOAD_SIGNING_MODES).optional(),
 });
 

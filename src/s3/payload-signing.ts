@@ -5,8 +5,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
  * - `signed`: the body's SHA-256 (the SDK's default for a body it holds in memory);
  * - `unsigned`: `UNSIGNED-PAYLOAD`; the body is still covered by its checksum header (CRC32 by
  *   default), which is signed, and on https by TLS;
- * - `auto`: `unsigned` on https endpoints, `signed` on http ones (where nothing else protects the
- *   body from being changed on the way).
+ * - `auto`: `unsigned` on https endpoints and on http to a loopback address (no network in
+ *   between), `signed` on other http endpoints (where nothing else protects the body from being
+ *   changed on the way).
  */
 export type PayloadSigning = 'auto' | 'signed' | 'unsigned';
 
@@ -19,8 +20,24 @@ const DATA_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
 
 /** Whether requests to `endpoint` (undefined: AWS, always https) go without a payload hash. */
 export function isPayloadUnsigned(mode: PayloadSigning, endpoint: string | undefined): boolean {
-  if (mode === 'auto') return endpoint === undefined || endpoint.startsWith('https:');
-  return mode === 'unsigned';
+  if (mode !== 'auto') return mode === 'unsigned';
+  if (endpoint === undefined) return true;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'https:' || isLoopback(url.hostname);
+}
+
+/** `localhost`, 127.0.0.0/8 or ::1: a connection that never leaves the host. */
+function isLoopback(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }
 
 /**

@@ -298,11 +298,27 @@ describe('payload signing of writes against MinIO', () => {
   const servers = inject('servers');
   const bucket = useTestBucket(servers.s3, 'payload');
 
-  it('auto is unsigned on https (and on AWS) and signed on http', () => {
+  it('auto is unsigned on https (and on AWS) and on loopback http, signed on other http', () => {
     expect(isPayloadUnsigned('auto', undefined)).toBe(true);
     expect(isPayloadUnsigned('auto', 'https://s3.example.test')).toBe(true);
-    expect(isPayloadUnsigned('auto', 'http://127.0.0.1:9000')).toBe(false);
-    expect(isPayloadUnsigned('unsigned', 'http://127.0.0.1:9000')).toBe(true);
+    expect(isPayloadUnsigned('auto', 'https://10.0.0.5:9000')).toBe(true);
+    for (const local of [
+      'http://127.0.0.1:9000',
+      'http://127.1.2.3',
+      'http://localhost:9000',
+      'http://[::1]:9000',
+    ]) {
+      expect(isPayloadUnsigned('auto', local), local).toBe(true);
+    }
+    for (const remote of [
+      'http://10.0.0.5:9000',
+      'http://minio.internal:9000',
+      'http://127.0.0.1.example.test',
+      'not a url',
+    ]) {
+      expect(isPayloadUnsigned('auto', remote), remote).toBe(false);
+    }
+    expect(isPayloadUnsigned('unsigned', 'http://10.0.0.5:9000')).toBe(true);
     expect(isPayloadUnsigned('signed', 'https://s3.example.test')).toBe(false);
   });
 
