@@ -73,6 +73,12 @@ export interface UploadStreamOptions {
    * so S3 verifies the object end to end. `false`: no checksum headers (stores that reject them).
    */
   checksumAlgorithm?: ChecksumAlgorithm | false;
+  /**
+   * The body's exact length, when known in advance (a copy of an object whose size was listed).
+   * A body smaller than one part then takes only its own size of budget and buffer instead of a
+   * whole part; a body longer than announced fails with code `BODY_TOO_LONG`.
+   */
+  expectedBytes?: number;
   /** Aborts the upload; a multipart upload is then aborted on the server. */
   signal?: AbortSignal;
 }
@@ -151,13 +157,27 @@ export async function uploadStream(
     returnPartBuffer(budget, buffer);
   };
 
+  const acquireSmall = async (size: number): Promise<Buffer> => {
+    await budget.acquire(size, signal, { holdsNothing: () => held === 0 });
+    held += size;
+    return Buffer.allocUnsafe(size);
+  };
+  const releaseSmall = (size: number) => {
+    held -= size;
+    budget.release(size);
+  };
+
   try {
     // The part's budget is taken before its bytes are read, not after the first chunk arrives:
     // otherwise a ranged download feeding this upload could fill the budget with read-ahead
     // while the upload, holding nothing in flight yet, waits for room it never gets.
-    let buffer = await acquirePart();
+    const expected = options.expectedBytes;
+    const small = expected !== undefined && expected < partSize;
+    // A small body gets a buffer of its own size, plus one byte to notice a longer body.
+    let buffer = small ? await acquireSmall(expected + 1) : await acquirePart();
     let filled = await reader.fill(buffer, signal);
-    if (filled < partSize || (await reader.atEnd(signal))) {
+    if (small && filled > expected) throw bodyTooLong(bucket, key, expected);
+    if (filled < buffer.length || (await reader.atEnd(signal))) {
       const body = buffer.subarray(0, filled);
       try {
         const direct = await directRequestsOf(s3)?.putObject(
@@ -190,7 +210,8 @@ export async function uploadStream(
         );
         return { etag: res.ETag ?? '', bytes: filled, parts: 1, versionId: res.VersionId };
       } finally {
-        releasePart(buffer);
+        if (small) releaseSmall(buffer.length);
+        else releasePart(buffer);
       }
     }
 
@@ -350,6 +371,17 @@ async function abortUpload(
       Object.defineProperty(cause, 'cause', { value: abortErr, configurable: true });
     }
   }
+}
+
+function bodyTooLong(bucket: string, key: string, expected: number): S3WorkerError {
+  return new S3WorkerError(
+    `the body for s3://${bucket}/${key} is longer than the ${expected} bytes announced`,
+    {
+      code: 'BODY_TOO_LONG',
+      context: { bucket, key, expected },
+      hint: 'the source changed while it was read, or a custom job returned a transform for a copy; run again',
+    },
+  );
 }
 
 function tooManyParts(bucket: string, key: string, partSize: number): S3WorkerError {

@@ -483,6 +483,42 @@ describe('transfer primitives against MinIO', () => {
     }
   });
 
+  it('charges a body of announced size only its own bytes, and refuses a longer one', async () => {
+    const budget = new ByteBudget(64 * MiB);
+    const body = randomBytes(70_000);
+    const res = await uploadStream(client, {
+      bucket: bucket.name,
+      key: 'announced/exact.bin',
+      body: Readable.from([body]),
+      budget,
+      expectedBytes: body.length,
+    });
+    expect(res).toMatchObject({ bytes: body.length, parts: 1 });
+    // One byte more than announced (to notice a longer body), not a whole 8 MiB part.
+    expect(budget.highWaterMark).toBe(body.length + 1);
+    expect(budget.used).toBe(0);
+    const got = await client.send(
+      new GetObjectCommand({ Bucket: bucket.name, Key: 'announced/exact.bin' }),
+    );
+    expect((await sha256Of(got.Body as Readable)).hex).toBe(
+      createHash('sha256').update(body).digest('hex'),
+    );
+
+    await expect(
+      uploadStream(client, {
+        bucket: bucket.name,
+        key: 'announced/longer.bin',
+        body: Readable.from([body]),
+        budget,
+        expectedBytes: body.length - 1,
+      }),
+    ).rejects.toMatchObject({ code: 'BODY_TOO_LONG' });
+    expect(budget.used).toBe(0);
+    await expect(
+      client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: 'announced/longer.bin' })),
+    ).rejects.toMatchObject({ name: 'NotFound' });
+  });
+
   it('sweeps incomplete uploads older than the cutoff under the prefix and keeps the rest', async () => {
     for (const key of ['sweep/a', 'sweep/b', 'keep/c']) {
       await client.send(new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key }));

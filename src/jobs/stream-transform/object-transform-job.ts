@@ -601,15 +601,27 @@ class ObjectTransformRun {
       body.destroy();
       throw err;
     }
-    const countIn = counter((n) => {
+    const countIn = (n: number) => {
       this.bytesIn += n;
       ctx.progress.addBytesIn(n);
-    });
-    const sink = counter((n) => {
+    };
+    const countOut = (n: number) => {
       this.bytesOut += n;
       ctx.progress.addBytesOut(n);
-    });
-    const chain = runChain(body, [countIn, ...stages], sink);
+    };
+    // A copy (no stage) counts its bytes in and out in one stage: a stage per object is
+    // measurable CPU in runs of many small objects.
+    const chain =
+      stages.length === 0
+        ? runChain(
+            body,
+            [],
+            counter((n) => {
+              countIn(n);
+              countOut(n);
+            }),
+          )
+        : runChain(body, [counter(countIn), ...stages], counter(countOut));
     const upload = uploadStream(ctx.s3, {
       bucket: config.output.bucket,
       key: outputKey,
@@ -624,6 +636,8 @@ class ObjectTransformRun {
       storageClass: config.storageClass,
       sse: sseOption(config),
       checksumAlgorithm: config.checksumAlgorithm,
+      // A copy writes exactly the listed size: a small one then holds only its own bytes.
+      ...(stages.length === 0 ? { expectedBytes: object.size } : {}),
       signal: ctx.signal,
     });
     // If the upload fails first, the chain must not wait forever for a reader.
