@@ -1,11 +1,6 @@
 import type { Duplex } from 'node:stream';
-import {
-  constants,
-  createGunzip,
-  createGzip,
-  createZstdCompress,
-  createZstdDecompress,
-} from 'node:zlib';
+import { constants, createGunzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
+import { ParallelGzip } from './parallel-gzip.js';
 
 /** The transforms `--transform` accepts; repeated, they run in the order given. */
 export const BUILTIN_TRANSFORMS = ['identity', 'gzip', 'gunzip', 'zstd', 'unzstd'] as const;
@@ -25,7 +20,7 @@ const CHUNK = 64 * 1024;
 /**
  * A new stream for one built-in transform, or undefined for `identity` (no stage at all: bytes
  * go straight from download to upload). zlib and zstd run on libuv's thread pool, so objects
- * processed in parallel use several cores.
+ * processed in parallel use several cores; gzip also spreads one object over them.
  */
 export function createBuiltinTransform(
   name: BuiltinTransformName,
@@ -35,7 +30,8 @@ export function createBuiltinTransform(
     case 'identity':
       return undefined;
     case 'gzip':
-      return createGzip({ level: options.gzipLevel ?? 6, chunkSize: CHUNK });
+      // One object's gzip on every core (pigz-style blocks), not on one thread.
+      return new ParallelGzip({ level: options.gzipLevel ?? 6 });
     case 'gunzip':
       return createGunzip({ chunkSize: CHUNK });
     case 'zstd':
