@@ -12,8 +12,12 @@ const MiB = 1024 * 1024;
 export const DEFAULT_RANGE_THRESHOLD = 64 * MiB;
 /** Default `rangeSize`. */
 export const DEFAULT_RANGE_SIZE = 8 * MiB;
-/** Default `rangeConcurrency`. */
-export const DEFAULT_RANGE_CONCURRENCY = 4;
+/**
+ * Default `rangeConcurrency`. Ranges read ahead of the consumer wait in memory, and measured here
+ * (1 GiB copy-through) 4 in flight cost 40% more CPU than 2 (their chunks outlive the young
+ * generation) and 60 MiB more RSS, for no more throughput: the upload is the bound.
+ */
+export const DEFAULT_RANGE_CONCURRENCY = 2;
 
 /** Options of `openObjectStream`. */
 export interface OpenObjectStreamOptions {
@@ -35,7 +39,7 @@ export interface OpenObjectStreamOptions {
   rangeThreshold?: number;
   /** Bytes per ranged GET (default 8 MiB). Memory: up to `rangeConcurrency × rangeSize` per object, within the budget. */
   rangeSize?: number;
-  /** Ranged GETs in flight per object (default 4). Each holds one socket. */
+  /** Ranged GETs in flight per object (default 2). Each holds one socket. */
   rangeConcurrency?: number;
   /** Aborting destroys the stream with the signal's reason and aborts every request. */
   signal?: AbortSignal;

@@ -157,9 +157,9 @@ export const streamTransformConfigSchema = z.object({
     .int()
     .min(1)
     .max(64)
-    .default(4)
+    .default(2)
     .describe(
-      'Ranged GETs in flight per large object. Default 4; memory up to range-concurrency x range-size, within the budget.',
+      'Ranged GETs in flight per large object. Default 2 (enough to keep one upload of 4 parts busy; raise it where each connection is slow); memory up to range-concurrency x range-size, within the budget.',
     ),
   overwrite: z
     .boolean()
