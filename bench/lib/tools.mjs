@@ -14,7 +14,8 @@ export const TUNED = {
   s3worker: {
     // Bigger parts and ranges: fewer requests, so less per-request CPU on a CPU-bound machine.
     one: ['--part-size', '16MiB', '--range-size', '16MiB'],
-    // Twice the objects in flight, and the smallest part buffer (each upload reserves one).
+    // Twice the objects in flight; the smallest parts (a transformed object reserves one part
+    // while it is read; a copy reserves only its own size).
     many: ['--concurrency', '16', '--part-size', '5MiB'],
   },
   s5cmd: {
