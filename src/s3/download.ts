@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
 import { type ChecksumCheck, directRequestsOf } from './direct-requests.js';
@@ -72,6 +73,68 @@ export function openObjectStream(s3: S3Client, options: OpenObjectStreamOptions)
     });
   }
   return new SingleGetStream(s3, options);
+}
+
+/** Options of `readSmallObject`. */
+export interface ReadSmallObjectOptions {
+  bucket: string;
+  key: string;
+  /** Size as listed: the buffer's size, and what the body must measure. */
+  size: number;
+  /** ETag as listed, sent as `If-Match`. */
+  etag?: string | undefined;
+  versionId?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Reads a whole (small) object into one buffer of its listed size with a direct GetObject (see
+ * `DirectRequests`): no stream in between, for copies of many small objects. Verifies the
+ * object's checksum, when it has one this path computes, and its size. Returns `undefined`
+ * when the client has no direct requests or the GET did not answer 200: the caller then reads
+ * the object with `openObjectStream`, which goes through the SDK and explains any error.
+ */
+export async function readSmallObject(
+  s3: S3Client,
+  options: ReadSmallObjectOptions,
+): Promise<Buffer | undefined> {
+  const { bucket, key, size, signal } = options;
+  const got = await directRequestsOf(s3)?.getObject(
+    { bucket, key, ifMatch: options.etag, versionId: options.versionId },
+    signal,
+  );
+  if (!got) return undefined;
+  const { body, checksum } = got;
+  const unlink = destroyOnAbort(body, signal);
+  const buffer = Buffer.allocUnsafe(size);
+  let received = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (received + chunk.length > size)
+        throw sizeMismatch(bucket, key, received + chunk.length, size);
+      chunk.copy(buffer, received);
+      checksum?.update(chunk);
+      received += chunk.length;
+    }
+  } catch (err) {
+    body.destroy();
+    throw transferError(err, { action: 'GetObject', bucket, key }, signal);
+  } finally {
+    unlink();
+  }
+  if (received !== size) throw sizeMismatch(bucket, key, received, size);
+  if (checksum && !checksum.matches()) {
+    throw checksumMismatchError({ action: 'GetObject', bucket, key });
+  }
+  return buffer;
+}
+
+function sizeMismatch(bucket: string, key: string, got: number, want: number): S3WorkerError {
+  return new S3WorkerError(`s3://${bucket}/${key} returned ${got} bytes, listed as ${want}`, {
+    code: 'SIZE_MISMATCH',
+    context: { bucket, key },
+    hint: 'the object changed since it was listed; run again',
+  });
 }
 
 /** One GetObject, started on the first read, its body passed through with backpressure. */

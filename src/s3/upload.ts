@@ -180,35 +180,7 @@ export async function uploadStream(
     if (filled < buffer.length || (await reader.atEnd(signal))) {
       const body = buffer.subarray(0, filled);
       try {
-        const direct = await directRequestsOf(s3)?.putObject(
-          {
-            bucket,
-            key,
-            body,
-            contentType: params.ContentType,
-            contentEncoding: params.ContentEncoding,
-            metadata: params.Metadata,
-            tagging: params.Tagging,
-            storageClass: params.StorageClass,
-            serverSideEncryption: params.ServerSideEncryption,
-            sseKmsKeyId: params.SSEKMSKeyId,
-            ifNoneMatch: options.ifNoneMatch,
-            checksumAlgorithm: algorithm,
-          },
-          signal,
-        );
-        if (direct) return { ...direct, bytes: filled, parts: 1 };
-        const res = await s3.send(
-          new PutObjectCommand({
-            ...params,
-            Body: body,
-            ContentLength: filled,
-            ChecksumAlgorithm: algorithm,
-            IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
-          }),
-          { abortSignal: signal },
-        );
-        return { etag: res.ETag ?? '', bytes: filled, parts: 1, versionId: res.VersionId };
+        return await putObject(s3, { ...options, body, checksumAlgorithm: algorithm }, signal);
       } finally {
         if (small) releaseSmall(buffer.length);
         else releasePart(buffer);
@@ -327,8 +299,77 @@ export async function uploadStream(
   }
 }
 
+/** Options of `putSmallObject`: those of `uploadStream` with the whole body in memory. */
+export type PutSmallObjectOptions = Omit<
+  UploadStreamOptions,
+  'body' | 'budget' | 'partSize' | 'queueSize' | 'expectedBytes'
+> & { body: Buffer };
+
+/**
+ * Writes `body` as one PutObject (direct when the client allows it, else through the SDK), with
+ * the same headers, checksum and `If-None-Match` as `uploadStream`; errors come back explained as
+ * `uploadStream`'s do. For bodies already in memory and smaller than a part.
+ */
+export async function putSmallObject(
+  s3: S3Client,
+  options: PutSmallObjectOptions,
+): Promise<UploadStreamResult> {
+  const algorithm =
+    options.checksumAlgorithm === false ? undefined : (options.checksumAlgorithm ?? 'CRC32');
+  try {
+    return await putObject(s3, { ...options, checksumAlgorithm: algorithm }, options.signal);
+  } catch (err) {
+    throw transferError(
+      err,
+      { action: 'PutObject', bucket: options.bucket, key: options.key },
+      options.signal,
+    );
+  }
+}
+
+/** One PutObject of `body`: direct, or through the SDK when the direct request did not succeed. */
+async function putObject(
+  s3: S3Client,
+  options: Omit<PutSmallObjectOptions, 'checksumAlgorithm'> & {
+    checksumAlgorithm: ChecksumAlgorithm | undefined;
+  },
+  signal: AbortSignal | undefined,
+): Promise<UploadStreamResult> {
+  const { bucket, key, body, checksumAlgorithm } = options;
+  const params = objectParams(options);
+  const direct = await directRequestsOf(s3)?.putObject(
+    {
+      bucket,
+      key,
+      body,
+      contentType: params.ContentType,
+      contentEncoding: params.ContentEncoding,
+      metadata: params.Metadata,
+      tagging: params.Tagging,
+      storageClass: params.StorageClass,
+      serverSideEncryption: params.ServerSideEncryption,
+      sseKmsKeyId: params.SSEKMSKeyId,
+      ifNoneMatch: options.ifNoneMatch,
+      checksumAlgorithm,
+    },
+    signal,
+  );
+  if (direct) return { ...direct, bytes: body.length, parts: 1 };
+  const res = await s3.send(
+    new PutObjectCommand({
+      ...params,
+      Body: body,
+      ContentLength: body.length,
+      ChecksumAlgorithm: checksumAlgorithm,
+      IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+    }),
+    signal ? { abortSignal: signal } : {},
+  );
+  return { etag: res.ETag ?? '', bytes: body.length, parts: 1, versionId: res.VersionId };
+}
+
 /** Object-level parameters shared by PutObject and CreateMultipartUpload. */
-function objectParams(o: UploadStreamOptions) {
+function objectParams(o: Omit<UploadStreamOptions, 'body' | 'budget'>) {
   return {
     Bucket: o.bucket,
     Key: o.key,

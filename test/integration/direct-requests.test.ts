@@ -17,9 +17,9 @@ import {
   directRequestsOf,
   enableDirectRequests,
 } from '../../src/s3/direct-requests.js';
-import { openObjectStream } from '../../src/s3/download.js';
+import { openObjectStream, readSmallObject } from '../../src/s3/download.js';
 import { isPayloadUnsigned } from '../../src/s3/payload-signing.js';
-import { uploadStream } from '../../src/s3/upload.js';
+import { putSmallObject, uploadStream } from '../../src/s3/upload.js';
 import { FlipFirstByte } from '../support/fault-handlers.js';
 import { adminClient } from '../support/s3.js';
 import { useTestBucket } from '../support/test-bucket.js';
@@ -262,6 +262,54 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     expect(head.ChecksumCRC32).toBeDefined();
     expect(sha256(await download(client, 'unsigned/a.bin', body.length))).toBe(sha256(body));
     client.destroy();
+  });
+
+  it('reads a small object into one buffer, checking its size and checksum, and writes it back', async () => {
+    const body = randomBytes(150_000);
+    await bucket.admin.send(
+      new PutObjectCommand({ Bucket: bucket.name, Key: 'whole/a.bin', Body: body }),
+    );
+    const { client, direct } = directClient();
+    const read = (size: number) =>
+      readSmallObject(client, { bucket: bucket.name, key: 'whole/a.bin', size });
+    const got = await read(body.length);
+    expect(got && sha256(got)).toBe(sha256(body));
+    await expect(read(body.length - 1)).rejects.toMatchObject({ code: 'SIZE_MISMATCH' });
+    await expect(read(body.length + 1)).rejects.toMatchObject({ code: 'SIZE_MISMATCH' });
+    const written = await putSmallObject(client, {
+      bucket: bucket.name,
+      key: 'whole/copy.bin',
+      body: got!,
+      ifNoneMatch: true,
+    });
+    expect(written).toMatchObject({ bytes: body.length, parts: 1 });
+    await expect(
+      putSmallObject(client, {
+        bucket: bucket.name,
+        key: 'whole/copy.bin',
+        body: got!,
+        ifNoneMatch: true,
+      }),
+    ).rejects.toMatchObject({ code: 'OBJECT_EXISTS' });
+    expect(direct.stats).toEqual({ direct: 4, viaSdk: 1 });
+    client.destroy();
+
+    const flipping = directClient(new FlipFirstByte((range) => range === undefined));
+    await expect(
+      readSmallObject(flipping.client, {
+        bucket: bucket.name,
+        key: 'whole/a.bin',
+        size: body.length,
+      }),
+    ).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    flipping.client.destroy();
+
+    // Without direct requests there is nothing to read this way: the caller streams instead.
+    const plain = adminClient(servers.s3);
+    expect(
+      await readSmallObject(plain, { bucket: bucket.name, key: 'whole/a.bin', size: body.length }),
+    ).toBeUndefined();
+    plain.destroy();
   });
 
   it('is on in the clients createS3Client builds, unless directRequests is false', async () => {

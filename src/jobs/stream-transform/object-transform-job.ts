@@ -3,13 +3,13 @@ import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { ConfigError, ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
 import { ByteBudget } from '../../s3/byte-budget.js';
-import { openObjectStream } from '../../s3/download.js';
+import { openObjectStream, readSmallObject } from '../../s3/download.js';
 import { explainS3Error } from '../../s3/explain-error.js';
 import { listObjects } from '../../s3/list-objects.js';
 import { parseS3Url } from '../../s3/location.js';
 import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
 import { TransferErrorCode } from '../../s3/transfer-error.js';
-import { type SseOption, uploadStream } from '../../s3/upload.js';
+import { putSmallObject, type SseOption, uploadStream } from '../../s3/upload.js';
 import { Job, type JobClass, type JobContext, type JobResult } from '../job.js';
 import type { Permission } from '../permissions.js';
 import {
@@ -35,7 +35,7 @@ import {
 import { readKeysFile } from './keys-file.js';
 import { checkOutput, type SourceRecord, sourceMetadata } from './resume.js';
 import { inShard, resolveShard } from './shard.js';
-import { runChain, type TransformSpec, type TransformStage, toStages } from './transforms.js';
+import { runChain, type TransformSpec, toStages } from './transforms.js';
 
 /** One input object, as `filter`, `outputKey` and `transform` see it. */
 export interface SourceObject {
@@ -583,6 +583,49 @@ class ObjectTransformRun {
     source: SourceRecord,
   ): Promise<void> {
     const { config, ctx, budget } = this;
+    const stages = toStages(await this.job.transform(object));
+    const countIn = (n: number) => {
+      this.bytesIn += n;
+      ctx.progress.addBytesIn(n);
+    };
+    const countOut = (n: number) => {
+      this.bytesOut += n;
+      ctx.progress.addBytesOut(n);
+    };
+    const output = {
+      bucket: config.output.bucket,
+      key: outputKey,
+      ifNoneMatch: !config.overwrite,
+      contentType: this.job.contentType(object, outputKey),
+      metadata: { ...config.metadata, ...sourceMetadata(source) },
+      tags: config.tags,
+      storageClass: config.storageClass,
+      sse: sseOption(config),
+      checksumAlgorithm: config.checksumAlgorithm,
+      signal: ctx.signal,
+    };
+    // A copy of an object smaller than a part: one GET into one buffer, one PUT, no stream.
+    if (stages.length === 0 && object.size < config.partSize) {
+      await budget.acquire(object.size, ctx.signal, { holdsNothing: () => true });
+      try {
+        const bytes = await readSmallObject(ctx.s3, {
+          bucket: object.bucket,
+          key: object.key,
+          size: object.size,
+          etag: object.etag,
+          signal: ctx.signal,
+        });
+        if (bytes) {
+          countIn(bytes.length);
+          await putSmallObject(ctx.s3, { ...output, body: bytes });
+          countOut(bytes.length);
+          return;
+        }
+      } finally {
+        budget.release(object.size);
+      }
+      // No direct request (or it did not answer 200): stream it through the SDK below.
+    }
     const body = openObjectStream(ctx.s3, {
       bucket: object.bucket,
       key: object.key,
@@ -594,21 +637,6 @@ class ObjectTransformRun {
       rangeConcurrency: config.rangeConcurrency,
       signal: ctx.signal,
     });
-    let stages: TransformStage[];
-    try {
-      stages = toStages(await this.job.transform(object));
-    } catch (err) {
-      body.destroy();
-      throw err;
-    }
-    const countIn = (n: number) => {
-      this.bytesIn += n;
-      ctx.progress.addBytesIn(n);
-    };
-    const countOut = (n: number) => {
-      this.bytesOut += n;
-      ctx.progress.addBytesOut(n);
-    };
     // A copy (no stage) counts its bytes in and out in one stage: a stage per object is
     // measurable CPU in runs of many small objects.
     const chain =
@@ -623,22 +651,13 @@ class ObjectTransformRun {
           )
         : runChain(body, [counter(countIn), ...stages], counter(countOut));
     const upload = uploadStream(ctx.s3, {
-      bucket: config.output.bucket,
-      key: outputKey,
+      ...output,
       body: chain.output,
       partSize: config.partSize,
       queueSize: config.queueSize,
       budget,
-      ifNoneMatch: !config.overwrite,
-      contentType: this.job.contentType(object, outputKey),
-      metadata: { ...config.metadata, ...sourceMetadata(source) },
-      tags: config.tags,
-      storageClass: config.storageClass,
-      sse: sseOption(config),
-      checksumAlgorithm: config.checksumAlgorithm,
       // A copy writes exactly the listed size: a small one then holds only its own bytes.
       ...(stages.length === 0 ? { expectedBytes: object.size } : {}),
-      signal: ctx.signal,
     });
     // If the upload fails first, the chain must not wait forever for a reader.
     upload.catch(() => chain.output.destroy());
