@@ -11,6 +11,8 @@ const deflateRawAsync = promisify(deflateRaw) as (
 const MiB = 1024 * 1024;
 /** Deflate looks back at most 32 KiB: a block primed with the previous block's last 32 KiB loses no match. */
 const WINDOW = 32 * 1024;
+/** Size of the buffers deflate writes its output into. */
+const OUTPUT_CHUNK = 256 * 1024;
 /** The last deflate block: empty, final, fixed Huffman codes. */
 const FINAL_EMPTY_BLOCK = deflateRawSync(Buffer.alloc(0));
 
@@ -117,6 +119,10 @@ export class ParallelGzip extends Transform {
     const compressed = deflateRawAsync(block, {
       level: this.#level,
       finishFlush: constants.Z_SYNC_FLUSH,
+      // zlib's default 16 KiB output chunks cost a callback on the main thread each; one chunk
+      // of the whole block's size costs as much again in allocation. A quarter of a block holds
+      // a compressible block's output in one piece.
+      chunkSize: OUTPUT_CHUNK,
       ...(dictionary ? { dictionary } : {}),
     });
     // Awaited later, in order; until then an error must not count as unhandled.
