@@ -43,3 +43,10 @@ function times(matrix: Uint32Array, vector: number): number {
 function square(out: Uint32Array, matrix: Uint32Array): void {
   for (let n = 0; n < 32; n++) out[n] = times(matrix, matrix[n] ?? 0);
 }
+
+/** A CRC32 as S3 writes it: the 4 big-endian bytes, base64. */
+export function crc32Base64(value: number): string {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value >>> 0);
+  return out.toString('base64');
+}

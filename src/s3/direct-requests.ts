@@ -12,6 +12,7 @@ import type {
   HashConstructor,
 } from '@smithy/types';
 import type { Logger } from 'pino';
+import { crc32Base64 } from './crc32-combine.js';
 
 /** SHA-256 of an empty body: what a GET signs as its payload. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -412,11 +413,4 @@ function hashCheck(algorithm: 'sha1' | 'sha256', expected: string): ChecksumChec
 function checksumOf(algorithm: string, body: Buffer): string {
   if (algorithm === 'crc32') return crc32Base64(crc32(body));
   return createHash(algorithm).update(body).digest('base64');
-}
-
-/** A CRC32 as S3 writes it: the 4 big-endian bytes, base64. */
-export function crc32Base64(value: number): string {
-  const out = Buffer.alloc(4);
-  out.writeUInt32BE(value >>> 0);
-  return out.toString('base64');
 }

@@ -13,8 +13,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
-import { crc32Combine } from './crc32-combine.js';
-import { crc32Base64, directRequestsOf } from './direct-requests.js';
+import { crc32Base64, crc32Combine } from './crc32-combine.js';
+import { directRequestsOf } from './direct-requests.js';
 import { returnPartBuffer, takePartBuffer } from './part-buffer-pool.js';
 import { transferError } from './transfer-error.js';
 import { UploadPartReader } from './upload-part-reader.js';
@@ -123,8 +123,7 @@ export async function uploadStream(
   if (!Number.isInteger(queueSize) || queueSize < 1) {
     throw new RangeError(`queueSize must be a positive integer, got ${queueSize}`);
   }
-  const algorithm =
-    options.checksumAlgorithm === false ? undefined : (options.checksumAlgorithm ?? 'CRC32');
+  const algorithm = checksumAlgorithmOf(options);
   const fullObject = algorithm?.startsWith('CRC') === true;
   const params = objectParams(options);
 
@@ -314,8 +313,7 @@ export async function putSmallObject(
   s3: S3Client,
   options: PutSmallObjectOptions,
 ): Promise<UploadStreamResult> {
-  const algorithm =
-    options.checksumAlgorithm === false ? undefined : (options.checksumAlgorithm ?? 'CRC32');
+  const algorithm = checksumAlgorithmOf(options);
   try {
     return await putObject(s3, { ...options, checksumAlgorithm: algorithm }, options.signal);
   } catch (err) {
@@ -366,6 +364,13 @@ async function putObject(
     signal ? { abortSignal: signal } : {},
   );
   return { etag: res.ETag ?? '', bytes: body.length, parts: 1, versionId: res.VersionId };
+}
+
+/** The checksum the requests carry: CRC32 unless the caller names another, none for `false`. */
+function checksumAlgorithmOf(options: {
+  checksumAlgorithm?: ChecksumAlgorithm | false | undefined;
+}): ChecksumAlgorithm | undefined {
+  return options.checksumAlgorithm === false ? undefined : (options.checksumAlgorithm ?? 'CRC32');
 }
 
 /** Object-level parameters shared by PutObject and CreateMultipartUpload. */
