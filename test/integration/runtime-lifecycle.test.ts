@@ -102,6 +102,9 @@ describe('SIGTERM and SIGINT', () => {
   it('drains: stop signal first, in-flight work finishes, exit Interrupted; status file follows the run', async () => {
     const p = lifecycle('until-stopped', ['--progress-interval', '100ms']);
     await p.waitForLog('lifecycle job working');
+    // The status file is written in the background (it must never hold the job up), so it may
+    // land just after the job's first log line.
+    await expect.poll(() => readStatus(tmp), { timeout: 10_000 }).toBeDefined();
     const first = await readStatus(tmp);
     expect(first).toMatchObject({ job: 'lifecycle', state: 'running', pid: p.child.pid });
     const tick = await p.waitForLog('progress');
