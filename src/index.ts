@@ -9,6 +9,11 @@ export { durationSchema, parseDuration } from './config/duration-schema.js';
 export { type RuntimeOptions, runtimeOptionsSchema } from './config/runtime-options.js';
 export { parseSize, sizeInRange, sizeSchema } from './config/size-schema.js';
 export {
+  TRANSFER_DEFAULTS,
+  type TransferSettings,
+  transferOptionsSchema,
+} from './config/transfer-options.js';
+export {
   ConfigError,
   type ErrorContext,
   ExitCode,
@@ -22,6 +27,13 @@ export {
   type JobResult,
   type ProgressReporter,
 } from './jobs/job.js';
+export {
+  type ChunkTransform,
+  type RecordMapOptions,
+  recordMap,
+  type TransformSpec,
+  type TransformStage,
+} from './jobs/kit/transforms.js';
 export { loadHandler } from './jobs/load-handler.js';
 export type { Permission } from './jobs/permissions.js';
 export { createJobRegistry, JobRegistry } from './jobs/registry.js';
@@ -33,13 +45,6 @@ export {
   ObjectTransformJob,
   type SourceObject,
 } from './jobs/stream-transform/object-transform-job.js';
-export {
-  type ChunkTransform,
-  type RecordMapOptions,
-  recordMap,
-  type TransformSpec,
-  type TransformStage,
-} from './jobs/stream-transform/transforms.js';
 export { type RunJobOptions, runJob } from './runtime/run-job.js';
 export {
   type CreatedS3Client,
@@ -47,3 +52,8 @@ export {
   type S3ClientFactoryOptions,
 } from './s3/client.js';
 export { explainS3Error } from './s3/explain-error.js';
+export { ByteBudget } from './transfer/byte-budget.js';
+export type { DownloadOptions } from './transfer/download-options.js';
+export type { ObjectWriteOptions, SseOption } from './transfer/object-write-options.js';
+export { Transfer, type TransferOptions } from './transfer/transfer.js';
+export type { PutObjectOptions, UploadOptions, UploadResult } from './transfer/upload.js';

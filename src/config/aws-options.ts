@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { PAYLOAD_SIGNING_MODES } from '../s3/payload-signing.js';
 
 /** Where credentials come from: `auto` is the SDK's default chain. */
 export const CREDENTIAL_SOURCES = ['auto', 'container', 'env', 'profile'] as const;
 export type CredentialSourceName = (typeof CREDENTIAL_SOURCES)[number];
+
+/** What the SigV4 signature of an upload request covers (see `PayloadSigning` in s3/payload-signing.ts). */
+export const PAYLOAD_SIGNING_MODES = ['auto', 'signed', 'unsigned'] as const;
 
 /**
  * Options every job shares for talking to AWS/S3. Each may also come from the SDK's standard

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { parseS3Url, type S3Location } from '../s3/location.js';
+import { parseS3Url, type S3Location } from './s3-location.js';
 
 /** A config file's contents and where it was read from. */
 export interface ConfigFile {

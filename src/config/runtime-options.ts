@@ -1,13 +1,15 @@
 import { z } from 'zod';
 import { awsOptionsSchema } from './aws-options.js';
 import { durationSchema } from './duration-schema.js';
+import { transferOptionsSchema } from './transfer-options.js';
 
 /** Log levels the runtime accepts, most to least verbose. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /**
  * Options every job shares: which job, where its code and config come from, logging, progress
- * and the stop deadline, plus the AWS client options (`awsOptionsSchema`). Merged with the job's
+ * and the stop deadline, plus the AWS client options (`awsOptionsSchema`) and the transfer
+ * options (`transferOptionsSchema`). Merged with the job's
  * own `configSchema` into one schema per job; flags, `S3WORKER_*` env names and `--help` are
  * derived from the keys.
  */
@@ -47,7 +49,8 @@ export const runtimeOptionsSchema = z
         'after SIGTERM/SIGINT, how long in-flight work may finish before it is aborted; keep it below the ECS stopTimeout (30s by default)',
       ),
   })
-  .extend(describeAwsOptions(awsOptionsSchema).shape);
+  .extend(describeAwsOptions(awsOptionsSchema).shape)
+  .extend(transferOptionsSchema.shape);
 
 export type RuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
 

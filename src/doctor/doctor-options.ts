@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { awsOptionsSchema } from '../config/aws-options.js';
 import { runtimeOptionsSchema } from '../config/runtime-options.js';
-import { s3UrlSchema } from '../s3/location.js';
+import { s3UrlSchema } from '../config/s3-location.js';
 
 const awsKeys = Object.fromEntries(Object.keys(awsOptionsSchema.shape).map((k) => [k, true])) as {
   [K in keyof typeof awsOptionsSchema.shape]: true;

@@ -11,10 +11,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Logger } from 'pino';
+import type { S3Location } from '../config/s3-location.js';
 import { ExitCode, type ExitCodeValue, S3WorkerError } from '../errors.js';
 import { type CreatedS3Client, createS3Client, type S3ClientFactoryOptions } from '../s3/client.js';
 import { explainS3Error } from '../s3/explain-error.js';
-import type { S3Location } from '../s3/location.js';
 
 /** What `doctor` checks and with which client settings. */
 export interface DoctorOptions {

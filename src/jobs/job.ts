@@ -1,6 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { TransferSettings } from '../config/transfer-options.js';
+import type { Transfer } from '../transfer/transfer.js';
 import type { Permission } from './permissions.js';
 
 /** Counts a job reports while it runs; the runtime turns them into progress lines and the summary. */
@@ -25,8 +27,14 @@ export interface JobContext<C> {
   stopSignal: AbortSignal;
   /** A child logger carrying the job name and run id. */
   log: Logger;
-  /** One S3 client for the whole run, built from the task's credentials. */
+  /** One S3 client for the whole run, built from the task's credentials (List, Head, Delete...). */
   s3: S3Client;
+  /**
+   * The run's uploads and downloads (`upload`, `putObject`, `download`): multipart, verified,
+   * within one byte budget shared by everything the run moves. Use it rather than the SDK (or
+   * lib-storage) for object data, so memory stays bounded.
+   */
+  transfer: Transfer;
   progress: ProgressReporter;
   /** A writable scratch directory (S3WORKER_TMPDIR, or the OS temp dir). */
   tmpDir: string;
@@ -82,10 +90,10 @@ export abstract class Job<C = unknown> {
 
   /**
    * Sockets the S3 client's pool may open (per agent). Size it to the job's concurrency
-   * (objects × requests in flight each): too few and requests queue for a socket, too many only
-   * costs idle file descriptors. Default 50, the SDK's default.
+   * (objects × requests in flight each, from the run's `transfer` settings): too few and requests
+   * queue for a socket, too many only costs idle file descriptors. Default 50, the SDK's default.
    */
-  maxSockets(): number {
+  maxSockets(_transfer: TransferSettings): number {
     return 50;
   }
 

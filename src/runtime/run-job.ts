@@ -2,9 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RuntimeOptions } from '../config/runtime-options.js';
+import type { TransferSettings } from '../config/transfer-options.js';
+import { logCredentialSource } from '../credentials/log-credential-source.js';
 import { ExitCode, type ExitCodeValue, InterruptedError } from '../errors.js';
 import type { Job, JobClass, JobContext, JobResult } from '../jobs/job.js';
-import { type CreatedS3Client, createS3Client, logCredentialSource } from '../s3/client.js';
+import { type CreatedS3Client, createS3Client } from '../s3/client.js';
+import { Transfer } from '../transfer/transfer.js';
 import { exitCodeOf, type RunOutcome } from './exit-code.js';
 import { logRunError } from './log-run-error.js';
 import { progressFields, startProgressDisplay } from './progress-display.js';
@@ -144,9 +147,8 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       retryMode: runtime.retryMode,
       checksumCalculation: runtime.checksumCalculation,
       checksumValidation: runtime.checksumValidation,
-      directRequests: runtime.directRequests,
       payloadSigning: runtime.payloadSigning,
-      maxSockets: job.maxSockets(),
+      maxSockets: job.maxSockets(transferSettings(runtime)),
       log,
       ...(options.env ? { env: options.env } : {}),
     });
@@ -164,6 +166,12 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       stopSignal: stop.signal,
       log,
       s3: s3.client,
+      transfer: new Transfer(s3.client, {
+        ...transferSettings(runtime),
+        directRequests: runtime.directRequests,
+        unsignedPayload: s3.unsignedPayload,
+        log,
+      }),
       progress: tracker,
       tmpDir: options.tmpDir,
       runId,
@@ -237,6 +245,13 @@ function logSummary(
     },
     'summary',
   );
+}
+
+/** The transfer options out of the runtime options. */
+function transferSettings(runtime: RuntimeOptions): TransferSettings {
+  const { partSize, queueSize, maxBufferedBytes, rangeThreshold, rangeSize, rangeConcurrency } =
+    runtime;
+  return { partSize, queueSize, maxBufferedBytes, rangeThreshold, rangeSize, rangeConcurrency };
 }
 
 function stateOf(code: ExitCodeValue): RunState {

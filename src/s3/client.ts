@@ -12,7 +12,6 @@ import type {
 } from '../credentials/credential-types.js';
 import { addRefreshOnExpiredToken } from '../credentials/refresh-on-expired-token.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../errors.js';
-import { enableDirectRequests } from './direct-requests.js';
 import { addUnsignedPayload, isPayloadUnsigned } from './payload-signing.js';
 
 /** Region used with a custom endpoint when nothing else names one: MinIO's and most stores' default. */
@@ -40,6 +39,8 @@ export interface CreatedS3Client {
   region: string;
   /** The endpoint override, when one is set. */
   endpoint?: string;
+  /** Writes are signed with `UNSIGNED-PAYLOAD` (see `payloadSigning`); direct requests must sign alike. */
+  unsignedPayload: boolean;
 }
 
 /**
@@ -53,7 +54,6 @@ export interface CreatedS3Client {
  *   with an endpoint;
  * - retries: `options.retryMode`/`maxAttempts`, AWS_RETRY_MODE/AWS_MAX_ATTEMPTS, `standard`/3;
  * - keep-alive http and https agents with `maxSockets` each;
- * - direct GetObject/PutObject for small objects (`DirectRequests`) unless `directRequests` is false;
  * - writes signed with `UNSIGNED-PAYLOAD` or the body's SHA-256 as `payloadSigning` says (`auto`);
  * - credentials refreshed 5 min before expiry (the SDK's cache), and once more on ExpiredToken.
  */
@@ -101,9 +101,6 @@ export async function createS3Client(
   addRefreshOnExpiredToken(client, options.log);
   const unsignedPayload = isPayloadUnsigned(options.payloadSigning ?? 'auto', endpoint);
   if (unsignedPayload) addUnsignedPayload(client);
-  if (options.directRequests !== false) {
-    enableDirectRequests(client, { unsignedPayload, ...(options.log ? { log: options.log } : {}) });
-  }
 
   let identity: CredentialIdentity;
   try {
@@ -121,6 +118,7 @@ export async function createS3Client(
     },
     region,
     ...(endpoint ? { endpoint } : {}),
+    unsignedPayload,
   };
 }
 
@@ -145,22 +143,6 @@ function logFetches(
     );
     return identity;
   };
-}
-
-/**
- * One log line saying which credentials a run uses: source, expiry, region, endpoint. Never the
- * key id, secret or token.
- */
-export function logCredentialSource(log: Logger, created: CreatedS3Client): void {
-  log.info(
-    {
-      credentialSource: created.credentials.source,
-      credentialExpiration: created.credentials.expiration?.toISOString() ?? 'never',
-      region: created.region,
-      endpoint: created.endpoint ?? 'aws',
-    },
-    'aws credentials resolved',
-  );
 }
 
 export interface ResolveRegionOptions {

@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { PAYLOAD_SIGNING_MODES } from '../config/aws-options.js';
 
 /**
  * What the SigV4 signature of a PutObject or UploadPart covers:
@@ -9,9 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
  *   between), `signed` on other http endpoints (where nothing else protects the body from being
  *   changed on the way).
  */
-export type PayloadSigning = 'auto' | 'signed' | 'unsigned';
-
-export const PAYLOAD_SIGNING_MODES = ['auto', 'signed', 'unsigned'] as const;
+export type PayloadSigning = (typeof PAYLOAD_SIGNING_MODES)[number];
 
 const SHA256_HEADER = 'x-amz-content-sha256';
 const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';

@@ -12,9 +12,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { logCredentialSource } from '../../src/credentials/log-credential-source.js';
 import { ExitCode, S3WorkerError } from '../../src/errors.js';
 import { createLogger } from '../../src/runtime/logger.js';
-import { createS3Client, logCredentialSource } from '../../src/s3/client.js';
+import { createS3Client } from '../../src/s3/client.js';
 import { explainS3Error } from '../../src/s3/explain-error.js';
 import {
   createTaskRoleMinter,

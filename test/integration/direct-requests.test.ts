@@ -10,16 +10,10 @@ import {
 import { HttpResponse } from '@smithy/core/protocols';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { describe, expect, inject, it } from 'vitest';
-import { ByteBudget } from '../../src/s3/byte-budget.js';
 import { createS3Client } from '../../src/s3/client.js';
-import {
-  type DirectRequests,
-  directRequestsOf,
-  enableDirectRequests,
-} from '../../src/s3/direct-requests.js';
-import { openObjectStream, readSmallObject } from '../../src/s3/download.js';
 import { isPayloadUnsigned } from '../../src/s3/payload-signing.js';
-import { putSmallObject, uploadStream } from '../../src/s3/upload.js';
+import type { DirectRequests } from '../../src/transfer/direct-requests.js';
+import { Transfer } from '../../src/transfer/transfer.js';
 import { FlipFirstByte } from '../support/fault-handlers.js';
 import { adminClient } from '../support/s3.js';
 import { useTestBucket } from '../support/test-bucket.js';
@@ -58,6 +52,11 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
   const bucket = useTestBucket(servers.s3, 'direct');
   /** SDK commands sent by the client under test, by name. */
   const sdkCommands = new Map<string, number>();
+  /** The transfer of each client a test made with direct requests on. */
+  const transfers = new Map<S3Client, Transfer>();
+  /** The client's direct transfer, or an SDK-only one for a plain client. */
+  const transferOf = (client: S3Client): Transfer =>
+    transfers.get(client) ?? new Transfer(client, { directRequests: false });
 
   /** A root-key client for the code under test, its SDK commands counted, direct requests on. */
   function directClient(
@@ -73,26 +72,26 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
       },
       { step: 'initialize', name: 'countCommands' },
     );
-    return { client, direct: enableDirectRequests(client, { unsignedPayload }) };
+    const transfer = new Transfer(client, { unsignedPayload });
+    transfers.set(client, transfer);
+    return { client, direct: transfer.direct! };
   }
 
   function upload(client: S3Client, key: string, body: Buffer, extra: object = {}) {
-    return uploadStream(client, {
+    return transferOf(client).upload({
       bucket: bucket.name,
       key,
       body: Readable.from([body]),
-      budget: new ByteBudget(64 * MiB),
       ...extra,
     });
   }
 
   function download(client: S3Client, key: string, size: number, etag?: string) {
     return readAll(
-      openObjectStream(client, {
+      transferOf(client).download({
         bucket: bucket.name,
         key,
         size,
-        budget: new ByteBudget(64 * MiB),
         ...(etag ? { etag } : {}),
       }),
     );
@@ -271,12 +270,12 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     );
     const { client, direct } = directClient();
     const read = (size: number) =>
-      readSmallObject(client, { bucket: bucket.name, key: 'whole/a.bin', size });
+      transferOf(client).readSmallObject({ bucket: bucket.name, key: 'whole/a.bin', size });
     const got = await read(body.length);
     expect(got && sha256(got)).toBe(sha256(body));
     await expect(read(body.length - 1)).rejects.toMatchObject({ code: 'SIZE_MISMATCH' });
     await expect(read(body.length + 1)).rejects.toMatchObject({ code: 'SIZE_MISMATCH' });
-    const written = await putSmallObject(client, {
+    const written = await transferOf(client).putObject({
       bucket: bucket.name,
       key: 'whole/copy.bin',
       body: got!,
@@ -284,7 +283,7 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     });
     expect(written).toMatchObject({ bytes: body.length, parts: 1 });
     await expect(
-      putSmallObject(client, {
+      transferOf(client).putObject({
         bucket: bucket.name,
         key: 'whole/copy.bin',
         body: got!,
@@ -296,7 +295,7 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
 
     const flipping = directClient(new FlipFirstByte((range) => range === undefined));
     await expect(
-      readSmallObject(flipping.client, {
+      transferOf(flipping.client).readSmallObject({
         bucket: bucket.name,
         key: 'whole/a.bin',
         size: body.length,
@@ -307,24 +306,20 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     // Without direct requests there is nothing to read this way: the caller streams instead.
     const plain = adminClient(servers.s3);
     expect(
-      await readSmallObject(plain, { bucket: bucket.name, key: 'whole/a.bin', size: body.length }),
+      await transferOf(plain).readSmallObject({
+        bucket: bucket.name,
+        key: 'whole/a.bin',
+        size: body.length,
+      }),
     ).toBeUndefined();
     plain.destroy();
   });
 
-  it('is on in the clients createS3Client builds, unless directRequests is false', async () => {
-    const env = {
-      AWS_ACCESS_KEY_ID: servers.s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: servers.s3.secretAccessKey,
-      AWS_REGION: servers.s3.region,
-      AWS_ENDPOINT_URL_S3: servers.s3.endpoint,
-    };
-    const on = await createS3Client({ env, credentials: 'env' });
-    const off = await createS3Client({ env, credentials: 'env', directRequests: false });
-    expect(directRequestsOf(on.client)).toBeDefined();
-    expect(directRequestsOf(off.client)).toBeUndefined();
-    on.client.destroy();
-    off.client.destroy();
+  it('is on in a Transfer by default, and off with directRequests: false', () => {
+    const client = adminClient(servers.s3);
+    expect(new Transfer(client).direct).toBeDefined();
+    expect(new Transfer(client, { directRequests: false }).direct).toBeUndefined();
+    client.destroy();
   });
 });
 
@@ -393,12 +388,11 @@ describe('payload signing of writes against MinIO', () => {
         [`${mode}/big.bin`, big],
         [`${mode}/small.bin`, small],
       ] as const) {
-        await uploadStream(client, {
+        await new Transfer(client, { unsignedPayload: created.unsignedPayload }).upload({
           bucket: bucket.name,
           key,
           body: Readable.from([body]),
           partSize: 5 * MiB,
-          budget: new ByteBudget(64 * MiB),
         });
         const got = await bucket.admin.send(
           new GetObjectCommand({ Bucket: bucket.name, Key: key }),

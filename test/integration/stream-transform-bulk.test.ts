@@ -49,14 +49,17 @@ describe('stream-transform at volume: 1,000 small objects and three of 100 MiB',
   });
 
   it('gzips into one prefix, gunzips into a third, and every object comes back byte-identical', async () => {
-    const gz = await runJob(s3.client, {
-      input: `s3://${bucket.name}/src/`,
-      output: `s3://${bucket.name}/gz/`,
-      transform: ['gzip'],
-      gzipLevel: 1,
-      concurrency: 16,
-      maxBufferedBytes: '96MiB',
-    });
+    const gz = await runJob(
+      s3.client,
+      {
+        input: `s3://${bucket.name}/src/`,
+        output: `s3://${bucket.name}/gz/`,
+        transform: ['gzip'],
+        gzipLevel: 1,
+        concurrency: 16,
+      },
+      { transfer: { maxBufferedBytes: 96 * MiB } },
+    );
     expect(gz.result.objects).toEqual({ done: SMALL + LARGE, skipped: 0, failed: 0 });
     const gzKeys = await listKeys(s3.client, bucket.name, 'gz/');
     expect(gzKeys.sort()).toEqual([...sources.keys()].map((k) => `gz/${k}.gz`).sort());
@@ -68,13 +71,16 @@ describe('stream-transform at volume: 1,000 small objects and three of 100 MiB',
     // Compressed text is smaller than its 100 MiB source.
     expect(head.ContentLength).toBeLessThan(60 * MiB);
 
-    const back = await runJob(s3.client, {
-      input: `s3://${bucket.name}/gz/`,
-      output: `s3://${bucket.name}/back/`,
-      transform: ['gunzip'],
-      concurrency: 16,
-      maxBufferedBytes: '96MiB',
-    });
+    const back = await runJob(
+      s3.client,
+      {
+        input: `s3://${bucket.name}/gz/`,
+        output: `s3://${bucket.name}/back/`,
+        transform: ['gunzip'],
+        concurrency: 16,
+      },
+      { transfer: { maxBufferedBytes: 96 * MiB } },
+    );
     expect(back.result.objects).toEqual({ done: SMALL + LARGE, skipped: 0, failed: 0 });
     expect(back.result.bytesOut).toBe(gz.result.bytesIn);
 

@@ -10,12 +10,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
-import type { FailureReportDocument } from '../../src/jobs/stream-transform/failure-report.js';
+import type { FailureReportDocument } from '../../src/jobs/kit/failure-report.js';
+import { recordMap } from '../../src/jobs/kit/transforms.js';
 import {
   ObjectTransformJob,
   type SourceObject,
 } from '../../src/jobs/stream-transform/object-transform-job.js';
-import { recordMap } from '../../src/jobs/stream-transform/transforms.js';
 import {
   type CountingClient,
   countingClient,
@@ -496,9 +496,9 @@ describe('stream-transform job against MinIO', { timeout: 300_000 }, () => {
           output: `s3://${abortOut.name}/x/`,
           transform: ['gzip'],
           gzipLevel: 1,
-          partSize: '5MiB',
         },
         {
+          transfer: { partSize: 5 * MiB },
           onStart: (run) => {
             // Abort once the first parts are on their way: the multipart upload exists by then.
             const timer = setInterval(() => {

@@ -12,14 +12,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ByteBudget } from '../../src/s3/byte-budget.js';
-import { openObjectStream } from '../../src/s3/download.js';
 import { listObjects } from '../../src/s3/list-objects.js';
 import { sweepIncompleteUploads } from '../../src/s3/sweep-uploads.js';
-import { uploadStream } from '../../src/s3/upload.js';
+import { ByteBudget } from '../../src/transfer/byte-budget.js';
 import { FlipFirstByte } from '../support/fault-handlers.js';
 import { randomSource } from '../support/random-source.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
+import { downloadWith, uploadWith } from '../support/transfer-with.js';
 
 const MiB = 1024 * 1024;
 
@@ -104,7 +103,7 @@ describe('transfer primitives against MinIO', () => {
   it('uploads a body of unknown length as a multipart upload and downloads it ranged, byte-identical', async () => {
     const budget = new ByteBudget(64 * MiB, 60_000);
     const source = randomSource(100 * MiB + 12345);
-    const result = await uploadStream(client, {
+    const result = await uploadWith(client, {
       bucket: bucket.name,
       key: 'big/random.bin',
       body: source.stream,
@@ -138,7 +137,7 @@ describe('transfer primitives against MinIO', () => {
     });
 
     maxRangedInFlight = 0;
-    const stream = openObjectStream(client, {
+    const stream = downloadWith(client, {
       bucket: bucket.name,
       key: 'big/random.bin',
       size: result.bytes,
@@ -162,7 +161,7 @@ describe('transfer primitives against MinIO', () => {
     maxRangedInFlight = 0;
     const budget = new ByteBudget(16 * MiB);
     const got = await sha256Of(
-      openObjectStream(client, {
+      downloadWith(client, {
         bucket: bucket.name,
         key: 'small.bin',
         size: body.length,
@@ -185,7 +184,7 @@ describe('transfer primitives against MinIO', () => {
         Body: randomBytes(12 * MiB),
       }),
     );
-    const stream = openObjectStream(client, {
+    const stream = downloadWith(client, {
       bucket: bucket.name,
       key: 'changing.bin',
       size: body.length,
@@ -199,7 +198,7 @@ describe('transfer primitives against MinIO', () => {
 
   it('fails a ranged read with CHECKSUM_MISMATCH when a byte is flipped on the wire', async () => {
     const size = 20 * MiB;
-    const written = await uploadStream(client, {
+    const written = await uploadWith(client, {
       bucket: bucket.name,
       key: 'corrupt/source.bin',
       body: randomSource(size).stream,
@@ -211,7 +210,7 @@ describe('transfer primitives against MinIO', () => {
       new FlipFirstByte((range) => range?.startsWith('bytes=5242880-') === true),
     );
     try {
-      const stream = openObjectStream(corrupting, {
+      const stream = downloadWith(corrupting, {
         bucket: bucket.name,
         key: 'corrupt/source.bin',
         size,
@@ -233,7 +232,7 @@ describe('transfer primitives against MinIO', () => {
     );
     const corrupting = clientWith(new FlipFirstByte((range) => range === undefined));
     try {
-      const stream = openObjectStream(corrupting, {
+      const stream = downloadWith(corrupting, {
         bucket: bucket.name,
         key: 'corrupt/small.bin',
         size: body.length,
@@ -248,7 +247,7 @@ describe('transfer primitives against MinIO', () => {
   it('resumes a range whose body is cut mid-way and still reassembles the object byte-identical', async () => {
     const size = 20 * MiB;
     const source = randomSource(size);
-    await uploadStream(client, {
+    await uploadWith(client, {
       bucket: bucket.name,
       key: 'cut/source.bin',
       body: source.stream,
@@ -259,7 +258,7 @@ describe('transfer primitives against MinIO', () => {
     const flaky = clientWith(cutting);
     try {
       const got = await sha256Of(
-        openObjectStream(flaky, {
+        downloadWith(flaky, {
           bucket: bucket.name,
           key: 'cut/source.bin',
           size,
@@ -282,7 +281,7 @@ describe('transfer primitives against MinIO', () => {
 
   it('errors promptly when a ranged download is aborted, releasing its budget and sockets', async () => {
     const size = 60 * MiB;
-    await uploadStream(client, {
+    await uploadWith(client, {
       bucket: bucket.name,
       key: 'abort/source.bin',
       body: randomSource(size).stream,
@@ -290,7 +289,7 @@ describe('transfer primitives against MinIO', () => {
     });
     const budget = new ByteBudget(64 * MiB, 60_000);
     const controller = new AbortController();
-    const stream = openObjectStream(client, {
+    const stream = downloadWith(client, {
       bucket: bucket.name,
       key: 'abort/source.bin',
       size,
@@ -321,7 +320,7 @@ describe('transfer primitives against MinIO', () => {
     const source = randomSource(30 * MiB, { failAfter: 12 * MiB });
     const budget = new ByteBudget(64 * MiB);
     await expect(
-      uploadStream(client, {
+      uploadWith(client, {
         bucket: bucket.name,
         key: 'broken/out.bin',
         body: source.stream,
@@ -347,7 +346,7 @@ describe('transfer primitives against MinIO', () => {
     });
     source.stream.pause();
     await expect(
-      uploadStream(client, {
+      uploadWith(client, {
         bucket: bucket.name,
         key: 'aborted/out.bin',
         body: source.stream,
@@ -363,7 +362,7 @@ describe('transfer primitives against MinIO', () => {
   it('refuses a second write to the same key with If-None-Match, for PutObject and multipart', async () => {
     const budget = new ByteBudget(64 * MiB);
     const small = () => Readable.from([Buffer.from('first')]);
-    await uploadStream(client, {
+    await uploadWith(client, {
       bucket: bucket.name,
       key: 'once/small',
       body: small(),
@@ -371,7 +370,7 @@ describe('transfer primitives against MinIO', () => {
       ifNoneMatch: true,
     });
     await expect(
-      uploadStream(client, {
+      uploadWith(client, {
         bucket: bucket.name,
         key: 'once/small',
         body: small(),
@@ -388,9 +387,9 @@ describe('transfer primitives against MinIO', () => {
       partSize: 5 * MiB,
       ifNoneMatch: true,
     };
-    const first = await uploadStream(client, { ...opts, body: big() });
+    const first = await uploadWith(client, { ...opts, body: big() });
     expect(first.parts).toBe(3);
-    await expect(uploadStream(client, { ...opts, body: big() })).rejects.toMatchObject({
+    await expect(uploadWith(client, { ...opts, body: big() })).rejects.toMatchObject({
       code: 'OBJECT_EXISTS',
     });
     expect(await pendingUploads('once/')).toBe(0);
@@ -402,7 +401,7 @@ describe('transfer primitives against MinIO', () => {
   it('keeps a copy-through under the byte budget it shares between download and upload', async () => {
     const size = 48 * MiB;
     const src = randomSource(size);
-    await uploadStream(client, {
+    await uploadWith(client, {
       bucket: bucket.name,
       key: 'budget/in.bin',
       body: src.stream,
@@ -411,7 +410,7 @@ describe('transfer primitives against MinIO', () => {
     const digest = src.digest();
     // Download and upload together want 4×5 + 3×5 MiB; 20 MiB makes them take turns.
     const budget = new ByteBudget(20 * MiB, 60_000);
-    const download = openObjectStream(client, {
+    const download = downloadWith(client, {
       bucket: bucket.name,
       key: 'budget/in.bin',
       size,
@@ -420,7 +419,7 @@ describe('transfer primitives against MinIO', () => {
       rangeSize: 5 * MiB,
       rangeConcurrency: 4,
     });
-    await uploadStream(client, {
+    await uploadWith(client, {
       bucket: bucket.name,
       key: 'budget/out.bin',
       body: download,
@@ -443,7 +442,7 @@ describe('transfer primitives against MinIO', () => {
     const digests: string[] = [];
     for (let i = 0; i < 4; i++) {
       const src = randomSource(size);
-      await uploadStream(client, {
+      await uploadWith(client, {
         bucket: bucket.name,
         key: `many/in-${i}`,
         body: src.stream,
@@ -456,10 +455,10 @@ describe('transfer primitives against MinIO', () => {
     const budget = new ByteBudget(16 * MiB, 200);
     await Promise.all(
       [0, 1, 2, 3].map((i) =>
-        uploadStream(client, {
+        uploadWith(client, {
           bucket: bucket.name,
           key: `many/out-${i}`,
-          body: openObjectStream(client, {
+          body: downloadWith(client, {
             bucket: bucket.name,
             key: `many/in-${i}`,
             size,
@@ -486,7 +485,7 @@ describe('transfer primitives against MinIO', () => {
   it('charges a body of announced size only its own bytes, and refuses a longer one', async () => {
     const budget = new ByteBudget(64 * MiB);
     const body = randomBytes(70_000);
-    const res = await uploadStream(client, {
+    const res = await uploadWith(client, {
       bucket: bucket.name,
       key: 'announced/exact.bin',
       body: Readable.from([body]),
@@ -505,7 +504,7 @@ describe('transfer primitives against MinIO', () => {
     );
 
     await expect(
-      uploadStream(client, {
+      uploadWith(client, {
         bucket: bucket.name,
         key: 'announced/longer.bin',
         body: Readable.from([body]),

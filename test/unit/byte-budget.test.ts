@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ByteBudget } from '../../src/s3/byte-budget.js';
+import { ByteBudget } from '../../src/transfer/byte-budget.js';
 
 /** Lets pending promise callbacks run. */
 const flush = () => new Promise((r) => setImmediate(r));

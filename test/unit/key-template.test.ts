@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { UnsafeOutputKeyError } from '../../src/jobs/stream-transform/errors.js';
 import {
   joinPrefix,
   relativeKey,
   renderKeyTemplate,
+  renderTemplate,
   splitKey,
+  templatePlaceholders,
   unknownPlaceholders,
-} from '../../src/jobs/stream-transform/key-template.js';
+} from '../../src/jobs/kit/key-template.js';
+import { UnsafeOutputKeyError } from '../../src/jobs/kit/unsafe-output-key-error.js';
 
 const render = (template: string, key: string, prefix = 'in/') =>
   renderKeyTemplate(template, { key, relKey: relativeKey(key, prefix) });
@@ -77,5 +79,25 @@ describe('relative keys and prefixes', () => {
     expect(joinPrefix('out', 'a.gz')).toBe('out/a.gz');
     expect(joinPrefix('out/', 'a.gz')).toBe('out/a.gz');
     expect(joinPrefix('', 'a.gz')).toBe('a.gz');
+  });
+});
+
+describe('renderTemplate (any job’s own key template)', () => {
+  it('fills every placeholder from the fields', () => {
+    expect(
+      renderTemplate('logs/{yyyy}/{MM}/{host}-{seq}.gz', {
+        yyyy: '2026',
+        MM: '11',
+        host: 'a b',
+        seq: '7',
+      }),
+    ).toBe('logs/2026/11/a b-7.gz');
+  });
+
+  it('refuses a placeholder it has no field for, naming the known ones', () => {
+    expect(() => renderTemplate('{yyyy}/{hour}', { yyyy: '2026', HH: '01' })).toThrow(
+      /unknown placeholder \{hour\}; use \{yyyy\}, \{HH\}/,
+    );
+    expect(templatePlaceholders('{a}/x/{b}')).toEqual(['a', 'b']);
   });
 });

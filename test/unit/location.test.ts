@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { parseS3Url, s3UrlSchema } from '../../src/config/s3-location.js';
 import { ConfigError } from '../../src/errors.js';
-import { parseS3Url, s3UrlSchema } from '../../src/s3/location.js';
 
 describe('parseS3Url', () => {
   it('splits bucket and prefix and keeps the prefix verbatim', () => {

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ParallelGzip } from '../../src/jobs/stream-transform/parallel-gzip.js';
+import { ParallelGzip } from '../../src/jobs/kit/parallel-gzip.js';
 
 /** Log-like text: compressible, with matches that cross any block boundary. */
 function logText(bytes: number): Buffer {

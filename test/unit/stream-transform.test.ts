@@ -1,21 +1,18 @@
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { runtimeOptionsSchema } from '../../src/config/runtime-options.js';
 import { ConfigError } from '../../src/errors.js';
 import {
   applyDefaultSuffixes,
   createBuiltinTransform,
   guessContentType,
-} from '../../src/jobs/stream-transform/builtin-transforms.js';
+} from '../../src/jobs/kit/builtin-transforms.js';
+import { describeFailure, FailureReport } from '../../src/jobs/kit/failure-report.js';
+import { recordMap, runChain, type TransformStage } from '../../src/jobs/kit/transforms.js';
 import { streamTransformConfigSchema } from '../../src/jobs/stream-transform/config.js';
-import { describeFailure, FailureReport } from '../../src/jobs/stream-transform/failure-report.js';
 import { createObjectFilter } from '../../src/jobs/stream-transform/filters.js';
 import { ObjectTransformJob } from '../../src/jobs/stream-transform/object-transform-job.js';
 import { recordsSource, sourceMetadata } from '../../src/jobs/stream-transform/resume.js';
-import {
-  recordMap,
-  runChain,
-  type TransformStage,
-} from '../../src/jobs/stream-transform/transforms.js';
 
 const MiB = 1024 ** 2;
 const base = { input: 's3://in-bucket/logs/', output: 's3://out-bucket/gz/' };
@@ -38,9 +35,6 @@ describe('stream-transform config', () => {
     expect(c).toMatchObject({
       transform: ['identity'],
       concurrency: 8,
-      partSize: 8 * MiB,
-      queueSize: 4,
-      maxBufferedBytes: 128 * MiB,
       overwrite: false,
       dryRun: false,
       sweepAge: 24 * 3_600_000,
@@ -49,14 +43,28 @@ describe('stream-transform config', () => {
     expect(c.maxFailures).toBeUndefined();
   });
 
+  it('leaves part sizes and the memory bound to the runtime-wide transfer options', () => {
+    const t = runtimeOptionsSchema.parse({});
+    expect(t).toMatchObject({
+      partSize: 8 * MiB,
+      queueSize: 4,
+      maxBufferedBytes: 128 * MiB,
+      rangeThreshold: 64 * MiB,
+      rangeSize: 8 * MiB,
+      rangeConcurrency: 2,
+    });
+    expect(Object.keys(streamTransformConfigSchema.shape)).not.toContain('partSize');
+    expect(runtimeOptionsSchema.safeParse({ partSize: '1MiB' }).success).toBe(false);
+  });
+
   it('takes human sizes and durations', () => {
     const c = streamTransformConfigSchema.parse({
       ...base,
-      partSize: '16MiB',
+      maxSize: '16MiB',
       sweepAge: '2h',
       minSize: '1KiB',
     });
-    expect([c.partSize, c.sweepAge, c.minSize]).toEqual([16 * MiB, 7_200_000, 1024]);
+    expect([c.maxSize, c.sweepAge, c.minSize]).toEqual([16 * MiB, 7_200_000, 1024]);
   });
 
   it('lists every problem with its field path', () => {
@@ -64,7 +72,7 @@ describe('stream-transform config', () => {
       input: 'http://x/y',
       output: 's3://Bad_Bucket/x',
       concurrency: -1,
-      partSize: '1MiB',
+      minSize: 'lots',
       transform: ['gzip', 'brotli'],
       keyTemplate: '{rel_key}.gz',
       shard: '3/3',
@@ -76,7 +84,7 @@ describe('stream-transform config', () => {
       'input',
       'output',
       'concurrency',
-      'partSize',
+      'minSize',
       'transform.1',
       'keyTemplate',
       'shard',

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { loadJobConfig } from '../../config/load-job-config.js';
 import { describeFields } from '../../config/option-fields.js';
 import { parseArgs } from '../../config/parse-args.js';
 import { runtimeOptionsSchema } from '../../config/runtime-options.js';
@@ -8,6 +7,7 @@ import { jobPolicy } from '../../policy/job-policy.js';
 import type { PolicyDocument } from '../../policy/policy-document.js';
 import { policyProblems } from '../../policy/policy-problems.js';
 import { buildTrustPolicy } from '../../policy/trust-policy.js';
+import { loadJobConfig } from '../load-job-config.js';
 
 /** Options `policy` itself takes; everything else goes to the job's config, as for `run`. */
 export interface PolicyCommandOptions {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { loadJobConfig } from '../../config/load-job-config.js';
 import { resolveTmpDir } from '../../config/tmp-dir.js';
 import { ExitCode, type ExitCodeValue } from '../../errors.js';
 import { logRunError } from '../../runtime/log-run-error.js';
 import { createLogger } from '../../runtime/logger.js';
 import { runJob } from '../../runtime/run-job.js';
 import { jobHelp, runHelp } from '../job-help.js';
+import { loadJobConfig } from '../load-job-config.js';
 
 /** How long a finished run may take to exit on its own before it is made to. */
 const LINGER_MS = 2_000;

@@ -1,33 +1,12 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration-schema.js';
-import { sizeInRange, sizeSchema } from '../../config/size-schema.js';
+import { s3UrlProblems, s3UrlSchema } from '../../config/s3-location.js';
+import { sizeSchema } from '../../config/size-schema.js';
 import type { ConfigIssue } from '../../errors.js';
-import { s3UrlProblems, s3UrlSchema } from '../../s3/location.js';
-import { BUILTIN_TRANSFORMS } from './builtin-transforms.js';
-import { KEY_TEMPLATE_FIELDS, unknownPlaceholders } from './key-template.js';
-import { SOURCE_METADATA } from './resume.js';
+import { BUILTIN_TRANSFORMS } from '../kit/builtin-transforms.js';
+import { KEY_TEMPLATE_FIELDS, unknownPlaceholders } from '../kit/key-template.js';
+import { outputOptionProblems, outputOptionsSchema } from '../kit/output-options.js';
 import { parseShard } from './shard.js';
-
-const MiB = 1024 ** 2;
-const GiB = 1024 ** 3;
-
-/** S3 storage classes an output may be written with. */
-export const STORAGE_CLASSES = [
-  'STANDARD',
-  'REDUCED_REDUNDANCY',
-  'STANDARD_IA',
-  'ONEZONE_IA',
-  'INTELLIGENT_TIERING',
-  'GLACIER',
-  'DEEP_ARCHIVE',
-  'GLACIER_IR',
-  'EXPRESS_ONEZONE',
-] as const;
-
-/** Checksums the SDK can compute on upload (and S3 verifies). */
-export const CHECKSUM_ALGORITHMS = ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const;
-
-const RESERVED_META = 's3worker-';
 
 const isoDate = z.string().transform((text, ctx): Date => {
   const date = new Date(text);
@@ -129,49 +108,11 @@ export const streamTransformConfigSchema = z.object({
     .describe(
       'Objects processed at once. Default 8. Each uses up to one socket per part/range in flight; memory is bounded by --max-buffered-bytes.',
     ),
-  partSize: sizeInRange({ min: 5 * MiB, max: 5 * GiB })
-    .default(8 * MiB)
-    .describe(
-      'Multipart part size, 5MiB-5GiB. Default 8MiB (caps one output at about 78 GiB: 10,000 parts). Outputs smaller than one part go up as one PutObject.',
-    ),
-  queueSize: z
-    .int()
-    .min(1)
-    .max(64)
-    .default(4)
-    .describe(
-      'Parts in flight per upload. Default 4. Memory: up to queue-size x part-size per upload, within the global budget.',
-    ),
-  maxBufferedBytes: sizeInRange({ min: 5 * MiB })
-    .default(128 * MiB)
-    .describe(
-      'One bound on bytes buffered by all downloads and uploads together, so memory stays flat whatever the object sizes. Default 128MiB.',
-    ),
-  rangeThreshold: sizeInRange({ min: 1 })
-    .default(64 * MiB)
-    .describe('Objects at least this big are downloaded with parallel ranged GETs. Default 64MiB.'),
-  rangeSize: sizeInRange({ min: 1 * MiB })
-    .default(8 * MiB)
-    .describe('Bytes per ranged GET. Default 8MiB.'),
-  rangeConcurrency: z
-    .int()
-    .min(1)
-    .max(64)
-    .default(2)
-    .describe(
-      'Ranged GETs in flight per large object. Default 2 (enough to keep one upload of 4 parts busy; raise it where each connection is slow); memory up to range-concurrency x range-size, within the budget.',
-    ),
   overwrite: z
     .boolean()
     .default(false)
     .describe(
       'Replace outputs that exist but were not made from the same source version by the same transforms. Default false: writes use If-None-Match and such an output is reported as a failure (OutputExists). Outputs that already match their source are always skipped.',
-    ),
-  checksumAlgorithm: z
-    .enum(CHECKSUM_ALGORITHMS)
-    .optional()
-    .describe(
-      "Checksum sent with each upload request and verified by S3. Default: the client's (CRC32).",
     ),
   maxFailures: z
     .int()
@@ -197,42 +138,12 @@ export const streamTransformConfigSchema = z.object({
     .describe(
       'List what would be done (source key -> output key, write or skip) without writing. Costs the listing and one HeadObject per object. Default false.',
     ),
-  storageClass: z
-    .enum(STORAGE_CLASSES)
-    .optional()
-    .describe('Storage class of outputs. Default: the bucket default (STANDARD).'),
-  sse: z
-    .enum(['AES256', 'aws:kms'])
-    .optional()
-    .describe('Server-side encryption of outputs: AES256 or aws:kms. Default: the bucket default.'),
-  sseKmsKeyId: z
-    .string()
-    .min(1)
-    .optional()
-    .describe("KMS key id or ARN when --sse aws:kms. Default: the account's aws/s3 key."),
   contentType: z
     .string()
     .min(1)
     .optional()
     .describe(
       'Content-Type of every output. Default: application/gzip or application/zstd after gzip/zstd, else guessed from the output extension, else application/octet-stream.',
-    ),
-  metadata: z
-    .record(
-      z.string().regex(/^[A-Za-z0-9-_.]+$/, 'metadata names are letters, digits, -, _ and .'),
-      z.string(),
-    )
-    .default({})
-    .refine((m) => !Object.keys(m).some((k) => k.toLowerCase().startsWith(RESERVED_META)), {
-      message: `metadata names starting with ${RESERVED_META} are reserved (they record the source, e.g. ${SOURCE_METADATA.etag})`,
-    })
-    .describe('Extra user metadata on every output (key=value, repeatable). Default: none.'),
-  tags: z
-    .record(z.string().min(1).max(128), z.string().max(256))
-    .default({})
-    .refine((t) => Object.keys(t).length <= 10, { message: 'S3 allows at most 10 tags per object' })
-    .describe(
-      'Tags on every output (key=value, repeatable, at most 10). Needs s3:PutObjectTagging. Default: none.',
     ),
   shard: z
     .string()
@@ -249,6 +160,7 @@ export const streamTransformConfigSchema = z.object({
     .describe(
       'At start, abort incomplete multipart uploads under the output prefix started longer ago than this (left by a killed task); 0 turns the sweep off. Default 24h.',
     ),
+  ...outputOptionsSchema.shape,
 });
 
 /** The parsed options of the stream-transform job. */
@@ -261,10 +173,7 @@ export type StreamTransformConfigInput = z.input<typeof streamTransformConfigSch
  * its own options). Empty when the config is consistent.
  */
 export function crossFieldProblems(config: StreamTransformConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  if (config.sseKmsKeyId !== undefined && config.sse !== 'aws:kms') {
-    issues.push({ path: 'sseKmsKeyId', message: 'only applies with sse: aws:kms' });
-  }
+  const issues: ConfigIssue[] = outputOptionProblems(config);
   if (
     config.minSize !== undefined &&
     config.maxSize !== undefined &&

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { parseS3Url } from '../../s3/location.js';
+import { parseS3Url } from '../../config/s3-location.js';
 
 /**
  * The keys listed in a keys file, one per line, read as a stream (a file of millions of keys

@@ -1,41 +1,40 @@
 import { Transform } from 'node:stream';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import pLimit from 'p-limit';
-import { ConfigError, ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
-import { ByteBudget } from '../../s3/byte-budget.js';
-import { openObjectStream, readSmallObject } from '../../s3/download.js';
+import { parseS3Url } from '../../config/s3-location.js';
+import type { TransferSettings } from '../../config/transfer-options.js';
+import { ConfigError, S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
 import { listObjects } from '../../s3/list-objects.js';
-import { parseS3Url } from '../../s3/location.js';
 import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
-import { TransferErrorCode } from '../../s3/transfer-error.js';
-import { putSmallObject, type SseOption, uploadStream } from '../../s3/upload.js';
+import { TransferErrorCode } from '../../transfer/transfer-error.js';
 import { Job, type JobClass, type JobContext, type JobResult } from '../job.js';
-import type { Permission } from '../permissions.js';
 import {
   applyDefaultSuffixes,
   type BuiltinTransformName,
   createBuiltinTransform,
   guessContentType,
-} from './builtin-transforms.js';
+} from '../kit/builtin-transforms.js';
+import { describeFailure, FailureReport } from '../kit/failure-report.js';
+import {
+  joinPrefix,
+  normaliseRelativeKey,
+  relativeKey,
+  renderKeyTemplate,
+} from '../kit/key-template.js';
+import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
+import { runChain, type TransformSpec, toStages } from '../kit/transforms.js';
+import { type Outcome, WorkLoop } from '../kit/work-loop.js';
+import type { Permission } from '../permissions.js';
 import {
   crossFieldProblems,
   type StreamTransformConfig,
   streamTransformConfigSchema,
 } from './config.js';
 import { KeyOutsideInputError, OutputExistsError } from './errors.js';
-import { describeFailure, FailureReport } from './failure-report.js';
 import { createObjectFilter } from './filters.js';
-import {
-  joinPrefix,
-  normaliseRelativeKey,
-  relativeKey,
-  renderKeyTemplate,
-} from './key-template.js';
 import { readKeysFile } from './keys-file.js';
 import { checkOutput, type SourceRecord, sourceMetadata } from './resume.js';
 import { inShard, resolveShard } from './shard.js';
-import { runChain, type TransformSpec, toStages } from './transforms.js';
 
 /** One input object, as `filter`, `outputKey` and `transform` see it. */
 export interface SourceObject {
@@ -56,24 +55,6 @@ interface SourceEntry {
   key: string;
   object?: SourceObject;
 }
-
-/** How one object ended. */
-type Outcome = 'done' | 'skipped' | 'failed' | 'filtered' | 'aborted';
-
-/**
- * Errors that no other object can escape either (no or rejected credentials, wrong clock,
- * endpoint down, bucket missing or elsewhere): the run stops and exits with the error's own code
- * instead of failing every object one by one. Access denied stays per object: a policy may deny
- * one prefix or one KMS key only.
- */
-const RUN_FATAL_EXIT_CODES = new Set<ExitCodeValue>([
-  ExitCode.NoCredentials,
-  ExitCode.CredentialsRejected,
-  ExitCode.NoSuchBucket,
-  ExitCode.WrongRegion,
-  ExitCode.ClockSkew,
-  ExitCode.EndpointUnreachable,
-]);
 
 /** Folder under the output prefix where s3worker writes its own files (failure reports). */
 export const OWN_FOLDER = '_s3worker/';
@@ -162,30 +143,14 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
         reason: 'find incomplete uploads left by a killed task (start sweep)',
       });
     }
-    if (Object.keys(config.tags).length > 0) {
-      perms.push({
-        action: 's3:PutObjectTagging',
-        bucket: output.bucket,
-        prefix: output.prefix,
-        reason: 'tag outputs',
-      });
-    }
-    // Without a key id S3 uses the AWS managed key aws/s3, whose key policy already lets every
-    // principal of the account use it through S3: no IAM statement is needed (or wanted).
-    if (config.sse === 'aws:kms' && config.sseKmsKeyId !== undefined) {
-      const key = kmsKeyScope(config.sseKmsKeyId);
-      perms.push(
-        { action: 'kms:GenerateDataKey', ...key, reason: 'encrypt outputs with SSE-KMS' },
-        { action: 'kms:Decrypt', ...key, reason: 'complete SSE-KMS multipart uploads' },
-      );
-    }
+    perms.push(...outputPermissions(config, { bucket: output.bucket, prefix: output.prefix }));
     return perms;
   }
 
   /** A socket for every range and part that may be in flight at once, plus the listing and HEADs. */
-  override maxSockets(): number {
-    const { concurrency, queueSize, rangeConcurrency } = this.config;
-    return concurrency * (queueSize + rangeConcurrency) + 4;
+  override maxSockets(transfer: TransferSettings): number {
+    const { queueSize, rangeConcurrency } = transfer;
+    return this.config.concurrency * (queueSize + rangeConcurrency) + 4;
   }
 
   /**
@@ -242,20 +207,15 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
   }
 }
 
-/** The state of one `run()`: counters, the budget, the report. Kept apart so the job class stays a plain template. */
+/** The state of one `run()`: counters, the loop, the report. Kept apart so the job class stays a plain template. */
 class ObjectTransformRun {
   private readonly config: StreamTransformConfig;
-  private readonly budget: ByteBudget;
   private readonly report: FailureReport;
-  private readonly counts = { done: 0, skipped: 0, failed: 0 };
+  private readonly loop: WorkLoop<SourceEntry>;
   private bytesIn = 0;
   private bytesOut = 0;
-  private abortedObjects = 0;
-  private stopReason: 'stop-signal' | 'max-failures' | 'fatal-error' | undefined;
   /** The output prefix was empty at start: no per-object resume check (see outputIsEmpty). */
   private freshOutput = false;
-  /** The first run-fatal error; thrown once in-flight objects have settled. */
-  private fatal: S3WorkerError | undefined;
   private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
 
   constructor(
@@ -263,13 +223,22 @@ class ObjectTransformRun {
     private readonly ctx: JobContext<StreamTransformConfig>,
   ) {
     this.config = job.config;
-    this.budget = new ByteBudget(this.config.maxBufferedBytes);
     this.builtinFilter = createObjectFilter(this.config);
     this.report = new FailureReport({
       runId: ctx.runId,
       job: (job.constructor as JobClass).jobName,
       input: `s3://${this.config.input.bucket}/${this.config.input.prefix}`,
       output: `s3://${this.config.output.bucket}/${this.config.output.prefix}`,
+    });
+    this.loop = new WorkLoop<SourceEntry>({
+      concurrency: this.config.concurrency,
+      stopSignal: ctx.stopSignal,
+      signal: ctx.signal,
+      maxFailures: this.config.maxFailures,
+      log: ctx.log,
+      process: (entry) => this.processEntry(entry),
+      onError: (entry, err) => this.report1(entry.key, undefined, err),
+      onOutcome: (outcome) => ctx.progress.objectDone(outcome),
     });
   }
 
@@ -290,69 +259,46 @@ class ObjectTransformRun {
     await this.sweep();
     this.freshOutput = await this.outputIsEmpty();
 
-    const limit = pLimit(config.concurrency);
-    const inFlight = new Set<Promise<void>>();
-    const stopped = new Promise<void>((resolve) => {
-      if (ctx.stopSignal.aborted || ctx.signal.aborted) resolve();
-      ctx.stopSignal.addEventListener('abort', () => resolve(), { once: true });
-      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-    let listingComplete = false;
-    let stoppedEarly = false;
-    let listingError: unknown;
+    let outcome: Awaited<ReturnType<WorkLoop<SourceEntry>['run']>> | undefined;
+    let error: unknown;
     try {
-      for await (const entry of this.entries()) {
-        if (this.shouldStop()) {
-          stoppedEarly = true;
-          break;
-        }
-        if (!inShard(entry.key, shard)) continue;
-        if (entry.object && !(await this.accepts(entry.object))) continue;
-        if (entry.object) ctx.progress.addTotal(1, entry.object.size);
-        // Never queue more than one batch ahead of the workers: listing stays lazy, memory flat.
-        while (inFlight.size >= config.concurrency * 2 && !this.shouldStop()) {
-          await Promise.race([...inFlight, stopped]);
-        }
-        if (this.shouldStop()) {
-          stoppedEarly = true;
-          break;
-        }
-        const task: Promise<void> = limit(() => this.processEntry(entry)).then(
-          (outcome) => this.count(outcome),
-          (err: unknown) => this.count(this.fail(entry.key, undefined, err)),
-        );
-        inFlight.add(task);
-        void task.finally(() => inFlight.delete(task));
-      }
-      listingComplete = !stoppedEarly;
+      outcome = await this.loop.run(this.accepted(shard));
     } catch (err) {
-      // A listing that fails is a run that fails (exit code of the S3 error), unless we are
-      // stopping; objects already in flight finish and failures are still reported first.
-      if (!ctx.signal.aborted) listingError = err;
-    } finally {
-      // Objects queued but not started return at once when stopping (processEntry checks), so
-      // this waits only for the objects actually in flight.
-      await Promise.allSettled(inFlight);
+      error = err;
     }
-
+    // Failures are reported even when the run stops on a fatal or listing error.
     const failureReport = await this.writeReport();
-    if (this.fatal) throw this.fatal;
-    if (listingError !== undefined) throw listingError;
+    if (error !== undefined || outcome === undefined) throw error;
     const interrupted =
-      (ctx.stopSignal.aborted || ctx.signal.aborted) &&
-      (!listingComplete || this.abortedObjects > 0);
+      (ctx.stopSignal.aborted || ctx.signal.aborted) && (!outcome.complete || outcome.aborted > 0);
     const result: JobResult = {
-      objects: { ...this.counts },
+      objects: outcome.counts,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
     };
     if (interrupted) result.interrupted = true;
     if (failureReport !== undefined) result.failureReport = failureReport;
     ctx.log.info(
-      { ...result, stopReason: this.stopReason, budgetHighWaterMark: this.budget.highWaterMark },
+      {
+        ...result,
+        stopReason: outcome.stopReason,
+        budgetHighWaterMark: ctx.transfer.budget.highWaterMark,
+      },
       'stream-transform finished',
     );
     return result;
+  }
+
+  /** The entries of this shard that the filters accept (those known before a HeadObject), counted into the total. */
+  private async *accepted(shard: ReturnType<typeof resolveShard>): AsyncGenerator<SourceEntry> {
+    for await (const entry of this.entries()) {
+      if (!inShard(entry.key, shard)) continue;
+      if (entry.object) {
+        if (!(await this.accepts(entry.object))) continue;
+        this.ctx.progress.addTotal(1, entry.object.size);
+      }
+      yield entry;
+    }
   }
 
   /**
@@ -451,40 +397,8 @@ class ObjectTransformRun {
     return this.builtinFilter(object) && (await this.job.filter(object));
   }
 
-  private shouldStop(): boolean {
-    const { ctx, config } = this;
-    if (this.fatal) return true;
-    if (ctx.stopSignal.aborted || ctx.signal.aborted) {
-      this.stopReason ??= 'stop-signal';
-      return true;
-    }
-    if (config.maxFailures !== undefined && this.report.count > config.maxFailures) {
-      if (this.stopReason === undefined) {
-        this.stopReason = 'max-failures';
-        ctx.log.warn(
-          { failed: this.report.count, maxFailures: config.maxFailures },
-          'too many failures; stopping',
-        );
-      }
-      return true;
-    }
-    return false;
-  }
-
-  private count(outcome: Outcome): void {
-    if (outcome === 'filtered') return;
-    if (outcome === 'aborted') {
-      this.abortedObjects++;
-      return;
-    }
-    this.counts[outcome]++;
-    this.ctx.progress.objectDone(outcome);
-  }
-
   private async processEntry(entry: SourceEntry): Promise<Outcome> {
     const { ctx } = this;
-    // Started from the queue after a stop (signal, max failures, fatal error): leave it for the next run.
-    if (this.shouldStop()) return 'aborted';
     let object = entry.object;
     let outputKey: string | undefined;
     try {
@@ -502,7 +416,9 @@ class ObjectTransformRun {
     } catch (err) {
       if (ctx.signal.aborted) return 'aborted';
       if (entry.object === undefined && object === undefined) ctx.progress.addTotal(1, 0);
-      return this.fail(entry.key, outputKey, err);
+      this.loop.noteFailure(err);
+      this.report1(entry.key, outputKey, err);
+      return 'failed';
     }
   }
 
@@ -582,7 +498,8 @@ class ObjectTransformRun {
     outputKey: string,
     source: SourceRecord,
   ): Promise<void> {
-    const { config, ctx, budget } = this;
+    const { config, ctx } = this;
+    const { transfer } = ctx;
     const stages = toStages(await this.job.transform(object));
     const countIn = (n: number) => {
       this.bytesIn += n;
@@ -592,23 +509,21 @@ class ObjectTransformRun {
       this.bytesOut += n;
       ctx.progress.addBytesOut(n);
     };
+    const written = objectWriteOptions(config);
     const output = {
+      ...written,
       bucket: config.output.bucket,
       key: outputKey,
       ifNoneMatch: !config.overwrite,
       contentType: this.job.contentType(object, outputKey),
-      metadata: { ...config.metadata, ...sourceMetadata(source) },
-      tags: config.tags,
-      storageClass: config.storageClass,
-      sse: sseOption(config),
-      checksumAlgorithm: config.checksumAlgorithm,
+      metadata: { ...written.metadata, ...sourceMetadata(source) },
       signal: ctx.signal,
     };
     // A copy of an object smaller than a part: one GET into one buffer, one PUT, no stream.
-    if (stages.length === 0 && object.size < config.partSize) {
-      await budget.acquire(object.size, ctx.signal, { holdsNothing: () => true });
+    if (stages.length === 0 && object.size < transfer.settings.partSize) {
+      await transfer.budget.acquire(object.size, ctx.signal, { holdsNothing: () => true });
       try {
-        const bytes = await readSmallObject(ctx.s3, {
+        const bytes = await transfer.readSmallObject({
           bucket: object.bucket,
           key: object.key,
           size: object.size,
@@ -617,24 +532,20 @@ class ObjectTransformRun {
         });
         if (bytes) {
           countIn(bytes.length);
-          await putSmallObject(ctx.s3, { ...output, body: bytes });
+          await transfer.putObject({ ...output, body: bytes });
           countOut(bytes.length);
           return;
         }
       } finally {
-        budget.release(object.size);
+        transfer.budget.release(object.size);
       }
       // No direct request (or it did not answer 200): stream it through the SDK below.
     }
-    const body = openObjectStream(ctx.s3, {
+    const body = transfer.download({
       bucket: object.bucket,
       key: object.key,
       size: object.size,
       etag: object.etag,
-      budget,
-      rangeThreshold: config.rangeThreshold,
-      rangeSize: config.rangeSize,
-      rangeConcurrency: config.rangeConcurrency,
       signal: ctx.signal,
     });
     // A copy (no stage) counts its bytes in and out in one stage: a stage per object is
@@ -650,12 +561,9 @@ class ObjectTransformRun {
             }),
           )
         : runChain(body, [counter(countIn), ...stages], counter(countOut));
-    const upload = uploadStream(ctx.s3, {
+    const upload = transfer.upload({
       ...output,
       body: chain.output,
-      partSize: config.partSize,
-      queueSize: config.queueSize,
-      budget,
       // A copy writes exactly the listed size: a small one then holds only its own bytes.
       ...(stages.length === 0 ? { expectedBytes: object.size } : {}),
     });
@@ -670,16 +578,11 @@ class ObjectTransformRun {
     if (transformed.status === 'rejected') throw transformed.reason;
   }
 
-  private fail(key: string, outputKey: string | undefined, err: unknown): Outcome {
-    if (err instanceof S3WorkerError && RUN_FATAL_EXIT_CODES.has(err.exitCode) && !this.fatal) {
-      this.fatal = err;
-      this.stopReason = 'fatal-error';
-      this.ctx.log.error({ key, code: err.code, err }, 'stopping: this error affects every object');
-    }
+  /** Adds one failed object to the report and the log. */
+  private report1(key: string, outputKey: string | undefined, err: unknown): void {
     const failure = describeFailure(key, outputKey, err);
     this.report.add(failure);
     this.ctx.log.warn({ key, outputKey, code: failure.code, err }, 'object failed');
-    return 'failed';
   }
 
   /** Local file and/or `<output prefix>/_s3worker/failures-<runId>.json`; returns where it went. */
@@ -717,34 +620,6 @@ function counter(onBytes: (n: number) => void): Transform {
       done(null, chunk);
     },
   });
-}
-
-function sseOption(config: StreamTransformConfig): SseOption | undefined {
-  if (config.sse === 'AES256') return { type: 'AES256' };
-  if (config.sse === 'aws:kms') {
-    return config.sseKmsKeyId === undefined
-      ? { type: 'aws:kms' }
-      : { type: 'aws:kms', keyId: config.sseKmsKeyId };
-  }
-  return undefined;
-}
-
-/**
- * The IAM resource of a KMS key given by key id, key ARN, alias name or alias ARN. IAM matches KMS
- * permissions against the key's ARN, never the alias's, so an alias becomes "any key" narrowed by
- * a `kms:ResourceAliases` condition on that alias.
- */
-function kmsKeyScope(keyId: string): Pick<Permission, 'resource' | 'condition'> {
-  const alias = /^(?:arn:[^:]+:kms:([^:]*):([^:]*):)?(alias\/.+)$/.exec(keyId);
-  if (alias) {
-    const [, region, account, name] = alias;
-    return {
-      resource: `arn:aws:kms:${region || '*'}:${account || '*'}:key/*`,
-      condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [name!] } },
-    };
-  }
-  if (keyId.startsWith('arn:')) return { resource: keyId };
-  return { resource: `arn:aws:kms:*:*:key/${keyId}` };
 }
 
 /** `If-None-Match: *` refused our write: someone wrote the key after our check. */

@@ -1,5 +1,5 @@
 import { ExitCode, S3WorkerError } from '../errors.js';
-import { explainS3Error, type S3ErrorContext } from './explain-error.js';
+import { explainS3Error, type S3ErrorContext } from '../s3/explain-error.js';
 
 /** Codes of the conditional-request failures a job acts on (skip, retry, fail the object). */
 export const TransferErrorCode = {

@@ -13,6 +13,7 @@ import type {
 } from '@smithy/types';
 import type { Logger } from 'pino';
 import { crc32Base64 } from './crc32-combine.js';
+import { type ObjectWriteParams, objectWriteHeaders } from './object-write-options.js';
 
 /** SHA-256 of an empty body: what a GET signs as its payload. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -59,17 +60,9 @@ export interface ChecksumCheck {
 
 /** What a PutObject writes. */
 export interface DirectPutInput {
-  bucket: string;
-  key: string;
+  /** The object's fields, built by `objectWriteParams` (the SDK path sends the same object). */
+  params: ObjectWriteParams;
   body: Buffer;
-  contentType?: string | undefined;
-  contentEncoding?: string | undefined;
-  metadata?: Record<string, string> | undefined;
-  /** Already encoded as a URL query string. */
-  tagging?: string | undefined;
-  storageClass?: string | undefined;
-  serverSideEncryption?: string | undefined;
-  sseKmsKeyId?: string | undefined;
   ifNoneMatch?: boolean | undefined;
   /** Checksum header to send; undefined sends none. */
   checksumAlgorithm?: string | undefined;
@@ -103,26 +96,6 @@ interface ClientConfig {
   sha256: ChecksumConstructor | HashConstructor;
   requestHandler: NodeHttpHandler;
   systemClockOffset?: number;
-}
-
-const registry = new WeakMap<S3Client, DirectRequests>();
-
-/**
- * Lets `openObjectStream` and `uploadStream` send the GetObject and PutObject of small objects
- * on `client` without the SDK's per-request middleware (see `DirectRequests`).
- */
-export function enableDirectRequests(
-  client: S3Client,
-  options: DirectRequestOptions = {},
-): DirectRequests {
-  const direct = new DirectRequests(client, options);
-  registry.set(client, direct);
-  return direct;
-}
-
-/** The direct requests enabled on `client`, if any. */
-export function directRequestsOf(client: S3Client): DirectRequests | undefined {
-  return registry.get(client);
 }
 
 /**
@@ -204,35 +177,25 @@ export class DirectRequests {
     if (algorithm !== undefined && !(VERIFIABLE as readonly string[]).includes(algorithm)) {
       return this.#viaSdk('PutObject', 'checksum');
     }
-    const target = await this.#target('put', input.bucket);
+    const fields = objectWriteHeaders(input.params);
+    if (!fields) return this.#viaSdk('PutObject', 'field');
+    const target = await this.#target('put', input.params.Bucket);
     if (!target) return this.#viaSdk('PutObject', 'endpoint');
     const { body } = input;
     const headers: Record<string, string> = {
+      ...fields,
       host: target.host,
       'content-length': String(body.length),
       'x-amz-content-sha256': this.#unsignedPayload
         ? UNSIGNED_PAYLOAD
         : createHash('sha256').update(body).digest('hex'),
     };
-    if (input.contentType !== undefined) headers['content-type'] = input.contentType;
-    if (input.contentEncoding !== undefined) headers['content-encoding'] = input.contentEncoding;
-    for (const [name, value] of Object.entries(input.metadata ?? {})) {
-      headers[`x-amz-meta-${name}`] = value;
-    }
-    if (input.tagging !== undefined) headers['x-amz-tagging'] = input.tagging;
-    if (input.storageClass !== undefined) headers['x-amz-storage-class'] = input.storageClass;
-    if (input.serverSideEncryption !== undefined) {
-      headers['x-amz-server-side-encryption'] = input.serverSideEncryption;
-    }
-    if (input.sseKmsKeyId !== undefined) {
-      headers['x-amz-server-side-encryption-aws-kms-key-id'] = input.sseKmsKeyId;
-    }
     if (input.ifNoneMatch) headers['if-none-match'] = '*';
     if (algorithm !== undefined) {
       headers['x-amz-sdk-checksum-algorithm'] = algorithm.toUpperCase();
       headers[`x-amz-checksum-${algorithm}`] = checksumOf(algorithm, body);
     }
-    const response = await this.#send(target, 'PUT', input.key, headers, {}, body, signal);
+    const response = await this.#send(target, 'PUT', input.params.Key, headers, {}, body, signal);
     if (!response) return this.#viaSdk('PutObject', 'network');
     // The answer to a PUT is empty or a short XML error: read it so the socket is reused.
     (response.body as Readable | undefined)?.resume();

@@ -9,9 +9,9 @@ export type BuiltinTransformName = (typeof BUILTIN_TRANSFORMS)[number];
 /** Levels of the compressing transforms. */
 export interface BuiltinTransformOptions {
   /** gzip level 0–9; default 6. Level 1 is about 3× faster than 6 for a slightly larger output. */
-  gzipLevel?: number;
+  gzipLevel?: number | undefined;
   /** zstd level 1–22; default 3. Higher levels cost much more CPU for a few percent. */
-  zstdLevel?: number;
+  zstdLevel?: number | undefined;
 }
 
 // zlib's own 16 KiB chunks mean four times as many stream callbacks per byte as needed.

@@ -1,4 +1,5 @@
-import { UnsafeOutputKeyError } from './errors.js';
+import { ConfigError } from '../../errors.js';
+import { UnsafeOutputKeyError } from './unsafe-output-key-error.js';
 
 /** The placeholders a key template may use. */
 export const KEY_TEMPLATE_FIELDS = ['key', 'relkey', 'dir', 'name', 'ext'] as const;
@@ -36,6 +37,34 @@ export function splitKey(relKey: string): { dir: string; name: string; ext: stri
   // A leading dot names a dotfile (`.env`), not an extension.
   if (dot <= 0) return { dir, name: base, ext: '' };
   return { dir, name: base.slice(0, dot), ext: base.slice(dot) };
+}
+
+/**
+ * Replaces each `{name}` in `template` with `fields[name]`, for any job's own key template
+ * (times, hosts, task metadata...). A placeholder with no field throws a `ConfigError` naming the
+ * known ones, so a typo never becomes a literal in every key. Check templates at config time
+ * with {@link templatePlaceholders}.
+ */
+export function renderTemplate(template: string, fields: Record<string, string>): string {
+  const unknown = templatePlaceholders(template).filter((name) => !Object.hasOwn(fields, name));
+  if (unknown.length > 0) {
+    throw new ConfigError([
+      {
+        path: 'keyTemplate',
+        message: `unknown placeholder ${unknown.map((n) => `{${n}}`).join(', ')}; use ${Object.keys(
+          fields,
+        )
+          .map((f) => `{${f}}`)
+          .join(', ')}`,
+      },
+    ]);
+  }
+  return template.replace(PLACEHOLDER, (_whole, name: string) => fields[name]!);
+}
+
+/** The placeholder names used in `template`, in order (`{yyyy}/{HH}` → `yyyy`, `HH`). */
+export function templatePlaceholders(template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1]!);
 }
 
 /**

@@ -1,17 +1,17 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { awsOptionsSchema } from '../config/aws-options.js';
+import { describeFields, envName } from '../config/option-fields.js';
+import { parseArgs } from '../config/parse-args.js';
+import { type ConfigFile, readConfigFile } from '../config/read-config-file.js';
+import { type ResolvedConfig, resolveConfig, type ValueSource } from '../config/resolve-config.js';
+import { type RuntimeOptions, runtimeOptionsSchema } from '../config/runtime-options.js';
+import type { S3Location } from '../config/s3-location.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { JobClass } from '../jobs/job.js';
 import { loadHandler } from '../jobs/load-handler.js';
 import { createJobRegistry, type JobRegistry } from '../jobs/registry.js';
 import { createS3Client } from '../s3/client.js';
 import { explainS3Error } from '../s3/explain-error.js';
-import type { S3Location } from '../s3/location.js';
-import { awsOptionsSchema } from './aws-options.js';
-import { describeFields, envName } from './option-fields.js';
-import { parseArgs } from './parse-args.js';
-import { type ConfigFile, readConfigFile } from './read-config-file.js';
-import { type ResolvedConfig, resolveConfig, type ValueSource } from './resolve-config.js';
-import { type RuntimeOptions, runtimeOptionsSchema } from './runtime-options.js';
 
 /** What `run` (or `policy`, `doctor`) was given. */
 export interface JobConfigRequest {

@@ -7,15 +7,19 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../errors.js';
+import type { ByteBudget } from './byte-budget.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
-import type { OpenObjectStreamOptions } from './download.js';
+import type { DownloadOptions } from './download-options.js';
 import { TransferErrorCode, transferError } from './transfer-error.js';
 
-/** Options of `RangedObjectStream`: `openObjectStream`'s, with the range defaults resolved. */
-export type RangedObjectStreamOptions = Omit<
-  OpenObjectStreamOptions,
-  'rangeThreshold' | 'rangeSize' | 'rangeConcurrency'
-> & { rangeSize: number; rangeConcurrency: number };
+/** Options of `RangedObjectStream`: a download's, with the size known and the range settings resolved. */
+export type RangedObjectStreamOptions = DownloadOptions & {
+  size: number;
+  /** Each ranged GET holds its range's bytes from before it is sent until the consumer took them. */
+  budget: ByteBudget;
+  rangeSize: number;
+  rangeConcurrency: number;
+};
 
 /** Reads of one range: the SDK retries requests, not a body cut mid-way, so that is resumed here. */
 const RANGE_ATTEMPTS = 3;

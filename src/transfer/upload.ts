@@ -7,84 +7,53 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
-  type S3Client,
-  type StorageClass,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from '../config/transfer-options.js';
 import { S3WorkerError } from '../errors.js';
-import type { ByteBudget } from './byte-budget.js';
 import { crc32Base64, crc32Combine } from './crc32-combine.js';
-import { directRequestsOf } from './direct-requests.js';
-import { returnPartBuffer, takePartBuffer } from './part-buffer-pool.js';
+import {
+  type ObjectWriteOptions,
+  type ObjectWriteParams,
+  objectWriteParams,
+} from './object-write-options.js';
 import { transferError } from './transfer-error.js';
+import type { TransferParts } from './transfer-parts.js';
 import { UploadPartReader } from './upload-part-reader.js';
 
-const MiB = 1024 * 1024;
-
-/** Default `partSize`. */
-export const DEFAULT_PART_SIZE = 8 * MiB;
-/** Default `queueSize`. */
-export const DEFAULT_QUEUE_SIZE = 4;
-/** S3's smallest part (all but the last). */
-export const MIN_PART_SIZE = 5 * MiB;
-/** S3's largest part. */
-export const MAX_PART_SIZE = 5 * 1024 * MiB;
 /** S3's most parts per upload. */
 export const MAX_PARTS = 10_000;
 /** How long the abort of a failed multipart upload may take (it runs after the caller's signal aborted). */
 const ABORT_UPLOAD_TIMEOUT_MS = 30_000;
 
-/** Server-side encryption of the written object. */
-export type SseOption = { type: 'AES256' } | { type: 'aws:kms'; keyId?: string };
-
-/** Options of `uploadStream`. */
-export interface UploadStreamOptions {
+/** Options of `Transfer.upload`. */
+export interface UploadOptions extends ObjectWriteOptions {
   bucket: string;
   key: string;
   /** The bytes to write; any length, unknown in advance is fine. Consumed (or destroyed on failure). */
   body: Readable | AsyncIterable<Uint8Array>;
   /**
-   * Bytes per part, 5 MiB–5 GiB (default 8 MiB). 10,000 parts max: 8 MiB parts cap an object
-   * of unknown length at ≈ 78 GiB; pick it from the largest object you expect.
+   * Bytes per part, 5 MiB–5 GiB. Default: the run's `--part-size` (8 MiB). 10,000 parts max: 8 MiB
+   * parts cap an upload of unknown length at ≈ 78 GiB; pick it from the largest body you expect.
    */
-  partSize?: number;
-  /** Parts in flight at once (default 4). Memory: up to `(queueSize + 1) × partSize`, within the budget. */
-  queueSize?: number;
+  partSize?: number | undefined;
   /**
-   * Global bound on buffered bytes: each part holds `partSize` from when it starts filling until
-   * its request is done. A body smaller than one part also holds `partSize` while it is read.
+   * Parts in flight at once. Default: the run's `--queue-size` (4). Memory: up to
+   * `(queueSize + 1) × partSize` (one part filling while the others are sent), within the budget.
    */
-  budget: ByteBudget;
-  /** Write only if the key does not exist (`If-None-Match: *`); else fails with code `OBJECT_EXISTS`. */
-  ifNoneMatch?: boolean;
-  contentType?: string;
-  contentEncoding?: string;
-  /** User metadata (`x-amz-meta-*`). */
-  metadata?: Record<string, string>;
-  /** Object tags, sent with the write itself (no separate PutObjectTagging call or permission). */
-  tags?: Record<string, string>;
-  storageClass?: StorageClass;
-  sse?: SseOption;
-  /**
-   * Checksum the SDK computes for every request and S3 verifies (default CRC32). With a CRC
-   * algorithm a multipart upload asks for a full-object checksum (`ChecksumType: FULL_OBJECT`),
-   * so the stored object carries one checksum of all its bytes that downloads can verify; for
-   * CRC32 the checksum of the whole stream is also computed here and sent with the completion,
-   * so S3 verifies the object end to end. `false`: no checksum headers (stores that reject them).
-   */
-  checksumAlgorithm?: ChecksumAlgorithm | false;
+  queueSize?: number | undefined;
   /**
    * The body's exact length, when known in advance (a copy of an object whose size was listed).
    * A body smaller than one part then takes only its own size of budget and buffer instead of a
-   * whole part; a body longer than announced fails with code `BODY_TOO_LONG`.
+   * whole part; a body longer than announced fails with code `BODY_TOO_LONG`. Default: unknown.
    */
-  expectedBytes?: number;
+  expectedBytes?: number | undefined;
   /** Aborts the upload; a multipart upload is then aborted on the server. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** What was written. */
-export interface UploadStreamResult {
+export interface UploadResult {
   etag: string;
   /** Bytes written. */
   bytes: number;
@@ -111,12 +80,11 @@ export interface UploadStreamResult {
  *   verify the whole object.
  */
 export async function uploadStream(
-  s3: S3Client,
-  options: UploadStreamOptions,
-): Promise<UploadStreamResult> {
-  const { bucket, key, budget } = options;
-  const partSize = options.partSize ?? DEFAULT_PART_SIZE;
-  const queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
+  parts: TransferParts,
+  options: UploadOptions & { partSize: number; queueSize: number },
+): Promise<UploadResult> {
+  const { s3, budget, buffers } = parts;
+  const { bucket, key, partSize, queueSize } = options;
   if (!Number.isInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
     throw new RangeError(`partSize must be an integer from 5 MiB to 5 GiB, got ${partSize}`);
   }
@@ -125,7 +93,7 @@ export async function uploadStream(
   }
   const algorithm = checksumAlgorithmOf(options);
   const fullObject = algorithm?.startsWith('CRC') === true;
-  const params = objectParams(options);
+  const params = objectWriteParams(bucket, key, options);
 
   const controller = new AbortController();
   const outer = options.signal;
@@ -136,7 +104,7 @@ export async function uploadStream(
 
   const reader = new UploadPartReader(options.body);
   const inFlight = new Set<Promise<void>>();
-  const parts: CompletedPart[] = [];
+  const completed: CompletedPart[] = [];
   let held = 0;
   let failure: unknown;
   let uploadId: string | undefined;
@@ -148,12 +116,12 @@ export async function uploadStream(
   const acquirePart = async (): Promise<Buffer> => {
     await budget.acquire(partSize, signal, { holdsNothing: () => held === 0 });
     held += partSize;
-    return takePartBuffer(budget, partSize);
+    return buffers.take(partSize);
   };
   const releasePart = (buffer: Buffer) => {
     held -= partSize;
     budget.release(partSize);
-    returnPartBuffer(budget, buffer);
+    buffers.give(buffer);
   };
 
   const acquireSmall = async (size: number): Promise<Buffer> => {
@@ -179,7 +147,7 @@ export async function uploadStream(
     if (filled < buffer.length || (await reader.atEnd(signal))) {
       const body = buffer.subarray(0, filled);
       try {
-        return await putObject(s3, { ...options, body, checksumAlgorithm: algorithm }, signal);
+        return await putObject(parts, params, body, options.ifNoneMatch, algorithm, signal);
       } finally {
         if (small) releaseSmall(buffer.length);
         else releasePart(buffer);
@@ -225,7 +193,7 @@ export async function uploadStream(
         )
         .then(
           (res) => {
-            parts.push({
+            completed.push({
               PartNumber: partNumber,
               ETag: res.ETag,
               ChecksumCRC32: res.ChecksumCRC32,
@@ -263,13 +231,13 @@ export async function uploadStream(
     if (failure !== undefined) throw failure;
 
     action = 'CompleteMultipartUpload';
-    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     const done = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
         UploadId: uploadId,
-        MultipartUpload: { Parts: parts },
+        MultipartUpload: { Parts: completed },
         IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
         ChecksumType: fullObject ? 'FULL_OBJECT' : undefined,
         ChecksumCRC32: algorithm === 'CRC32' ? crc32Base64(crc) : undefined,
@@ -277,7 +245,7 @@ export async function uploadStream(
       { abortSignal: signal },
     );
     uploadId = undefined;
-    return { etag: done.ETag ?? '', bytes, parts: parts.length, versionId: done.VersionId };
+    return { etag: done.ETag ?? '', bytes, parts: completed.length, versionId: done.VersionId };
   } catch (err) {
     const cause = failure ?? err;
     controller.abort(cause);
@@ -298,68 +266,59 @@ export async function uploadStream(
   }
 }
 
-/** Options of `putSmallObject`: those of `uploadStream` with the whole body in memory. */
-export type PutSmallObjectOptions = Omit<
-  UploadStreamOptions,
-  'body' | 'budget' | 'partSize' | 'queueSize' | 'expectedBytes'
-> & { body: Buffer };
+/** Options of `Transfer.putObject`: an upload's, with the whole body in memory. */
+export interface PutObjectOptions extends ObjectWriteOptions {
+  bucket: string;
+  key: string;
+  body: Buffer;
+  signal?: AbortSignal | undefined;
+}
 
 /**
- * Writes `body` as one PutObject (direct when the client allows it, else through the SDK), with
+ * Writes `body` as one PutObject (direct when the transfer allows it, else through the SDK), with
  * the same headers, checksum and `If-None-Match` as `uploadStream`; errors come back explained as
  * `uploadStream`'s do. For bodies already in memory and smaller than a part.
  */
 export async function putSmallObject(
-  s3: S3Client,
-  options: PutSmallObjectOptions,
-): Promise<UploadStreamResult> {
-  const algorithm = checksumAlgorithmOf(options);
+  parts: TransferParts,
+  options: PutObjectOptions,
+): Promise<UploadResult> {
+  const { bucket, key, body, signal } = options;
   try {
-    return await putObject(s3, { ...options, checksumAlgorithm: algorithm }, options.signal);
-  } catch (err) {
-    throw transferError(
-      err,
-      { action: 'PutObject', bucket: options.bucket, key: options.key },
-      options.signal,
+    return await putObject(
+      parts,
+      objectWriteParams(bucket, key, options),
+      body,
+      options.ifNoneMatch,
+      checksumAlgorithmOf(options),
+      signal,
     );
+  } catch (err) {
+    throw transferError(err, { action: 'PutObject', bucket, key }, signal);
   }
 }
 
 /** One PutObject of `body`: direct, or through the SDK when the direct request did not succeed. */
 async function putObject(
-  s3: S3Client,
-  options: Omit<PutSmallObjectOptions, 'checksumAlgorithm'> & {
-    checksumAlgorithm: ChecksumAlgorithm | undefined;
-  },
+  parts: TransferParts,
+  params: ObjectWriteParams,
+  body: Buffer,
+  ifNoneMatch: boolean | undefined,
+  checksumAlgorithm: ChecksumAlgorithm | undefined,
   signal: AbortSignal | undefined,
-): Promise<UploadStreamResult> {
-  const { bucket, key, body, checksumAlgorithm } = options;
-  const params = objectParams(options);
-  const direct = await directRequestsOf(s3)?.putObject(
-    {
-      bucket,
-      key,
-      body,
-      contentType: params.ContentType,
-      contentEncoding: params.ContentEncoding,
-      metadata: params.Metadata,
-      tagging: params.Tagging,
-      storageClass: params.StorageClass,
-      serverSideEncryption: params.ServerSideEncryption,
-      sseKmsKeyId: params.SSEKMSKeyId,
-      ifNoneMatch: options.ifNoneMatch,
-      checksumAlgorithm,
-    },
+): Promise<UploadResult> {
+  const direct = await parts.direct?.putObject(
+    { params, body, ifNoneMatch, checksumAlgorithm },
     signal,
   );
   if (direct) return { ...direct, bytes: body.length, parts: 1 };
-  const res = await s3.send(
+  const res = await parts.s3.send(
     new PutObjectCommand({
       ...params,
       Body: body,
       ContentLength: body.length,
       ChecksumAlgorithm: checksumAlgorithm,
-      IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+      IfNoneMatch: ifNoneMatch ? '*' : undefined,
     }),
     signal ? { abortSignal: signal } : {},
   );
@@ -373,31 +332,9 @@ function checksumAlgorithmOf(options: {
   return options.checksumAlgorithm === false ? undefined : (options.checksumAlgorithm ?? 'CRC32');
 }
 
-/** Object-level parameters shared by PutObject and CreateMultipartUpload. */
-function objectParams(o: Omit<UploadStreamOptions, 'body' | 'budget'>) {
-  return {
-    Bucket: o.bucket,
-    Key: o.key,
-    ContentType: o.contentType,
-    ContentEncoding: o.contentEncoding,
-    Metadata: o.metadata,
-    Tagging: o.tags === undefined ? undefined : encodeTags(o.tags),
-    StorageClass: o.storageClass,
-    ServerSideEncryption: o.sse?.type,
-    SSEKMSKeyId: o.sse?.type === 'aws:kms' ? o.sse.keyId : undefined,
-  };
-}
-
-/** `x-amz-tagging` wants a URL query string; `+` for a space would be read as a plus sign. */
-function encodeTags(tags: Record<string, string>): string {
-  return Object.entries(tags)
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
-    .join('&');
-}
-
 /** Aborts a multipart upload even though the caller's signal has aborted; its own failure goes to the log via the cause. */
 async function abortUpload(
-  s3: S3Client,
+  s3: TransferParts['s3'],
   bucket: string,
   key: string,
   uploadId: string,

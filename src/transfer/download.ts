@@ -1,49 +1,18 @@
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../errors.js';
-import type { ByteBudget } from './byte-budget.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
-import { type ChecksumCheck, directRequestsOf } from './direct-requests.js';
-import { RangedObjectStream } from './ranged-object-stream.js';
+import type { ChecksumCheck, DirectRequests } from './direct-requests.js';
+import type { DownloadOptions } from './download-options.js';
+import { RangedObjectStream } from './ranged-download.js';
 import { checksumMismatchError, transferError } from './transfer-error.js';
+import type { TransferParts } from './transfer-parts.js';
 
-const MiB = 1024 * 1024;
-
-/** Default `rangeThreshold`: below it one GET is as fast as ranges and costs one request. */
-export const DEFAULT_RANGE_THRESHOLD = 64 * MiB;
-/** Default `rangeSize`. */
-export const DEFAULT_RANGE_SIZE = 8 * MiB;
-/**
- * Default `rangeConcurrency`. Ranges read ahead of the consumer wait in memory, and measured here
- * (1 GiB copy-through) 4 in flight cost 40% more CPU than 2 (their chunks outlive the young
- * generation) and 60 MiB more RSS, for no more throughput: the upload is the bound.
- */
-export const DEFAULT_RANGE_CONCURRENCY = 2;
-
-/** Options of `openObjectStream`. */
-export interface OpenObjectStreamOptions {
-  bucket: string;
-  key: string;
-  /** Object size in bytes, as listed. Decides single vs ranged GET and the ranges. */
-  size: number;
-  /** ETag as listed (quoted). Sent as `If-Match` so a changed object fails instead of mixing versions. */
-  etag?: string;
-  /** Read this version (versioned buckets). */
-  versionId?: string;
-  /**
-   * Global bound on buffered bytes. Each ranged GET holds its range's bytes from before it is
-   * sent until the consumer has taken them. A single GET is not charged: it buffers only the
-   * stream's high-water mark (64 KiB), paced by the consumer.
-   */
-  budget: ByteBudget;
-  /** Objects of at least this many bytes are read with ranged GETs in parallel (default 64 MiB). */
-  rangeThreshold?: number;
-  /** Bytes per ranged GET (default 8 MiB). Memory: up to `rangeConcurrency × rangeSize` per object, within the budget. */
-  rangeSize?: number;
-  /** Ranged GETs in flight per object (default 2). Each holds one socket. */
-  rangeConcurrency?: number;
-  /** Aborting destroys the stream with the signal's reason and aborts every request. */
-  signal?: AbortSignal;
+/** How large objects are read: the run's range settings (see `TransferSettings`). */
+export interface RangeSettings {
+  rangeThreshold: number;
+  rangeSize: number;
+  rangeConcurrency: number;
 }
 
 /**
@@ -63,16 +32,22 @@ export interface OpenObjectStreamOptions {
  * - Every response body is consumed or destroyed; errors, aborts and `destroy()` by the
  *   consumer abort the requests in flight.
  */
-export function openObjectStream(s3: S3Client, options: OpenObjectStreamOptions): Readable {
-  const threshold = options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD;
-  if (options.size >= threshold && options.size > 0) {
-    return new RangedObjectStream(s3, {
+export function openObjectStream(
+  parts: TransferParts,
+  options: DownloadOptions,
+  ranges: RangeSettings,
+): Readable {
+  const { size } = options;
+  if (size !== undefined && size >= ranges.rangeThreshold && size > 0) {
+    return new RangedObjectStream(parts.s3, {
       ...options,
-      rangeSize: options.rangeSize ?? DEFAULT_RANGE_SIZE,
-      rangeConcurrency: options.rangeConcurrency ?? DEFAULT_RANGE_CONCURRENCY,
+      size,
+      budget: parts.budget,
+      rangeSize: options.rangeSize ?? ranges.rangeSize,
+      rangeConcurrency: options.rangeConcurrency ?? ranges.rangeConcurrency,
     });
   }
-  return new SingleGetStream(s3, options);
+  return new SingleGetStream(parts.s3, parts.direct, options);
 }
 
 /** Options of `readSmallObject`. */
@@ -95,11 +70,11 @@ export interface ReadSmallObjectOptions {
  * the object with `openObjectStream`, which goes through the SDK and explains any error.
  */
 export async function readSmallObject(
-  s3: S3Client,
+  parts: TransferParts,
   options: ReadSmallObjectOptions,
 ): Promise<Buffer | undefined> {
   const { bucket, key, size, signal } = options;
-  const got = await directRequestsOf(s3)?.getObject(
+  const got = await parts.direct?.getObject(
     { bucket, key, ifMatch: options.etag, versionId: options.versionId },
     signal,
   );
@@ -140,16 +115,18 @@ function sizeMismatch(bucket: string, key: string, got: number, want: number): S
 /** One GetObject, started on the first read, its body passed through with backpressure. */
 class SingleGetStream extends Readable {
   readonly #s3: S3Client;
-  readonly #options: OpenObjectStreamOptions;
+  readonly #direct: DirectRequests | undefined;
+  readonly #options: DownloadOptions;
   readonly #controller = new AbortController();
   readonly #unlinkSignal: () => void;
   #body: Readable | undefined;
   #started = false;
   #ended = false;
 
-  constructor(s3: S3Client, options: OpenObjectStreamOptions) {
+  constructor(s3: S3Client, direct: DirectRequests | undefined, options: DownloadOptions) {
     super();
     this.#s3 = s3;
+    this.#direct = direct;
     this.#options = options;
     this.#unlinkSignal = destroyOnAbort(this, options.signal);
   }
@@ -166,7 +143,7 @@ class SingleGetStream extends Readable {
   async #start(): Promise<void> {
     const { bucket, key, etag, versionId } = this.#options;
     try {
-      const direct = await directRequestsOf(this.#s3)?.getObject(
+      const direct = await this.#direct?.getObject(
         { bucket, key, ifMatch: etag, versionId },
         this.#controller.signal,
       );
