@@ -21,7 +21,7 @@ export const doctorOptionsSchema = z
     output: s3UrlSchema
       .optional()
       .describe(
-        's3://bucket/prefix the job writes: probes PutObject/DeleteObject of a probe object and a multipart upload started and aborted',
+        's3://bucket/prefix the job writes: probes PutObject and AbortMultipartUpload with a multipart upload started and aborted',
       ),
     json: z.boolean().default(false).describe('print the report as JSON'),
   })
