@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { awsOptionsSchema } from '../../src/config/aws-options.js';
 import { describeFields, type OptionField } from '../../src/config/option-fields.js';
 import { runtimeOptionsSchema } from '../../src/config/runtime-options.js';
+import { transferOptionsSchema } from '../../src/config/transfer-options.js';
 import { streamTransformConfigSchema } from '../../src/jobs/stream-transform/config.js';
 import {
   optionBlocks,
@@ -18,19 +19,12 @@ import {
 } from '../support/options-table.js';
 
 /** The options of the transfer layer (part sizes, parallelism, the byte budget). */
-const TRANSFER_KEYS = new Set([
-  'partSize',
-  'queueSize',
-  'maxBufferedBytes',
-  'rangeThreshold',
-  'rangeSize',
-  'rangeConcurrency',
-]);
+const TRANSFER_KEYS = new Set(Object.keys(transferOptionsSchema.shape));
 const AWS_KEYS = new Set(Object.keys(awsOptionsSchema.shape));
 
 const runtimeFields = describeFields(runtimeOptionsSchema);
 const jobFields = describeFields(streamTransformConfigSchema);
-const transferFields = [...runtimeFields, ...jobFields].filter((f) => TRANSFER_KEYS.has(f.key));
+const transferFields = runtimeFields.filter((f) => TRANSFER_KEYS.has(f.key));
 
 /** Each table: the page it is on, and the options it lists, in schema order. */
 const TABLES: Record<string, { page: string; fields: OptionField[] }> = {
@@ -43,10 +37,7 @@ const TABLES: Record<string, { page: string; fields: OptionField[] }> = {
     fields: runtimeFields.filter((f) => AWS_KEYS.has(f.key)),
   },
   transfer: { page: 'docs/configuration.md', fields: transferFields },
-  'stream-transform': {
-    page: 'docs/stream-transform.md',
-    fields: jobFields.filter((f) => !TRANSFER_KEYS.has(f.key)),
-  },
+  'stream-transform': { page: 'docs/stream-transform.md', fields: jobFields },
 };
 
 const pages = [...new Set(Object.values(TABLES).map((t) => t.page))];
@@ -104,7 +95,7 @@ describe.each(Object.entries(TABLES))('the "%s" options table', (name, { page, f
 });
 
 describe('the transfer options', () => {
-  it('are each in the transfer table and nowhere else', () => {
+  it('are options every job shares, each in the transfer table and nowhere else', () => {
     expect(transferFields.map((f) => f.key).sort()).toEqual([...TRANSFER_KEYS].sort());
     const everyRow = Object.entries(TABLES)
       .filter(([name]) => name !== 'transfer')
