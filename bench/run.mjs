@@ -1,5 +1,5 @@
 // `npm run bench`: s3worker against s5cmd and the AWS CLI on the local MinIO, measured in the
-// same run. See `npm run bench -- --help` and the README's "Performance" section.
+// same run. See `npm run bench -- --help` and docs/performance.md.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Regenerates the IAM documents under deploy/ with the built CLI (`npm run build` first):
+// Regenerates the IAM documents under deploy/ with the built CLI (`npm run build` first), and
+// the top-level task definition of the main job:
 //   deploy/<job>/policy.json  ← s3worker policy <job> --config deploy/<job>/config.json
 //   deploy/trust-policy.json  ← s3worker policy --trust
+//   task-definition.json      ← deploy/stream-transform/task-definition.json (the main job's)
 // With --check it writes nothing and exits 1 when a committed file differs from what the
 // CLI generates now (CI runs this through test/integration/deploy.test.ts).
 import { execFileSync } from 'node:child_process';
@@ -24,13 +26,20 @@ const env = Object.fromEntries(
   Object.entries(process.env).filter(([name]) => !name.startsWith('S3WORKER_')),
 );
 
-/** The CLI's JSON, laid out as the repository's formatter (Biome) wants it, so lint passes. */
-function generate(args, file) {
-  const json = execFileSync(process.execPath, [cli, 'policy', ...args], {
+/** The job whose task definition is also the repository's top-level task-definition.json. */
+const MAIN_JOB = 'stream-transform';
+
+/** The CLI's policy JSON. */
+function policy(args) {
+  return execFileSync(process.execPath, [cli, 'policy', ...args], {
     cwd: root,
     env,
     encoding: 'utf8',
   });
+}
+
+/** JSON laid out as the repository's formatter (Biome) wants it, so lint passes. */
+function format(json, file) {
   return execFileSync(
     process.execPath,
     [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'format', `--stdin-file-path=${file}`],
@@ -38,20 +47,26 @@ function generate(args, file) {
   );
 }
 
-const outputs = [{ file: join(deploy, 'trust-policy.json'), args: ['--trust'] }];
+const outputs = [
+  { file: join(deploy, 'trust-policy.json'), json: () => policy(['--trust']) },
+  {
+    file: join(root, 'task-definition.json'),
+    json: () => readFileSync(join(deploy, MAIN_JOB, 'task-definition.json'), 'utf8'),
+  },
+];
 for (const entry of readdirSync(deploy, { withFileTypes: true })) {
   const config = join(deploy, entry.name, 'config.json');
   if (entry.isDirectory() && existsSync(config)) {
     outputs.push({
       file: join(deploy, entry.name, 'policy.json'),
-      args: [entry.name, '--config', relative(root, config)],
+      json: () => policy([entry.name, '--config', relative(root, config)]),
     });
   }
 }
 
 const stale = [];
-for (const { file, args } of outputs) {
-  const text = generate(args, file);
+for (const { file, json } of outputs) {
+  const text = format(json(), file);
   const current = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   if (current === text) continue;
   if (check) stale.push(relative(root, file));

@@ -33,26 +33,41 @@ describe('deploy/', () => {
     for (const c of copies) rmSync(c, { recursive: true, force: true });
   });
 
-  it('holds the IAM documents the CLI generates now (regenerated and compared)', async () => {
+  it('holds the IAM documents and top-level task definition gen-deploy writes now (regenerated and compared)', async () => {
     const r = await genDeploy(root, ['--check']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
 
-  it('fails the check, naming the file, when a committed policy differs', async () => {
+  it.each([
+    [
+      'a committed policy',
+      'deploy/stream-transform/policy.json',
+      (doc: { Statement: Array<{ Resource: unknown }> }) => {
+        doc.Statement[0]!.Resource = ['arn:aws:s3:::*'];
+      },
+    ],
+    [
+      'the top-level task definition',
+      'task-definition.json',
+      (doc: { cpu: string }) => {
+        doc.cpu = '4096';
+      },
+    ],
+  ])('fails the check, naming the file, when %s differs', async (_what, path, change) => {
     const copy = mkdtempSync(join(tmpdir(), 's3worker-deploy-'));
     copies.push(copy);
-    for (const part of ['deploy', 'scripts', 'dist', 'package.json']) {
+    for (const part of ['deploy', 'scripts', 'dist', 'package.json', 'task-definition.json']) {
       cpSync(join(root, part), join(copy, part), { recursive: true });
     }
     symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
-    const file = join(copy, 'deploy/stream-transform/policy.json');
+    const file = join(copy, path);
     const doc = JSON.parse(readFileSync(file, 'utf8'));
-    doc.Statement[0].Resource = ['arn:aws:s3:::*'];
+    change(doc);
     writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
     const r = await genDeploy(copy, ['--check']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('deploy/stream-transform/policy.json');
+    expect(r.stderr).toContain(path);
   });
 
   it.each(['stream-transform'])('has valid IAM JSON for %s and a valid trust policy', (job) => {

@@ -2,9 +2,10 @@ import type { TestProject } from 'vitest/node';
 import {
   checkServers,
   dockerAvailable,
-  NO_SERVERS_MESSAGE,
+  planServers,
   readServicesEnvFile,
   serversFromEnv,
+  startServicesScript,
   type TestServers,
 } from './servers.js';
 
@@ -15,28 +16,52 @@ declare module 'vitest' {
 }
 
 /**
- * Chooses the integration test servers, in this order:
+ * Chooses the integration test servers, in this order (see `planServers`):
  *  1. endpoints given in the environment (S3_ENDPOINT, PGHOST, MYSQL_HOST, ...), or failing that
  *     the env file that scripts/test-services.sh wrote;
  *  2. Testcontainers, when a Docker engine answers;
- *  3. otherwise the run fails at once, saying how to get servers. Tests are never skipped.
+ *  3. otherwise scripts/test-services.sh is started here (and left running for the next runs);
+ *     under CI or with S3WORKER_NO_AUTO_SERVERS=1 the run fails at once instead, saying how to
+ *     get servers. Tests are never skipped.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  let servers: TestServers;
   let stop = async () => {};
   const fromEnv = serversFromEnv(process.env);
-  const fromScript = fromEnv ? undefined : serversFromEnv(readServicesEnvFile() ?? {});
-  if (fromEnv) {
-    servers = { source: 'environment', ...fromEnv };
-  } else if (fromScript) {
-    servers = { source: 'services-script', ...fromScript };
-  } else if (await dockerAvailable()) {
-    const { startContainers } = await import('./containers.js');
-    const started = await startContainers();
-    servers = { source: 'testcontainers', ...started.servers };
-    stop = started.stop;
-  } else {
-    throw new Error(NO_SERVERS_MESSAGE);
+  let fromScript = fromEnv ? undefined : serversFromEnv(readServicesEnvFile() ?? {});
+  const plan = planServers(
+    {
+      environment: fromEnv !== undefined,
+      servicesScript: fromScript !== undefined,
+      docker: fromEnv || fromScript ? false : await dockerAvailable(),
+    },
+    process.env,
+  );
+  let servers: TestServers;
+  switch (plan.action) {
+    case 'use':
+      servers = { source: plan.source, ...(fromEnv ?? fromScript)! };
+      break;
+    case 'testcontainers': {
+      const { startContainers } = await import('./containers.js');
+      const started = await startContainers();
+      servers = { source: 'testcontainers', ...started.servers };
+      stop = started.stop;
+      break;
+    }
+    case 'start-services-script':
+      console.error(
+        '[integration servers] none found (no S3_ENDPOINT, no scripts/test-services.sh env file, no Docker engine): starting them with `scripts/test-services.sh start`. The first start builds MinIO and mc from source and takes several minutes; set S3WORKER_NO_AUTO_SERVERS=1 to fail instead.',
+      );
+      await startServicesScript();
+      fromScript = serversFromEnv(readServicesEnvFile() ?? {});
+      if (!fromScript) throw new Error('scripts/test-services.sh start wrote no env file');
+      servers = { source: 'services-script', ...fromScript };
+      console.error(
+        '[integration servers] started MinIO, PostgreSQL and MariaDB on 127.0.0.1 with scripts/test-services.sh; they keep running for the next test runs. Stop them with `scripts/test-services.sh stop`.',
+      );
+      break;
+    case 'fail':
+      throw new Error(plan.message);
   }
   await checkServers(servers);
   console.error(

@@ -1,5 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -20,9 +20,9 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-function builtMtime(): number {
+function builtMtime(cli: string): number {
   try {
-    return statSync(CLI).mtimeMs;
+    return statSync(cli).mtimeMs;
   } catch {
     return 0;
   }
@@ -31,13 +31,17 @@ function builtMtime(): number {
 /**
  * Builds `dist/` (`npm run build`) when any file under src/ is newer than the built CLI, so CLI
  * tests never run stale code. CI builds before testing, so there this is a stat walk. Test files
- * running side by side take turns through a lock folder.
+ * running side by side take turns through a lock folder. A failed build throws with tsc's
+ * output, and leaves the CLI marked out of date so every later call fails the same way rather
+ * than running what tsc half wrote. `root` is the repository root (a test points it elsewhere).
  */
-export function ensureBuilt(): void {
-  if (builtMtime() >= newestMtime(join(ROOT, 'src'))) return;
+export function ensureBuilt(root = ROOT): void {
+  const cli = join(root, 'dist/cli/main.js');
+  const fresh = () => builtMtime(cli) >= newestMtime(join(root, 'src'));
+  if (fresh()) return;
   const lock = join(
     tmpdir(),
-    `s3worker-build-${Buffer.from(ROOT).toString('hex').slice(-16)}.lock`,
+    `s3worker-build-${Buffer.from(root).toString('hex').slice(-16)}.lock`,
   );
   const deadline = Date.now() + 180_000;
   for (;;) {
@@ -48,21 +52,25 @@ export function ensureBuilt(): void {
       if (Date.now() > deadline) throw new Error(`build lock ${lock} held for 3 minutes`);
       // Another test file is building: wait for it, then check again.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
-      if (builtMtime() >= newestMtime(join(ROOT, 'src'))) return;
+      if (fresh()) return;
     }
   }
   try {
-    // tsc still writes dist/ when another file has a type error; the CLI is what matters here.
-    execFileSync(
+    const build = spawnSync(
       process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: ROOT,
-        stdio: 'ignore',
-      },
+      [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: root, encoding: 'utf8' },
     );
-  } catch {
-    if (builtMtime() === 0) throw new Error('npm run build did not produce dist/cli/main.js');
+    if (build.status !== 0) {
+      // tsc writes dist/ even when a file has a type error: make sure that output is never
+      // taken as up to date.
+      if (existsSync(cli)) utimesSync(cli, 0, 0);
+      const output = `${build.stdout ?? ''}${build.stderr ?? ''}`.trim();
+      throw new Error(
+        `npm run build failed (${build.error?.message ?? `exit code ${build.status}`}); the CLI tests need a build of the current src/:\n${output}`,
+      );
+    }
+    if (!existsSync(cli)) throw new Error(`npm run build did not produce ${cli}`);
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** The S3 server the integration tests talk to. */
 export interface S3Server {
@@ -171,3 +172,76 @@ export async function dockerAvailable(): Promise<boolean> {
 }
 
 export const NO_SERVERS_MESSAGE = `no integration test servers: S3_ENDPOINT is not set, scripts/test-services.sh has not been started, and no Docker engine answers for Testcontainers.\n${SCRIPT_HINT}`;
+
+/** The script that starts local servers without Docker (the one `.ci/run` uses). */
+export const SERVICES_SCRIPT = resolve(import.meta.dirname, '../../scripts/test-services.sh');
+
+/** What the global setup found before choosing. */
+export interface FoundServers {
+  /** S3_ENDPOINT and the rest are set in the environment. */
+  environment: boolean;
+  /** The env file of scripts/test-services.sh exists. */
+  servicesScript: boolean;
+  /** A Docker engine answers (only asked when neither of the above). */
+  docker: boolean;
+}
+
+/** How the global setup gets its servers. */
+export type ServerPlan =
+  | { action: 'use'; source: 'environment' | 'services-script' }
+  | { action: 'testcontainers' }
+  /** Run `scripts/test-services.sh start`, then use the env file it wrote. */
+  | { action: 'start-services-script' }
+  | { action: 'fail'; message: string };
+
+/** True for a set flag: anything but unset, empty, `0`, `false` or `no`. */
+function flagSet(value: string | undefined): boolean {
+  return value !== undefined && !['', '0', 'false', 'no'].includes(value.trim().toLowerCase());
+}
+
+/**
+ * Chooses where the integration test servers come from: endpoints in the environment, then the
+ * env file of scripts/test-services.sh, then Testcontainers; with none of them, the script is
+ * started on the spot, except under CI (`CI` set) or with `S3WORKER_NO_AUTO_SERVERS=1`, where the
+ * run fails at once and says how to get servers. Pure: the caller probes, this decides.
+ */
+export function planServers(found: FoundServers, env: Env): ServerPlan {
+  if (found.environment) return { action: 'use', source: 'environment' };
+  if (found.servicesScript) return { action: 'use', source: 'services-script' };
+  if (found.docker) return { action: 'testcontainers' };
+  if (flagSet(env.CI)) {
+    return {
+      action: 'fail',
+      message: `${NO_SERVERS_MESSAGE}\n(CI is set, so the servers are not started automatically.)`,
+    };
+  }
+  if (flagSet(env.S3WORKER_NO_AUTO_SERVERS)) {
+    return {
+      action: 'fail',
+      message: `${NO_SERVERS_MESSAGE}\n(S3WORKER_NO_AUTO_SERVERS is set, so the servers are not started automatically.)`,
+    };
+  }
+  return { action: 'start-services-script' };
+}
+
+/**
+ * Runs `<script> start` (argument array, no shell) with its progress on this process's stderr,
+ * so a first start's several-minute MinIO build is visible. Its stdout (the env lines, with the
+ * servers' passwords) is not shown: the env file it writes is read instead.
+ */
+export function startServicesScript(script = SERVICES_SCRIPT): Promise<void> {
+  return new Promise((done, fail) => {
+    const child = spawn('bash', [script, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('error', fail);
+    child.once('close', (code, signal) => {
+      if (code === 0) done();
+      else {
+        fail(
+          new Error(
+            `${script} start failed (${signal ?? `exit code ${code}`}); its output is above.\n${SCRIPT_HINT}`,
+          ),
+        );
+      }
+    });
+  });
+}

@@ -15,6 +15,7 @@ import streamTransform from '../../deploy/stream-transform/task-definition.json'
 import { resolveConfig } from '../../src/config/resolve-config.js';
 import { runtimeOptionsSchema } from '../../src/config/runtime-options.js';
 import { ObjectTransformJob } from '../../src/jobs/stream-transform/object-transform-job.js';
+import topLevel from '../../task-definition.json' with { type: 'json' };
 
 /** The input shape with every string-literal union widened to string, as a JSON import is typed. */
 type Json<T> = T extends string
@@ -38,6 +39,7 @@ type Input = RegisterTaskDefinitionCommandInput;
 
 // Checked by tsc (npm run typecheck), not at run time: the JSON has the SDK's field names and types.
 const typed: Json<Input> & Exact<typeof streamTransform, Input> = streamTransform;
+const typedTopLevel: Json<Input> & Exact<typeof topLevel, Input> = topLevel;
 const misspelt = { ...streamTransform, famly: 'x' };
 // @ts-expect-error a field RegisterTaskDefinition does not know is a type error
 const rejected: Exact<typeof misspelt, Input> = misspelt;
@@ -63,110 +65,128 @@ const runtimeStage = dockerfile
   .getInstructions()
   .slice(dockerfile.getInstructions().findLastIndex((i) => i.getKeyword() === 'FROM'));
 
-describe.each([['stream-transform', streamTransform as Input]])(
-  'deploy/%s/task-definition.json',
-  (job, td) => {
-    const container = td.containerDefinitions?.[0];
-    const env = Object.fromEntries((container?.environment ?? []).map((e) => [e.name, e.value]));
+/**
+ * Each task definition: its file, its job, and the secrets that job reads (names injected by
+ * ECS from Secrets Manager or SSM). A task definition holds no secret its job does not use.
+ */
+const TASK_DEFINITIONS: Array<[file: string, job: string, td: Input, secrets: string[]]> = [
+  ['task-definition.json', 'stream-transform', topLevel as Input, []],
+  [
+    'deploy/stream-transform/task-definition.json',
+    'stream-transform',
+    streamTransform as Input,
+    [],
+  ],
+];
 
-    it('is typed as RegisterTaskDefinitionCommandInput (tsc)', () => {
-      expectTypeOf(typed).toMatchTypeOf<Json<Input>>();
-      expect(rejected.famly).toBe('x');
-    });
+describe('task-definition.json at the top level', () => {
+  it("is the main job's: deploy/stream-transform/task-definition.json, copied by scripts/gen-deploy.mjs", () => {
+    expectTypeOf(typedTopLevel).toMatchTypeOf<Json<Input>>();
+    expect(topLevel).toEqual(streamTransform);
+  });
+});
 
-    it('has the required fields and valid enum values', () => {
-      expect(td.family).toMatch(/^[A-Za-z0-9_-]{1,255}$/);
-      expect(td.containerDefinitions).toHaveLength(1);
-      expect(container?.name).toMatch(/^[A-Za-z0-9_-]{1,255}$/);
-      expect(container?.image).toBeTruthy();
-      expect(Object.values(NetworkMode)).toContain(td.networkMode);
-      for (const c of td.requiresCompatibilities ?? []) {
-        expect(Object.values(Compatibility)).toContain(c);
-      }
-      expect(Object.values(OSFamily)).toContain(td.runtimePlatform?.operatingSystemFamily);
-      expect(Object.values(CPUArchitecture)).toContain(td.runtimePlatform?.cpuArchitecture);
-      expect(Object.values(LogDriver)).toContain(container?.logConfiguration?.logDriver);
-    });
+describe.each(TASK_DEFINITIONS)('%s', (_file, job, td, secrets) => {
+  const container = td.containerDefinitions?.[0];
+  const env = Object.fromEntries((container?.environment ?? []).map((e) => [e.name, e.value]));
 
-    it('runs on Fargate in awsvpc with a valid cpu/memory pair', () => {
-      expect(td.requiresCompatibilities).toEqual(['FARGATE']);
-      expect(td.networkMode).toBe('awsvpc');
-      expect(FARGATE_MEMORY[td.cpu ?? '']).toContain(Number(td.memory));
-    });
+  it('is typed as RegisterTaskDefinitionCommandInput (tsc)', () => {
+    expectTypeOf(typed).toMatchTypeOf<Json<Input>>();
+    expect(rejected.famly).toBe('x');
+  });
 
-    it('marks the account, role names and region as placeholders', () => {
-      expect(td.taskRoleArn).toMatch(/^arn:aws:iam::<ACCOUNT_ID>:role\/<[\w+=,.@-]+>$/);
-      expect(td.executionRoleArn).toMatch(/^arn:aws:iam::<ACCOUNT_ID>:role\/<[\w+=,.@-]+>$/);
-      expect(container?.logConfiguration?.options?.['awslogs-region']).toBe('<REGION>');
-    });
+  it('has the required fields and valid enum values', () => {
+    expect(td.family).toMatch(/^[A-Za-z0-9_-]{1,255}$/);
+    expect(td.containerDefinitions).toHaveLength(1);
+    expect(container?.name).toMatch(/^[A-Za-z0-9_-]{1,255}$/);
+    expect(container?.image).toBeTruthy();
+    expect(Object.values(NetworkMode)).toContain(td.networkMode);
+    for (const c of td.requiresCompatibilities ?? []) {
+      expect(Object.values(Compatibility)).toContain(c);
+    }
+    expect(Object.values(OSFamily)).toContain(td.runtimePlatform?.operatingSystemFamily);
+    expect(Object.values(CPUArchitecture)).toContain(td.runtimePlatform?.cpuArchitecture);
+    expect(Object.values(LogDriver)).toContain(container?.logConfiguration?.logDriver);
+  });
 
-    it('stops gracefully: stopTimeout 120 (Fargate max), drain deadline below it, init process', () => {
-      expect(container?.stopTimeout).toBe(120);
-      expect(container?.linuxParameters?.initProcessEnabled).toBe(true);
-      const drain = env.S3WORKER_DRAIN_TIMEOUT ?? '';
-      expect(Number.parseInt(drain, 10)).toBeLessThan(120);
-      expect(drain).toMatch(/^\d+s$/);
-    });
+  it('runs on Fargate in awsvpc with a valid cpu/memory pair', () => {
+    expect(td.requiresCompatibilities).toEqual(['FARGATE']);
+    expect(td.networkMode).toBe('awsvpc');
+    expect(FARGATE_MEMORY[td.cpu ?? '']).toContain(Number(td.memory));
+  });
 
-    it('runs as the image user with a read-only root and a scratch volume at S3WORKER_TMPDIR', () => {
-      const user = runtimeStage.filter((i) => i.getKeyword() === 'USER').at(-1);
-      expect(container?.user).toBe(user?.getArgumentsContent());
-      expect(container?.user).not.toMatch(/^(0|root)(:|$)/);
-      expect(container?.readonlyRootFilesystem).toBe(true);
-      const mount = container?.mountPoints?.find((m) => m.containerPath === env.S3WORKER_TMPDIR);
-      expect(mount?.readOnly).toBe(false);
-      expect(td.volumes?.map((v) => v.name)).toContain(mount?.sourceVolume);
-      const volume = runtimeStage.find((i) => i.getKeyword() === 'VOLUME');
-      expect(JSON.parse(volume?.getArgumentsContent() ?? '[]')).toEqual([env.S3WORKER_TMPDIR]);
-    });
+  it('marks the account, role names and region as placeholders', () => {
+    expect(td.taskRoleArn).toMatch(/^arn:aws:iam::<ACCOUNT_ID>:role\/<[\w+=,.@-]+>$/);
+    expect(td.executionRoleArn).toMatch(/^arn:aws:iam::<ACCOUNT_ID>:role\/<[\w+=,.@-]+>$/);
+    expect(container?.logConfiguration?.options?.['awslogs-region']).toBe('<REGION>');
+  });
 
-    it('checks health with the same command as the image, within ECS limits', () => {
-      const hc = container?.healthCheck;
-      expect(hc?.command).toEqual(['CMD', 's3worker', 'healthcheck']);
-      expect(hc?.interval).toBeGreaterThanOrEqual(5);
-      expect(hc?.interval).toBeLessThanOrEqual(300);
-      expect(hc?.timeout).toBeGreaterThanOrEqual(2);
-      expect(hc?.timeout).toBeLessThan(hc?.interval ?? 0);
-      expect(hc?.retries).toBeGreaterThanOrEqual(1);
-      expect(hc?.retries).toBeLessThanOrEqual(10);
-      expect(hc?.startPeriod).toBeLessThanOrEqual(300);
-    });
+  it('stops gracefully: stopTimeout 120 (Fargate max), drain deadline below it, init process', () => {
+    expect(container?.stopTimeout).toBe(120);
+    expect(container?.linuxParameters?.initProcessEnabled).toBe(true);
+    const drain = env.S3WORKER_DRAIN_TIMEOUT ?? '';
+    expect(Number.parseInt(drain, 10)).toBeLessThan(120);
+    expect(drain).toMatch(/^\d+s$/);
+  });
 
-    it('takes the database password from Secrets Manager or SSM, never from the environment', () => {
-      expect(container?.secrets?.length).toBeGreaterThan(0);
-      for (const s of container?.secrets ?? []) {
-        expect(s.valueFrom).toMatch(
-          /^arn:aws:(secretsmanager:<REGION>:<ACCOUNT_ID>:secret:|ssm:<REGION>:<ACCOUNT_ID>:parameter\/)\S+$/,
-        );
-      }
-      for (const name of Object.keys(env)) {
-        expect(name).not.toMatch(/PASSWORD|SECRET|TOKEN|PWD|ACCESS_KEY/);
-      }
-    });
+  it('runs as the image user with a read-only root and a scratch volume at S3WORKER_TMPDIR', () => {
+    const user = runtimeStage.filter((i) => i.getKeyword() === 'USER').at(-1);
+    expect(container?.user).toBe(user?.getArgumentsContent());
+    expect(container?.user).not.toMatch(/^(0|root)(:|$)/);
+    expect(container?.readonlyRootFilesystem).toBe(true);
+    const mount = container?.mountPoints?.find((m) => m.containerPath === env.S3WORKER_TMPDIR);
+    expect(mount?.readOnly).toBe(false);
+    expect(td.volumes?.map((v) => v.name)).toContain(mount?.sourceVolume);
+    const volume = runtimeStage.find((i) => i.getKeyword() === 'VOLUME');
+    expect(JSON.parse(volume?.getArgumentsContent() ?? '[]')).toEqual([env.S3WORKER_TMPDIR]);
+  });
 
-    it('logs to CloudWatch with awslogs', () => {
-      const options = container?.logConfiguration?.options ?? {};
-      expect(container?.logConfiguration?.logDriver).toBe('awslogs');
-      expect(options['awslogs-group']).toMatch(/^\/ecs\//);
-      expect(options['awslogs-stream-prefix']).toBeTruthy();
-    });
+  it('checks health with the same command as the image, within ECS limits', () => {
+    const hc = container?.healthCheck;
+    expect(hc?.command).toEqual(['CMD', 's3worker', 'healthcheck']);
+    expect(hc?.interval).toBeGreaterThanOrEqual(5);
+    expect(hc?.interval).toBeLessThanOrEqual(300);
+    expect(hc?.timeout).toBeGreaterThanOrEqual(2);
+    expect(hc?.timeout).toBeLessThan(hc?.interval ?? 0);
+    expect(hc?.retries).toBeGreaterThanOrEqual(1);
+    expect(hc?.retries).toBeLessThanOrEqual(10);
+    expect(hc?.startPeriod).toBeLessThanOrEqual(300);
+  });
 
-    it('chooses the job by environment, with a config valid for the runtime and the same as config.json', () => {
-      expect(container?.command).toEqual(['run']);
-      expect(env.S3WORKER_JOB).toBe(job);
-      const schemas = { runtime: runtimeOptionsSchema, job: ObjectTransformJob.configSchema };
-      const fromEnv = resolveConfig(schemas, { flags: {}, env });
-      const file = JSON.parse(
-        readFileSync(new URL(`../../deploy/${job}/config.json`, import.meta.url), 'utf8'),
-      ) as Record<string, unknown>;
-      const fromFile = resolveConfig(schemas, {
-        flags: {},
-        env: {},
-        file: { values: { ...file, job }, name: 'config.json' },
-      });
-      // The committed policy is generated from config.json: the task must run that same config.
-      expect(fromEnv.config.job).toEqual(fromFile.config.job);
-      expect({ ...fromEnv.config.runtime }).toEqual({ ...fromFile.config.runtime });
+  it('holds only the secrets its job reads, from Secrets Manager or SSM, none in the environment', () => {
+    expect((container?.secrets ?? []).map((s) => s.name)).toEqual(secrets);
+    for (const s of container?.secrets ?? []) {
+      expect(s.valueFrom).toMatch(
+        /^arn:aws:(secretsmanager:<REGION>:<ACCOUNT_ID>:secret:|ssm:<REGION>:<ACCOUNT_ID>:parameter\/)\S+$/,
+      );
+    }
+    for (const name of Object.keys(env)) {
+      expect(name).not.toMatch(/PASSWORD|SECRET|TOKEN|PWD|ACCESS_KEY/);
+    }
+  });
+
+  it('logs to CloudWatch with awslogs', () => {
+    const options = container?.logConfiguration?.options ?? {};
+    expect(container?.logConfiguration?.logDriver).toBe('awslogs');
+    expect(options['awslogs-group']).toMatch(/^\/ecs\//);
+    expect(options['awslogs-stream-prefix']).toBeTruthy();
+  });
+
+  it('chooses the job by environment, with a config valid for the runtime and the same as config.json', () => {
+    expect(container?.command).toEqual(['run']);
+    expect(env.S3WORKER_JOB).toBe(job);
+    const schemas = { runtime: runtimeOptionsSchema, job: ObjectTransformJob.configSchema };
+    const fromEnv = resolveConfig(schemas, { flags: {}, env });
+    const file = JSON.parse(
+      readFileSync(new URL(`../../deploy/${job}/config.json`, import.meta.url), 'utf8'),
+    ) as Record<string, unknown>;
+    const fromFile = resolveConfig(schemas, {
+      flags: {},
+      env: {},
+      file: { values: { ...file, job }, name: 'config.json' },
     });
-  },
-);
+    // The committed policy is generated from config.json: the task must run that same config.
+    expect(fromEnv.config.job).toEqual(fromFile.config.job);
+    expect({ ...fromEnv.config.runtime }).toEqual({ ...fromFile.config.runtime });
+  });
+});

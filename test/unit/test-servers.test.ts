@@ -1,6 +1,15 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkServers, serversFromEnv } from '../support/servers.js';
+import {
+  checkServers,
+  type FoundServers,
+  planServers,
+  serversFromEnv,
+  startServicesScript,
+} from '../support/servers.js';
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -47,5 +56,60 @@ describe('choosing the integration test servers', () => {
 
   it('uses no environment servers when S3_ENDPOINT is unset', () => {
     expect(serversFromEnv({ PGHOST: 'h' })).toBeUndefined();
+  });
+});
+
+describe('what the test setup does when it finds no servers', () => {
+  const none: FoundServers = { environment: false, servicesScript: false, docker: false };
+
+  it('uses what it found, in order: environment, the services env file, Docker', () => {
+    expect(planServers({ environment: true, servicesScript: true, docker: true }, {})).toEqual({
+      action: 'use',
+      source: 'environment',
+    });
+    expect(planServers({ ...none, servicesScript: true, docker: true }, { CI: 'true' })).toEqual({
+      action: 'use',
+      source: 'services-script',
+    });
+    expect(planServers({ ...none, docker: true }, { CI: 'true' })).toEqual({
+      action: 'testcontainers',
+    });
+  });
+
+  it('starts scripts/test-services.sh on a machine with nothing found', () => {
+    expect(planServers(none, {})).toEqual({ action: 'start-services-script' });
+    expect(planServers(none, { CI: 'false', S3WORKER_NO_AUTO_SERVERS: '0' })).toEqual({
+      action: 'start-services-script',
+    });
+  });
+
+  it('fails loudly instead under CI, saying why nothing was started', () => {
+    const plan = planServers(none, { CI: 'true' });
+    expect(plan.action).toBe('fail');
+    expect(plan.action === 'fail' && plan.message).toMatch(/scripts\/test-services\.sh start/);
+    expect(plan.action === 'fail' && plan.message).toMatch(/CI is set/);
+    expect(planServers(none, { CI: '1' }).action).toBe('fail');
+  });
+
+  it('fails loudly instead with S3WORKER_NO_AUTO_SERVERS=1', () => {
+    const plan = planServers(none, { S3WORKER_NO_AUTO_SERVERS: '1' });
+    expect(plan.action).toBe('fail');
+    expect(plan.action === 'fail' && plan.message).toMatch(/S3WORKER_NO_AUTO_SERVERS is set/);
+  });
+
+  it('turns a failed start of the script into an error naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's3worker-services-script-'));
+    try {
+      const script = join(dir, 'test-services.sh');
+      writeFileSync(script, 'echo "S3_SECRET_ACCESS_KEY=not-shown"; exit 3\n');
+      const err = await startServicesScript(script).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toContain(`${script} start failed (exit code 3)`);
+      expect(err?.message).not.toContain('not-shown');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
