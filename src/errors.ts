@@ -1,5 +1,5 @@
 /**
- * Process exit codes. One table, documented in the README; a code never changes meaning.
+ * Process exit codes. One table, documented in docs/running.md; a code never changes meaning.
  */
 export const ExitCode = {
   /** Every object done (or skipped as already done). */

@@ -18,7 +18,7 @@ const VALUE_NAME: Record<OptionField['kind'], string> = {
 
 /**
  * The commander Option that documents one config field: flag, value name, description, then
- * choices, default and environment variable. The same text `--help` shows and the README copies.
+ * choices, default and environment variable. The same text `--help` shows and the docs' option tables are generated from.
  */
 export function fieldOption(field: OptionField, group: string): Option[] {
   const notes: string[] = [];

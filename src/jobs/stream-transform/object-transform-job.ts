@@ -41,7 +41,7 @@ export interface SourceObject {
   bucket: string;
   /** Full key in the input bucket. */
   key: string;
-  /** Key relative to the input prefix (see the README's key template section). */
+  /** Key relative to the input prefix (see docs/stream-transform.md, key templates). */
   relKey: string;
   /** Bytes. */
   size: number;
