@@ -23,6 +23,7 @@ import copyThrough from './scenarios/copy-through.mjs';
 import gzipText from './scenarios/gzip-text.mjs';
 import manySmall from './scenarios/many-small.mjs';
 import rssFlat from './scenarios/rss-flat.mjs';
+import uploadStream from './scenarios/upload-stream.mjs';
 
 /**
  * @typedef {object} Scenario
@@ -31,12 +32,13 @@ import rssFlat from './scenarios/rss-flat.mjs';
  * @property {'MB/s' | 'objects/s'} unit
  * @property {boolean} [needsLocalDir]
  * @property {{ tool: string, variant: string }} [onlyTool]
+ * @property {{ tool: string, variant: string }[]} [runners] its own runners instead of the tools
  * @property {(options: object) => number[]} [sizes]
  */
 
 const execFileAsync = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SCENARIOS = { a: copyThrough, b: manySmall, c: gzipText, rss: rssFlat };
+const SCENARIOS = { a: copyThrough, b: manySmall, c: gzipText, rss: rssFlat, u: uploadStream };
 
 const say = (text) => process.stderr.write(`[bench] ${text}\n`);
 
@@ -201,7 +203,13 @@ async function runScenario(ctx) {
   const label = size === undefined ? scenario.id : `${scenario.id} ${formatSize(size)}`;
   say(`${label}: generating the source data`);
   const prepStarted = Date.now();
-  const src = await scenario.prepare({ s3, buckets, options: scenarioOptions, size });
+  const src = await scenario.prepare({
+    s3,
+    buckets,
+    options: scenarioOptions,
+    size,
+    tmpDir: ctx.tmpDir,
+  });
   say(
     `${label}: ${scenario.describe(src)} ready in ${round((Date.now() - prepStarted) / 1000, 1)} s`,
   );
@@ -214,13 +222,15 @@ async function runScenario(ctx) {
     work,
     runs: [],
   };
-  const combos = scenario.onlyTool
-    ? [scenario.onlyTool]
-    : TOOL_NAMES.flatMap((tool) => VARIANTS.map((variant) => ({ tool, variant })));
+  const combos =
+    scenario.runners ??
+    (scenario.onlyTool
+      ? [scenario.onlyTool]
+      : TOOL_NAMES.flatMap((tool) => VARIANTS.map((variant) => ({ tool, variant }))));
   for (const { tool, variant } of combos) {
     if (ctx.isInterrupted()) break;
-    if (!options.tools.includes(tool)) continue;
-    if (!scenario.onlyTool && !options.variants.includes(variant)) continue;
+    if (TOOL_NAMES.includes(tool) && !options.tools.includes(tool)) continue;
+    if (!scenario.onlyTool && !scenario.runners && !options.variants.includes(variant)) continue;
     const run = { tool, variant };
     if (tool === 's3worker' && !ctx.s3worker.ok) {
       run.error = `not runnable: ${ctx.s3worker.reason}`;
@@ -266,10 +276,20 @@ async function runOnce({
   tmpDir,
   env,
   measureOptions,
+  s3worker,
 }) {
   const dst = scenario.destination(buckets.output, `${scenario.id}/${tool}-${variant}-${attempt}/`);
   const localDir = scenario.needsLocalDir ? await mkdtemp(join(tmpDir, `${tool}-`)) : undefined;
-  const pipelines = scenario.plan(tools[tool], { variant, src, dst, localDir });
+  const pipelines = scenario.plan(tools[tool], {
+    variant,
+    src,
+    dst,
+    localDir,
+    runner: { tool, variant },
+    root: ROOT,
+    node: process.execPath,
+    nodeFlags: s3worker.ok ? shebangNodeFlags(s3worker.bin) : [],
+  });
   const outcome = {};
   try {
     const measured = await runSteps(pipelines, { ...measureOptions, env: env(variant) });
@@ -280,7 +300,7 @@ async function runOnce({
       rssSumBytes: measured.rssSumBytes,
       processes: measured.processes,
     });
-    outcome.verified = await scenario.verify({ s3, src, dst, options });
+    outcome.verified = await scenario.verify({ s3, src, dst, options, stdout: measured.stdout });
     say(
       `${label} ${tool} ${variant}: ${measured.wallSeconds} s wall, ${measured.cpuSeconds} s CPU, ` +
         `peak RSS ${formatSize(measured.rssSumBytes)}; verified (${outcome.verified})`,

@@ -145,6 +145,7 @@ export async function runSteps(pipelines, options) {
     total.peakRssBytes = Math.max(total.peakRssBytes, one.peakRssBytes);
     total.rssSumBytes = Math.max(total.rssSumBytes, one.rssSumBytes);
     total.processes.push(...one.processes);
+    total.stdout = one.stdout;
   }
   return total;
 }

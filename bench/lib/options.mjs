@@ -30,9 +30,11 @@ Measures s3worker against s5cmd and the AWS CLI on the local MinIO (bench/setup.
 the peers once). Writes <out>/latest.json and <out>/latest.md and prints the table.
 
   --scenario LIST     a (copy-through), b (many small objects), c (gzip -1 of text),
-                      rss (s3worker peak RSS by object size); comma-separated or repeated
-                      (default: a,b,c,rss)
+                      rss (s3worker peak RSS by object size), u (upload of a stream of
+                      unknown length: s3worker's Transfer vs lib-storage's Upload);
+                      comma-separated or repeated (default: a,b,c,rss,u)
   --size SIZE         object size for a and c (default 1GiB)
+  --upload-size SIZE  stream length for u (default 2GiB)
   --objects N         object count for b (default 5000)
   --object-size SIZE  object size for b (default 64KiB)
   --rss-sizes LIST    object sizes for rss (default 1GiB,4GiB)
@@ -69,6 +71,7 @@ export function parseOptions(argv) {
       size: { type: 'string', default: '1GiB' },
       objects: { type: 'string', default: '5000' },
       'object-size': { type: 'string', default: '64KiB' },
+      'upload-size': { type: 'string', default: '2GiB' },
       'rss-sizes': { type: 'string', default: '1GiB,4GiB' },
       tools: { type: 'string', default: 's5cmd,aws,s3worker' },
       variants: { type: 'string', default: 'default,tuned' },
@@ -89,10 +92,15 @@ export function parseOptions(argv) {
   if (!['sample', 'full'].includes(values.verify)) throw new Error('--verify: use sample or full');
   return {
     help: values.help,
-    scenarios: pick(list(values.scenario ?? ['a,b,c,rss']), ['a', 'b', 'c', 'rss'], 'scenario'),
+    scenarios: pick(
+      list(values.scenario ?? ['a,b,c,rss,u']),
+      ['a', 'b', 'c', 'rss', 'u'],
+      'scenario',
+    ),
     size: parseSize(values.size),
     objects: positive(values.objects, 'objects'),
     objectSize: parseSize(values['object-size']),
+    uploadSize: parseSize(values['upload-size']),
     rssSizes: list([values['rss-sizes']]).map(parseSize),
     tools: pick(list([values.tools]), ['s5cmd', 'aws', 's3worker'], 'tools'),
     variants: pick(list([values.variants]), ['default', 'tuned'], 'variants'),

@@ -57,6 +57,39 @@ export function summarize(results) {
     }
   }
 
+  const upload = results.scenarios.find((e) => e.id === 'u');
+  if (upload) {
+    const mine = find(upload, 's3worker', 'transfer');
+    const theirs = find(upload, 'lib-storage', 'Upload');
+    const speed = ratio(mine, theirs);
+    targets.push({
+      target: "(u) transfer layer ≥ 1.0× lib-storage's Upload",
+      measured:
+        speed === undefined
+          ? 'not measured'
+          : `${speed}× (${mine.throughput} vs ${theirs.throughput} ${upload.unit})`,
+      met: speed === undefined ? undefined : speed >= 1,
+    });
+    // Peak RSS of the uploading process, and above the floor: the same process reading the
+    // same pipe with the same modules loaded and uploading nothing.
+    const floor = find(upload, 'floor', 'no upload');
+    const rss = mine && theirs ? mine.peakRssBytes / theirs.peakRssBytes : undefined;
+    const mib = (bytes) => `${bytes >= 0 ? '+' : '−'}${formatSize(Math.abs(bytes))}`;
+    targets.push({
+      target: "(u) transfer layer peak RSS ≤ 0.5× lib-storage's",
+      measured:
+        rss === undefined
+          ? 'not measured'
+          : `${rss.toFixed(2)}× (${formatSize(mine.peakRssBytes)} vs ${formatSize(theirs.peakRssBytes)})` +
+            (floor
+              ? `; above the ${formatSize(floor.peakRssBytes)} of the same process reading the pipe ` +
+                `without uploading: ${mib(mine.peakRssBytes - floor.peakRssBytes)} vs ` +
+                `${mib(theirs.peakRssBytes - floor.peakRssBytes)}`
+              : ''),
+      met: rss === undefined ? undefined : rss <= 0.5,
+    });
+  }
+
   const rssRuns = results.scenarios
     .filter((e) => e.id === 'rss')
     .map((e) => ({ bytes: e.work.bytes, run: e.runs.find((r) => ok(r)) }))
@@ -95,7 +128,12 @@ export function summarize(results) {
 
 const cell = (v) => (v === undefined || v === null ? '–' : String(v));
 const mib = (bytes) => (bytes ? (bytes / MiB).toFixed(0) : '–');
-const TOOL_LABEL = { s3worker: 's3worker', s5cmd: 's5cmd', aws: 'AWS CLI' };
+const TOOL_LABEL = {
+  s3worker: 's3worker',
+  s5cmd: 's5cmd',
+  aws: 'AWS CLI',
+  'lib-storage': 'lib-storage',
+};
 
 /** A short reason for a run without numbers, for a table cell. */
 function failure(run) {
