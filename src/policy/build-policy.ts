@@ -1,6 +1,11 @@
 import { S3WorkerError } from '../errors.js';
 import type { Permission } from '../jobs/permissions.js';
 import {
+  checkNetworkConditions,
+  type NetworkConditions,
+  networkCondition,
+} from './network-conditions.js';
+import {
   IAM_POLICY_VERSION,
   type PolicyCondition,
   type PolicyDocument,
@@ -16,10 +21,18 @@ export interface BuildPolicyOptions {
    * would then refuse everything.
    */
   denyInsecureTransport?: boolean;
+  /**
+   * Where the task's S3 requests come from: every S3 Allow statement gets the matching
+   * `aws:SourceVpce` / `aws:SourceVpc` / `aws:SourceIp` condition (KMS statements none: S3 calls
+   * KMS on the task's behalf without these keys). Default none: allowed from any network.
+   */
+  network?: NetworkConditions;
 }
 
 interface Group {
   kind: string;
+  /** An S3 statement (gets the network condition). */
+  s3: boolean;
   actions: Set<string>;
   resource: string;
   condition?: PolicyCondition | undefined;
@@ -37,11 +50,13 @@ interface Group {
  *
  * @throws S3WorkerError `POLICY_PERMISSION_INVALID` when a permission lacks the bucket or
  *   resource its action needs (a bug in the job's `permissions()`).
+ * @throws ConfigError when a network condition is malformed or they contradict each other.
  */
 export function buildPolicy(
   permissions: readonly Permission[],
   options: BuildPolicyOptions = {},
 ): PolicyDocument {
+  const network = networkCondition(checkNetworkConditions(options.network));
   const groups = new Map<string, Group>();
   const buckets = new Set<string>();
   const group = (key: string, init: () => Group): Group => {
@@ -60,6 +75,7 @@ export function buildPolicy(
       const condition = p.condition;
       group(`${service}|${resource}|${JSON.stringify(condition ?? null)}`, () => ({
         kind: pascal(service ?? 'Other'),
+        s3: false,
         actions: new Set(),
         resource,
         condition,
@@ -68,9 +84,12 @@ export function buildPolicy(
     }
     const scope = s3ActionScope(p.action);
     if (scope === 'account') {
-      group('account', () => ({ kind: 'Account', actions: new Set(), resource: '*' })).actions.add(
-        p.action,
-      );
+      group('account', () => ({
+        kind: 'Account',
+        s3: true,
+        actions: new Set(),
+        resource: '*',
+      })).actions.add(p.action);
       continue;
     }
     const bucket = checkBucket(p, required(p, 'bucket'));
@@ -80,12 +99,14 @@ export function buildPolicy(
       const resource = `arn:aws:s3:::${bucket}/${escapeWildcards(prefix)}*`;
       group(`object|${resource}`, () => ({
         kind: 'Objects',
+        s3: true,
         actions: new Set(),
         resource,
       })).actions.add(p.action);
     } else if (PREFIX_CONDITION_ACTIONS.has(p.action)) {
       const g = group(`list|${bucket}`, () => ({
         kind: 'List',
+        s3: true,
         actions: new Set(),
         resource: `arn:aws:s3:::${bucket}`,
         prefixes: new Set(),
@@ -96,6 +117,7 @@ export function buildPolicy(
     } else {
       group(`bucket|${bucket}`, () => ({
         kind: 'Bucket',
+        s3: true,
         actions: new Set(),
         resource: `arn:aws:s3:::${bucket}`,
       })).actions.add(p.action);
@@ -112,7 +134,10 @@ export function buildPolicy(
       Action: [...g.actions].sort(),
       Resource: [g.resource],
     };
-    const condition = g.condition ?? listCondition(g.prefixes);
+    const condition = mergeConditions(
+      g.condition ?? listCondition(g.prefixes),
+      g.s3 ? network : undefined,
+    );
     if (condition) statement.Condition = condition;
     return statement;
   });
@@ -144,6 +169,17 @@ function listCondition(prefixes: Set<string> | undefined): PolicyCondition | und
     values.add(escapeWildcards(p));
   }
   return { StringLike: { 's3:prefix': [...values] } };
+}
+
+/** Both blocks at once (IAM ANDs the operators of a block, and the keys under one operator). */
+function mergeConditions(
+  a: PolicyCondition | undefined,
+  b: PolicyCondition | undefined,
+): PolicyCondition | undefined {
+  if (!a || !b) return a ?? b;
+  const merged: PolicyCondition = structuredClone(a);
+  for (const [op, keys] of Object.entries(b)) merged[op] = { ...merged[op], ...keys };
+  return merged;
 }
 
 /**

@@ -1,0 +1,326 @@
+import { actionAccess, DELETE_ACTIONS, exampleActions, S3_WRITE_ACTIONS } from './action-access.js';
+import { evaluateCondition } from './evaluate-condition.js';
+import { iamPattern } from './iam-pattern.js';
+import type { PreparedStatement } from './match-statement.js';
+import type { Need } from './policy-needs.js';
+import { requestContext } from './request-context.js';
+import {
+  complement,
+  findMember,
+  has,
+  intersection,
+  isEmpty,
+  isSubset,
+  literalSet,
+  overlaps,
+  prefixSet,
+  type StringSet,
+  StringSetTooComplexError,
+  union,
+} from './string-set.js';
+
+/** What a statement grants beyond the job's needs. */
+export type FindingKind =
+  /** `*` or `s3:*`: every action of the service. */
+  | 'all-actions'
+  /** `NotAction`: every action but a few. */
+  | 'not-action'
+  /** Delete actions the job never uses. */
+  | 'delete'
+  /** Write actions on resources where the job only reads. */
+  | 'write-where-read'
+  /** Write actions the job never uses, on resources it does not read either. */
+  | 'unused-write'
+  /** Other actions the job never uses. */
+  | 'unused-action'
+  /** A needed action on `Resource: "*"` or through `NotResource`. */
+  | 'any-resource'
+  /** A needed action on buckets the job does not use. */
+  | 'other-bucket'
+  /** A needed action on keys of the job's buckets outside its prefixes. */
+  | 'wider-prefix'
+  /** A needed non-S3 action on other resources (KMS keys). */
+  | 'other-resource'
+  /** A listing allowed for `s3:prefix` values the job never sends (up to the whole bucket). */
+  | 'list-beyond-prefix'
+  /** Allowed from a network the `--source-*` options exclude. */
+  | 'network'
+  /** Allowed over plain HTTP although `--deny-insecure-transport` was asked for. */
+  | 'insecure-transport'
+  /** Too intricate to analyse; to review by hand. */
+  | 'too-intricate';
+
+/** One thing a statement grants beyond the job's needs. */
+export interface Finding {
+  kind: FindingKind;
+  /** The actions concerned, as the statement writes them. */
+  actions: string[];
+  /** A sentence for people. */
+  text: string;
+  /** An example string the grant covers and the job does not need (a resource ARN, a prefix). */
+  example?: string | undefined;
+}
+
+/**
+ * What an Allow statement grants beyond `needs`, judged on its actions, resources and (for
+ * listings) its `s3:prefix` condition; other conditions only narrow a grant and are left aside.
+ * A Deny without conditions that covers the excess removes it.
+ */
+export function statementBreadth(
+  statement: PreparedStatement,
+  needs: readonly Need[],
+  all: readonly PreparedStatement[],
+): Finding[] {
+  const denies = all.filter(
+    (p) => p.statement.effect === 'Deny' && Object.keys(p.statement.condition).length === 0,
+  );
+  try {
+    const findings = [
+      ...actionFindings(statement, needs, denies),
+      ...resourceFindings(statement, needs, denies),
+      ...listFindings(statement, needs),
+    ];
+    const conditional = Object.values(statement.statement.condition).some((keys) =>
+      Object.keys(keys).some((k) => k.toLowerCase() !== 's3:prefix'),
+    );
+    if (conditional) for (const f of findings) f.text += ' (when its conditions hold)';
+    return findings;
+  } catch (err) {
+    if (!(err instanceof StringSetTooComplexError)) throw err;
+    return [
+      {
+        kind: 'too-intricate',
+        actions: statement.statement.action.values,
+        text: 'too intricate to analyse: review it by hand',
+      },
+    ];
+  }
+}
+
+const lower = (s: string) => s.toLowerCase();
+
+/** Actions granted that no need uses. */
+function actionFindings(
+  st: PreparedStatement,
+  needs: readonly Need[],
+  denies: readonly PreparedStatement[],
+): Finding[] {
+  const needed = union(...unique(needs.map((n) => lower(n.action))).map((a) => literalSet(a)));
+  const removed = union(
+    ...denies.filter((d) => isSubset(st.resources.over, d.resources.under)).map((d) => d.actions),
+  );
+  const extra = intersection(st.actions, complement(needed), complement(removed));
+  if (isEmpty(extra)) return [];
+  const { action } = st.statement;
+  const examples = (set: StringSet) => {
+    const names = exampleActions(set);
+    return names.length > 0 ? `, among them ${names.join(', ')}` : '';
+  };
+  if (action.not) {
+    return [
+      {
+        kind: 'not-action',
+        actions: action.values,
+        text: `NotAction ${action.values.join(', ')} allows every other action${examples(extra)}`,
+      },
+    ];
+  }
+  const everything = action.values.filter((v) => v === '*' || lower(v) === 's3:*');
+  if (everything.length > 0) {
+    return [
+      {
+        kind: 'all-actions',
+        actions: everything,
+        text: `${everything.join(', ')} allows every ${everything.includes('*') ? '' : 'S3 '}action${examples(extra)}`,
+      },
+    ];
+  }
+  const named = (set: StringSet) =>
+    action.values.filter((v) =>
+      overlaps(iamPattern(lower(v), { wildcards: true, variables: false }).over, set),
+    );
+  const describe = (set: StringSet) => {
+    const names = named(set);
+    const wild = names.some((n) => /[*?]/.test(n));
+    return { names, shown: `${names.join(', ')}${wild ? examples(set) : ''}` };
+  };
+  const out: Finding[] = [];
+  const deletes = intersection(extra, DELETE_ACTIONS);
+  if (!isEmpty(deletes)) {
+    const d = describe(deletes);
+    out.push({
+      kind: 'delete',
+      actions: d.names,
+      text: `${d.shown}: Delete actions the job never uses`,
+    });
+  }
+  const writes = intersection(extra, S3_WRITE_ACTIONS);
+  if (!isEmpty(writes)) {
+    const w = describe(writes);
+    const here = needsOn(st, needs);
+    const onlyReads = here.length > 0 && here.every((n) => actionAccess(n.action) === 'read');
+    out.push(
+      onlyReads
+        ? {
+            kind: 'write-where-read',
+            actions: w.names,
+            text: `${w.shown}: writes where the job only reads`,
+          }
+        : {
+            kind: 'unused-write',
+            actions: w.names,
+            text: `${w.shown}: write actions the job does not use`,
+          },
+    );
+  }
+  const others = intersection(extra, complement(DELETE_ACTIONS), complement(S3_WRITE_ACTIONS));
+  if (!isEmpty(others)) {
+    const o = describe(others);
+    out.push({
+      kind: 'unused-action',
+      actions: o.names,
+      text: `${o.shown}: actions the job does not use`,
+    });
+  }
+  return out;
+}
+
+/** Needed actions granted on more resources than the job uses them on. */
+function resourceFindings(
+  st: PreparedStatement,
+  needs: readonly Need[],
+  denies: readonly PreparedStatement[],
+): Finding[] {
+  const { resource } = st.statement;
+  const jobSpace = union(
+    ...unique(needs.flatMap((n) => (n.bucket ? [n.bucket] : []))).flatMap((b) => [
+      literalSet(`arn:aws:s3:::${b}`),
+      prefixSet(`arn:aws:s3:::${b}/`),
+    ]),
+  );
+  const reads = union(...needs.filter((n) => actionAccess(n.action) === 'read').map(resourcesOf));
+  const found = new Map<string, Finding>();
+  const add = (
+    kind: FindingKind,
+    action: string,
+    excess: StringSet,
+    text: (a: string, on: string) => string,
+  ) => {
+    const example = findMember(excess);
+    const on = resource.values.filter((v) => overlaps(resourcePattern(st, v), excess)).join(', ');
+    const seen = found.get(kind);
+    if (seen) {
+      seen.actions.push(action);
+      seen.text = text(seen.actions.join(', '), on);
+    } else found.set(kind, { kind, actions: [action], text: text(action, on), example });
+  };
+  for (const action of unique(needs.map((n) => n.action))) {
+    if (!has(st.actions, lower(action))) continue;
+    const forAction = needs.filter((n) => n.action === action);
+    const denied = union(
+      ...denies.filter((d) => has(d.actions, lower(action))).map((d) => d.resources.under),
+    );
+    const excess = intersection(
+      st.resources.over,
+      complement(union(...forAction.map(resourcesOf))),
+      complement(denied),
+    );
+    if (isEmpty(excess)) continue;
+    if (resource.not || resource.values.includes('*')) {
+      add('any-resource', action, excess, (a) =>
+        resource.not
+          ? `${a} on every resource but NotResource ${resource.values.join(', ')}`
+          : `${a} on every resource (Resource "*")`,
+      );
+      continue;
+    }
+    if (!action.toLowerCase().startsWith('s3:')) {
+      add(
+        'other-resource',
+        action,
+        excess,
+        (a, on) => `${a} on ${on}: resources the job does not use`,
+      );
+      continue;
+    }
+    const other = intersection(excess, complement(jobSpace));
+    if (!isEmpty(other))
+      add('other-bucket', action, other, (a, on) => `${a} on ${on}: buckets the job does not use`);
+    const same = intersection(excess, jobSpace);
+    if (isEmpty(same)) continue;
+    const writtenWhereRead = intersection(same, reads);
+    if (actionAccess(action) !== 'read' && !isEmpty(writtenWhereRead)) {
+      add(
+        'write-where-read',
+        action,
+        writtenWhereRead,
+        (a, on) => `${a} on ${on}: writes where the job only reads`,
+      );
+    } else {
+      add(
+        'wider-prefix',
+        action,
+        same,
+        (a, on) => `${a} on ${on}: keys outside the job's prefixes`,
+      );
+    }
+  }
+  return [...found.values()];
+}
+
+/** Listings allowed for `s3:prefix` values the job never sends. */
+function listFindings(st: PreparedStatement, needs: readonly Need[]): Finding[] {
+  const out: Finding[] = [];
+  const listings = needs.filter((n) => n.target.key === 's3:prefix');
+  const prefixCondition: Record<string, Record<string, string[]>> = {};
+  for (const [op, keys] of Object.entries(st.statement.condition)) {
+    for (const [key, values] of Object.entries(keys)) {
+      if (key.toLowerCase() === 's3:prefix')
+        prefixCondition[op] = { ...prefixCondition[op], [key]: values };
+    }
+  }
+  const allowed = evaluateCondition(prefixCondition, requestContext(), {
+    targetKey: 's3:prefix',
+    variables: st.variables,
+  }).maybe;
+  const groups = new Map<string, Need[]>();
+  for (const n of listings) {
+    if (!has(st.actions, lower(n.action)) || !has(st.resources.over, n.resource ?? '')) continue;
+    const key = `${n.action} ${n.resource}`;
+    groups.set(key, [...(groups.get(key) ?? []), n]);
+  }
+  for (const group of groups.values()) {
+    const first = group[0]!;
+    const beyond = findMember(
+      intersection(allowed, complement(union(...group.map((n) => n.target.set)))),
+    );
+    if (beyond === undefined) continue;
+    const condition = Object.keys(prefixCondition).length > 0;
+    out.push({
+      kind: 'list-beyond-prefix',
+      actions: [first.action],
+      example: beyond,
+      text: `${first.action} on ${first.resource} ${condition ? 'lists' : 'has no s3:prefix condition: it lists'} more than ${group.map((n) => `s3:prefix ${n.shown.prefix}`).join(', ')}, e.g. ${beyond === '' ? 'the whole bucket' : `s3:prefix "${beyond}"`}`,
+    });
+  }
+  return out;
+}
+
+/** Statements' resource text read as the statement reads it (variables, wildcards). */
+function resourcePattern(st: PreparedStatement, text: string): StringSet {
+  return iamPattern(text, { wildcards: true, variables: st.variables }).over;
+}
+
+/** The resource ARNs a need's requests name. */
+function resourcesOf(need: Need): StringSet {
+  return need.target.key === 'resource' ? need.target.set : literalSet(need.resource ?? '');
+}
+
+/** The needs whose requests name a resource the statement covers. */
+function needsOn(st: PreparedStatement, needs: readonly Need[]): Need[] {
+  return needs.filter((n) => overlaps(resourcesOf(n), st.resources.over));
+}
+
+function unique<T>(values: readonly T[]): T[] {
+  return [...new Set(values)];
+}
