@@ -4,7 +4,9 @@ import { iamPattern } from './iam-pattern.js';
 import type { PreparedStatement } from './match-statement.js';
 import type { Need } from './policy-needs.js';
 import { requestContext } from './request-context.js';
+import { s3ActionScope } from './s3-action-scope.js';
 import {
+  ALL,
   complement,
   findMember,
   has,
@@ -19,36 +21,30 @@ import {
   union,
 } from './string-set.js';
 
-/** What a statement grants beyond the job's needs. */
-export type FindingKind =
-  /** `*` or `s3:*`: every action of the service. */
-  | 'all-actions'
-  /** `NotAction`: every action but a few. */
-  | 'not-action'
-  /** Delete actions the job never uses. */
-  | 'delete'
-  /** Write actions on resources where the job only reads. */
-  | 'write-where-read'
-  /** Write actions the job never uses, on resources it does not read either. */
-  | 'unused-write'
-  /** Other actions the job never uses. */
-  | 'unused-action'
-  /** A needed action on `Resource: "*"` or through `NotResource`. */
-  | 'any-resource'
-  /** A needed action on buckets the job does not use. */
-  | 'other-bucket'
-  /** A needed action on keys of the job's buckets outside its prefixes. */
-  | 'wider-prefix'
-  /** A needed non-S3 action on other resources (KMS keys). */
-  | 'other-resource'
-  /** A listing allowed for `s3:prefix` values the job never sends (up to the whole bucket). */
-  | 'list-beyond-prefix'
-  /** Allowed from a network the `--source-*` options exclude. */
-  | 'network'
-  /** Allowed over plain HTTP although `--deny-insecure-transport` was asked for. */
-  | 'insecure-transport'
-  /** Too intricate to analyse; to review by hand. */
-  | 'too-intricate';
+/**
+ * What a statement can grant beyond the job's needs, each with what it means; docs/policy.md
+ * has a row for each (a test checks).
+ */
+export const FINDING_KINDS = {
+  'all-actions': '`*` or `s3:*`: every action of the service',
+  'not-action': 'an Allow with `NotAction`: every action but a few',
+  delete: 'Delete actions the job never uses',
+  'write-where-read': 'write actions on resources where the job only reads',
+  'unused-write': 'write actions the job never uses, on resources it does not read either',
+  'unused-action': 'other actions the job never uses',
+  'any-resource': 'a needed action on `Resource: "*"` or through `NotResource`',
+  'other-bucket': 'a needed action on buckets the job does not use',
+  'wider-prefix': "a needed action on keys of the job's buckets outside its prefixes",
+  'other-resource': 'a needed non-S3 action (KMS) on other resources',
+  'list-beyond-prefix': 'a listing allowed for `s3:prefix` values the job never sends',
+  network: 'allowed from a network the `--source-*` options exclude',
+  'insecure-transport':
+    'allowed over plain HTTP although `--deny-insecure-transport` was asked for',
+  'too-intricate': 'too intricate to analyse; to review by hand',
+} as const;
+
+/** What a statement grants beyond the job's needs (see {@link FINDING_KINDS}). */
+export type FindingKind = keyof typeof FINDING_KINDS;
 
 /** One thing a statement grants beyond the job's needs. */
 export interface Finding {
@@ -222,6 +218,7 @@ function resourceFindings(
     );
     const excess = intersection(
       st.resources.over,
+      resourceKind(action),
       complement(union(...forAction.map(resourcesOf))),
       complement(denied),
     );
@@ -304,6 +301,22 @@ function listFindings(st: PreparedStatement, needs: readonly Need[]): Finding[] 
     });
   }
   return out;
+}
+
+const S3_OBJECTS = iamPattern('arn:aws:s3:::*/*', { wildcards: true, variables: false }).over;
+const S3_BUCKETS = intersection(
+  iamPattern('arn:aws:s3:::*', { wildcards: true, variables: false }).over,
+  complement(S3_OBJECTS),
+);
+
+/**
+ * The resources an action can act on: an S3 object action grants nothing on a bucket ARN, nor a
+ * bucket action on an object ARN, so a statement naming both for both is not broader for it.
+ */
+function resourceKind(action: string): StringSet {
+  if (!lower(action).startsWith('s3:')) return ALL;
+  const scope = s3ActionScope(action);
+  return scope === 'object' ? S3_OBJECTS : scope === 'bucket' ? S3_BUCKETS : ALL;
 }
 
 /** Statements' resource text read as the statement reads it (variables, wildcards). */
