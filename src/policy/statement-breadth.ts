@@ -195,26 +195,31 @@ function resourceFindings(
     ]),
   );
   const reads = union(...needs.filter((n) => actionAccess(n.action) === 'read').map(resourcesOf));
-  const found = new Map<string, Finding>();
+  // Per kind: the actions and their excess, described once all actions are seen.
+  const found = new Map<
+    FindingKind,
+    { actions: string[]; excess: StringSet[]; text: (a: string, on: string) => string }
+  >();
   const add = (
     kind: FindingKind,
     action: string,
     excess: StringSet,
     text: (a: string, on: string) => string,
   ) => {
-    const example = findMember(excess);
-    const on = resource.values.filter((v) => overlaps(resourcePattern(st, v), excess)).join(', ');
-    const seen = found.get(kind);
-    if (seen) {
-      seen.actions.push(action);
-      seen.text = text(seen.actions.join(', '), on);
-    } else found.set(kind, { kind, actions: [action], text: text(action, on), example });
+    const seen = found.get(kind) ?? { actions: [], excess: [], text };
+    seen.actions.push(action);
+    seen.excess.push(excess);
+    found.set(kind, seen);
   };
   for (const action of unique(needs.map((n) => n.action))) {
     if (!has(st.actions, lower(action))) continue;
     const forAction = needs.filter((n) => n.action === action);
     const denied = union(
-      ...denies.filter((d) => has(d.actions, lower(action))).map((d) => d.resources.under),
+      ...denies
+        .filter(
+          (d) => has(d.actions, lower(action)) && overlaps(d.resources.under, st.resources.over),
+        )
+        .map((d) => d.resources.under),
     );
     const excess = intersection(
       st.resources.over,
@@ -262,7 +267,17 @@ function resourceFindings(
       );
     }
   }
-  return [...found.values()];
+  const patterns = resource.values.map((v) => ({ v, set: resourcePattern(st, v) }));
+  return [...found].map(([kind, { actions, excess, text }]) => {
+    const all = union(...excess);
+    const on = patterns.filter((p) => overlaps(p.set, all)).map((p) => p.v);
+    return {
+      kind,
+      actions,
+      text: text(actions.join(', '), on.join(', ')),
+      example: findMember(all),
+    };
+  });
 }
 
 /** Listings allowed for `s3:prefix` values the job never sends. */
