@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.js';
 
 /** One statement of a policy under review, every list field as an array. */
 export interface ReviewedStatement {
-  /** How reports name it: its Sid, else `#n` (1-based), with the document's name when several. */
+  /** Its Sid, else `#n` (1-based); a review of several documents prefixes the document's name. */
   label: string;
   /** The document it came from, as given to `--check`. */
   source: string;

@@ -32,7 +32,7 @@ export interface PolicyCommandOptions {
   accountId?: string;
   /** AWS partition of the trust policy's ARNs; default `aws`. */
   partition?: string;
-  /** Print each permission and why the job needs it on stderr. */
+  /** Print each permission and why the job needs it, and what each network condition means, on stderr. */
   explain?: boolean;
   /** Only S3 requests through these VPC endpoints (`aws:SourceVpce`). */
   sourceVpce?: string[];
