@@ -100,7 +100,11 @@ export class FileTailer {
     try {
       await this.#exclusive(() => this.#scan());
       for (;;) {
-        if (stop.aborted) passesAfterStop++;
+        if (stop.aborted) {
+          // What the files hold at the stop is read, including files created since the last scan.
+          if (passesAfterStop === 0) await this.#exclusive(() => this.#scan());
+          passesAfterStop++;
+        }
         let progressed = false;
         yield* this.#drainPending();
         for (const file of [...this.#files.values()]) {
@@ -329,6 +333,13 @@ export class FileTailer {
       this.#retireOne(saved);
     }
     if (headBytes === FINGERPRINT_BYTES) {
+      // A followed file with the same first bytes may have just been truncated (copytruncate):
+      // its fresh state decides whether this is the copy of its old content or of its current one.
+      for (const file of this.#files.values()) {
+        if (file.fingerprint !== head) continue;
+        const truncated = await file.refresh();
+        if (truncated) this.#onTruncated(file, truncated);
+      }
       const record = await this.#truncationOf(handle, size, head);
       if (record) {
         this.#truncations = this.#truncations.filter((r) => r !== record);
