@@ -4,11 +4,12 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
-import { TransferErrorCode } from '../../s3/transfer-error.js';
+import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
+import type { Transfer } from '../../transfer/transfer.js';
+import { TransferErrorCode } from '../../transfer/transfer-error.js';
 import type { ProgressReporter } from '../job.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { BatchMeta, Spool } from './spool.js';
-import type { Transfer, UploadOptions } from './transfer-stand-in.js';
 
 /** Metadata naming the batch an object holds (see {@link BatchMeta.batchId}). */
 export const BATCH_ID_METADATA = 's3worker-batch-id';
@@ -30,8 +31,8 @@ export interface BatchUploaderOptions {
   transfer: Transfer;
   s3: S3Client;
   bucket: string;
-  /** Object write options shared by every batch (content type and encoding, SSE, ...). */
-  writeOptions: Omit<UploadOptions, 'bucket' | 'key' | 'body' | 'signal'>;
+  /** Object write options shared by every batch (content type, SSE, tags, ...). */
+  writeOptions: ObjectWriteOptions;
   /** A new key for a batch whose key is taken by another writer's object. */
   rekey: (meta: BatchMeta) => string;
   progress: ProgressReporter;

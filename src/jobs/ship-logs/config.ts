@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration-schema.js';
+import { s3UrlSchema } from '../../config/s3-location.js';
 import { sizeInRange } from '../../config/size-schema.js';
 import type { ConfigIssue } from '../../errors.js';
-import { s3UrlSchema } from '../../s3/location.js';
+import { CODECS } from '../kit/compression.js';
+import { templatePlaceholders } from '../kit/key-template.js';
+import { outputOptionProblems, outputOptionsSchema } from '../kit/output-options.js';
 import { KEY_FIELDS } from './key-fields.js';
 
 const KiB = 1024;
@@ -14,8 +17,6 @@ export const STDIN_PATH = '-';
 
 /** The default key template: hourly folders, one object per batch, named by task and sequence. */
 export const DEFAULT_KEY_TEMPLATE = '{yyyy}/{MM}/{dd}/{HH}/{taskId}-{seq}{ext}';
-
-const PLACEHOLDER = /\{([^{}]*)\}/g;
 
 /**
  * Options of the ship-logs job. Flags, `S3WORKER_*` environment names and `--help` are derived
@@ -41,11 +42,11 @@ export const shipLogsConfigSchema = z.object({
     .string()
     .min(1)
     .superRefine((template, ctx) => {
-      for (const m of template.matchAll(PLACEHOLDER)) {
-        if (!(KEY_FIELDS as readonly string[]).includes(m[1]!)) {
+      for (const name of templatePlaceholders(template)) {
+        if (!(KEY_FIELDS as readonly string[]).includes(name)) {
           ctx.addIssue({
             code: 'custom',
-            message: `unknown placeholder {${m[1]}}; use ${KEY_FIELDS.map((f) => `{${f}}`).join(', ')}`,
+            message: `unknown placeholder {${name}}; use ${KEY_FIELDS.map((f) => `{${f}}`).join(', ')}`,
           });
         }
       }
@@ -67,7 +68,7 @@ export const shipLogsConfigSchema = z.object({
       'raw ships lines as they are; ndjson wraps each line as a JSON record with timestamp, file, message and the task metadata. Default raw.',
     ),
   compression: z
-    .enum(['gzip', 'zstd', 'none'])
+    .enum(CODECS)
     .default('gzip')
     .describe('Compression of each batch: gzip, zstd or none. Default gzip.'),
   compressionLevel: z
@@ -140,6 +141,7 @@ export const shipLogsConfigSchema = z.object({
     .describe(
       'At start, abort incomplete multipart uploads under the output prefix started longer ago than this (left by a killed shipper); 0 turns the sweep off. Default 24h.',
     ),
+  ...outputOptionsSchema.shape,
 });
 
 /** The parsed options of the ship-logs job. */
@@ -149,7 +151,7 @@ export type ShipLogsConfigInput = z.input<typeof shipLogsConfigSchema>;
 
 /** Checks that involve several fields. Empty when the config is consistent. */
 export function shipLogsConfigProblems(config: ShipLogsConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
+  const issues: ConfigIssue[] = [...outputOptionProblems(config)];
   if (config.path.includes(STDIN_PATH) && config.path.length > 1) {
     issues.push({ path: 'path', message: '`-` (standard input) cannot be mixed with files' });
   }

@@ -1,11 +1,12 @@
 import { ConfigError } from '../../errors.js';
+import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
+import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import type { Permission } from '../permissions.js';
 import { type ShipLogsConfig, shipLogsConfigProblems, shipLogsConfigSchema } from './config.js';
 import type { TaskMetadata } from './key-fields.js';
 import { toNdjson } from './record-format.js';
-import { batchContentHeaders, ShipLogsRun } from './ship-logs-run.js';
-import { createStandInTransfer, type UploadOptions } from './transfer-stand-in.js';
+import { batchContentType, ShipLogsRun } from './ship-logs-run.js';
 
 /**
  * The ship-logs job: tails files (or stdin) and writes their lines to S3 in compressed,
@@ -28,7 +29,7 @@ export class LogShipperJob extends Job<ShipLogsConfig> {
     if (issues.length > 0) throw new ConfigError(issues);
   }
 
-  /** Writes of batches under the output prefix, and the reads that keep keys from colliding. */
+  /** Writes of batches under the output prefix, and the read that keeps keys from colliding. */
   permissions(): Permission[] {
     const { output, sweepAge } = this.config;
     const where = { bucket: output.bucket, prefix: output.prefix };
@@ -53,7 +54,7 @@ export class LogShipperJob extends Job<ShipLogsConfig> {
         reason: 'find incomplete uploads left by a killed shipper (start sweep)',
       });
     }
-    return perms;
+    return [...perms, ...outputPermissions(this.config, where)];
   }
 
   /**
@@ -65,12 +66,12 @@ export class LogShipperJob extends Job<ShipLogsConfig> {
     return toNdjson(lines, file, task, new Date());
   }
 
-  /** Options of every batch's write: content type and encoding. */
-  objectWriteOptions(): Omit<UploadOptions, 'bucket' | 'key' | 'body' | 'signal'> {
-    return batchContentHeaders(this.config);
+  /** Options of every batch's write: content type, and the output options (SSE, tags, ...). */
+  objectWriteOptions(): ObjectWriteOptions {
+    return { ...objectWriteOptions(this.config), contentType: batchContentType(this.config) };
   }
 
   async run(ctx: JobContext<ShipLogsConfig>): Promise<JobResult> {
-    return new ShipLogsRun(this, ctx, createStandInTransfer(ctx.s3)).run();
+    return new ShipLogsRun(this, ctx).run();
   }
 }

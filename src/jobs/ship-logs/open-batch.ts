@@ -3,8 +3,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { type Codec, compressStage } from '../kit/compression.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
-import { type Codec, compressStage } from './transfer-stand-in.js';
 
 /** Options of {@link OpenBatch}. */
 export interface OpenBatchOptions {

@@ -2,24 +2,27 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
+import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import type { JobContext, JobResult } from '../job.js';
+import { codecContentType, codecExtension } from '../kit/compression.js';
+import { joinPrefix, renderTemplate } from '../kit/key-template.js';
 import { BatchUploader } from './batch-uploader.js';
 import { Checkpoint } from './checkpoint.js';
 import { type ShipLogsConfig, STDIN_PATH } from './config.js';
 import { FileTailer } from './file-tailer.js';
 import { keyFields, resolveTaskMetadata, type TaskMetadata } from './key-fields.js';
-import type { LogShipperJob } from './log-shipper-job.js';
 import { OpenBatch } from './open-batch.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 import { type BatchMeta, Spool } from './spool.js';
 import { stdinEvents } from './stdin-source.js';
-import {
-  codecContentEncoding,
-  codecExtension,
-  joinPrefix,
-  renderTemplate,
-  type Transfer,
-} from './transfer-stand-in.js';
+
+/** What a run asks of its job (the overridable parts of `LogShipperJob`). */
+export interface ShipLogsHooks {
+  /** The records of one chunk of lines in `--format ndjson`. */
+  formatRecords(lines: Buffer, file: string, task: TaskMetadata): Buffer;
+  /** Options of every batch's write. */
+  objectWriteOptions(): ObjectWriteOptions;
+}
 
 /** Folder under the run's scratch dir that holds the spool by default. */
 export const DEFAULT_SPOOL_FOLDER = 's3worker-ship-logs';
@@ -42,9 +45,8 @@ export class ShipLogsRun {
   #droppingSince: number | undefined;
 
   constructor(
-    private readonly job: LogShipperJob,
+    private readonly job: ShipLogsHooks,
     private readonly ctx: JobContext<ShipLogsConfig>,
-    private readonly transfer: Transfer,
   ) {
     this.#config = ctx.config;
     this.#log = ctx.log;
@@ -75,7 +77,7 @@ export class ShipLogsRun {
       const uploader = new BatchUploader({
         spool,
         checkpoint,
-        transfer: this.transfer,
+        transfer: ctx.transfer,
         s3: ctx.s3,
         bucket: config.output.bucket,
         writeOptions: this.job.objectWriteOptions(),
@@ -312,13 +314,15 @@ export class ShipLogsRun {
   }
 }
 
-/** The Content-Type and Content-Encoding of batches in this config. */
-export function batchContentHeaders(config: ShipLogsConfig): {
-  contentType: string;
-  contentEncoding?: string;
-} {
-  const contentType =
-    config.format === 'ndjson' ? 'application/x-ndjson' : 'text/plain; charset=utf-8';
-  const contentEncoding = codecContentEncoding(config.compression);
-  return contentEncoding === undefined ? { contentType } : { contentType, contentEncoding };
+/**
+ * The Content-Type of batches in this config: the codec's (`application/gzip`,
+ * `application/zstd`), else the lines' own. No Content-Encoding, as for every s3worker output:
+ * a `.log.gz` object *is* a gzip file, and `Content-Encoding: gzip` would make HTTP clients
+ * inflate it silently on download.
+ */
+export function batchContentType(config: ShipLogsConfig): string {
+  return (
+    codecContentType(config.compression) ??
+    (config.format === 'ndjson' ? 'application/x-ndjson' : 'text/plain; charset=utf-8')
+  );
 }
