@@ -116,7 +116,7 @@ export const shipLogsConfigSchema = z.object({
   maxLineBytes: sizeInRange({ min: 1 * KiB, max: 64 * MiB })
     .default(1 * MiB)
     .describe(
-      'A line longer than this is shipped in pieces of this size, so one endless line cannot hold unbounded memory. Default 1MiB.',
+      'At most this much of a line waits for its newline; a longer line is shipped in pieces cut at about this size, so one endless line cannot hold unbounded memory. Default 1MiB.',
     ),
   spoolDir: z
     .string()
