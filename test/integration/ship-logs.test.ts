@@ -182,6 +182,42 @@ describe('ship-logs from standard input', () => {
 });
 
 describe('ship-logs tailing files', () => {
+  it('on SIGTERM ships everything the files held at that moment, even when far behind', async () => {
+    const logs = join(tmp, 'logs');
+    mkdirSync(logs);
+    const a = new LogWriter(join(logs, 'a.log'));
+    // About 40 MB written before the shipper starts: more than a few reads behind at the stop.
+    for (let i = 0; i < 120; i++) a.write('a', 10_000);
+    const shipper = startCli(
+      [
+        'run',
+        'ship-logs',
+        '--path',
+        join(logs, '*.log'),
+        '--output',
+        `s3://${bucket.name}/behind/`,
+        '--start-at',
+        'beginning',
+        '--compression-level',
+        '1',
+        '--spool-dir',
+        join(tmp, 'spool'),
+      ],
+      { env: workerEnv(server, tmp) },
+    );
+    try {
+      await shipper.waitForLog('following file');
+      shipper.child.kill('SIGTERM');
+      const result = await shipper.done;
+      expect(result.code, result.stdout.slice(-3000) + result.stderr).toBe(ExitCode.Success);
+      const got = await shippedLines(bucket.admin, bucket.name, 'behind/');
+      expect(got.length).toBe(a.written);
+      expect(missingLines(expectedLines({ a: a.written }), got)).toEqual([]);
+    } finally {
+      a.close();
+    }
+  });
+
   it('ships every line exactly once through renames, a copytruncate and two renames under backpressure', async () => {
     const logs = join(tmp, 'logs');
     mkdirSync(logs);

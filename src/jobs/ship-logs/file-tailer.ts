@@ -83,12 +83,17 @@ export class FileTailer {
   }
 
   /**
-   * Lines and position changes, in read order. Ends when `stop` aborts (after reading what the
-   * files held at that moment, partial lines excepted) or, with `once`, when every file was
-   * read to its end (partial last lines included).
+   * Lines and position changes, in read order. Ends when `stop` aborts, after reading what the
+   * files held at that moment (partial lines excepted); at once when `abort` aborts; or, with
+   * `once`, when every file was read to its end (partial last lines included).
    */
-  async *events(stop: AbortSignal, once = false): AsyncGenerator<SourceEvent> {
+  async *events(
+    stop: AbortSignal,
+    options: { once?: boolean; abort?: AbortSignal } = {},
+  ): AsyncGenerator<SourceEvent> {
     const { pollInterval } = this.#options;
+    const once = options.once === true;
+    const abort = options.abort;
     // Scans also run while the consumer holds the generator suspended (backpressure): a file
     // rotated twice during a pause is opened before its name is taken again.
     const timer = setInterval(() => {
@@ -96,22 +101,25 @@ export class FileTailer {
         this.#log.warn({ err }, 'file scan failed'),
       );
     }, pollInterval);
-    let passesAfterStop = 0;
+    /** Where each file ended when the stop came: reading goes that far and no further. */
+    let stopSizes: Map<TrackedFile, number> | undefined;
     try {
       await this.#exclusive(() => this.#scan());
       for (;;) {
-        if (stop.aborted) {
-          // What the files hold at the stop is read, including files created since the last scan.
-          if (passesAfterStop === 0) await this.#exclusive(() => this.#scan());
-          passesAfterStop++;
+        if (abort?.aborted) return;
+        if (stop.aborted && stopSizes === undefined) {
+          // Files created since the last scan count too.
+          await this.#exclusive(() => this.#scan());
+          stopSizes = new Map([...this.#files.values()].map((f) => [f, f.size]));
         }
         let progressed = false;
         yield* this.#drainPending();
         for (const file of [...this.#files.values()]) {
           if (file.closed || this.#blocked(file)) continue;
+          const until = stopSizes ? (stopSizes.get(file) ?? 0) : Number.POSITIVE_INFINITY;
           let turn = 0;
-          while (turn < TURN_BYTES) {
-            const event = await this.#exclusive(() => this.#readFile(file));
+          while (turn < TURN_BYTES && !abort?.aborted) {
+            const event = await this.#exclusive(() => this.#readFile(file, until));
             yield* this.#drainPending();
             if (event === undefined) break;
             progressed = true;
@@ -131,7 +139,7 @@ export class FileTailer {
           }
           return;
         }
-        if (passesAfterStop >= 2 || (passesAfterStop === 1 && !progressed)) return;
+        if (stopSizes && !progressed) return;
         if (!progressed && !stop.aborted) {
           await sleep(pollInterval, undefined, { signal: stop }).catch(() => {});
         }
@@ -165,12 +173,12 @@ export class FileTailer {
     return false;
   }
 
-  async #readFile(file: TrackedFile): Promise<SourceEvent | undefined> {
+  async #readFile(file: TrackedFile, until: number): Promise<SourceEvent | undefined> {
     if (file.closed) return undefined;
     try {
       const truncated = await file.refresh();
       if (truncated) this.#onTruncated(file, truncated);
-      return await file.read(READ_CHUNK);
+      return await file.read(READ_CHUNK, until);
     } catch (err) {
       this.#log.warn({ err, path: file.path }, 'could not read a file; retrying at the next scan');
       return undefined;

@@ -161,7 +161,7 @@ export class ShipLogsRun {
           rotateWait: config.rotateWait,
           maxLineBytes: config.maxLineBytes,
           log: this.#log,
-        }).events(stop, config.once);
+        }).events(stop, { once: config.once, abort: this.ctx.signal });
     const events = source[Symbol.asyncIterator]();
     let batch: OpenBatch | undefined;
     let next: Promise<IteratorResult<SourceEvent>> | undefined;

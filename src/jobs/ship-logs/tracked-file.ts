@@ -156,13 +156,13 @@ export class TrackedFile {
   }
 
   /**
-   * Reads up to `maxBytes` past the read offset and returns the complete lines in them (with
-   * the position after them), or undefined when nothing new is there. Call `refresh` first: it
+   * Reads up to `maxBytes` past the read offset (and not past offset `until`) and returns the
+   * complete lines in them (with the position after them), or undefined when nothing new is there. Call `refresh` first: it
    * is what notices a truncation.
    */
-  async read(maxBytes: number): Promise<SourceEvent | undefined> {
+  async read(maxBytes: number, until = Number.POSITIVE_INFINITY): Promise<SourceEvent | undefined> {
     for (;;) {
-      const want = Math.min(this.size - this.#readOffset, maxBytes);
+      const want = Math.min(Math.min(this.size, until) - this.#readOffset, maxBytes);
       if (want <= 0) return undefined;
       const buffer = Buffer.allocUnsafe(want);
       const { bytesRead } = await this.handle.read(buffer, 0, want, this.#readOffset);
