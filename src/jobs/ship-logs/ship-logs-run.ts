@@ -61,7 +61,6 @@ export class ShipLogsRun {
       const checkpoint = await Checkpoint.load(dir);
       this.#nextSeq = checkpoint.nextSeq(spool.lastSeq + 1);
       this.#task = await resolveTaskMetadata(this.#log, process.env, ctx.signal);
-      await this.#sweep();
       this.#log.info(
         {
           path: config.path,
@@ -89,10 +88,14 @@ export class ShipLogsRun {
       const stopReading = () => this.#readStop.abort();
       ctx.stopSignal.addEventListener('abort', stopReading, { once: true });
       if (ctx.stopSignal.aborted) stopReading();
-      const uploading = uploader.run().catch((err: unknown) => {
-        stopReading();
-        throw err;
-      });
+      // The sweep goes before the first upload but not before reading: an S3 that does not
+      // answer at start must not keep the lines from reaching the spool.
+      const uploading = this.#sweep()
+        .then(() => uploader.run())
+        .catch((err: unknown) => {
+          stopReading();
+          throw err;
+        });
       let readError: unknown;
       try {
         await this.#read(spool, checkpoint);
