@@ -72,6 +72,8 @@ async function shipOnce({ dir, env, bucket, size }) {
   const child = spawn(
     process.execPath,
     [
+      // The V8 flag of the s3worker bin's shebang (see src/cli/main.ts).
+      '--max-semi-space-size=3',
       CLI,
       'run',
       'ship-logs',
