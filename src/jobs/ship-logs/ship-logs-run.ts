@@ -35,8 +35,13 @@ export const DEFAULT_SPOOL_FOLDER = 's3worker-ship-logs';
 export class ShipLogsRun {
   readonly #config: ShipLogsConfig;
   readonly #log: Logger;
-  /** Stops the reader: the stop signal, or the uploader failing for good. */
+  /** Stops the reader gracefully: the stop signal, or the uploader failing for good. */
   readonly #readStop = new AbortController();
+  /**
+   * Ends reading at once: the drain deadline (`ctx.signal`), or the uploader failing for good.
+   * Until then a stopping reader still waits for room in the spool.
+   */
+  readonly #readAbort = new AbortController();
   #task!: TaskMetadata;
   #nextSeq = 0;
   #linesRead = 0;
@@ -90,10 +95,14 @@ export class ShipLogsRun {
       if (ctx.stopSignal.aborted) stopReading();
       // The sweep goes before the first upload but not before reading: an S3 that does not
       // answer at start must not keep the lines from reaching the spool.
+      const abortReading = () => this.#readAbort.abort();
+      ctx.signal.addEventListener('abort', abortReading, { once: true });
+      if (ctx.signal.aborted) abortReading();
       const uploading = this.#sweep()
         .then(() => uploader.run())
         .catch((err: unknown) => {
           stopReading();
+          abortReading();
           throw err;
         });
       let readError: unknown;
@@ -104,6 +113,7 @@ export class ShipLogsRun {
       } finally {
         uploader.finish();
         ctx.stopSignal.removeEventListener('abort', stopReading);
+        ctx.signal.removeEventListener('abort', abortReading);
       }
       let uploadError: unknown;
       await uploading.catch((err: unknown) => {
@@ -164,7 +174,7 @@ export class ShipLogsRun {
           rotateWait: config.rotateWait,
           maxLineBytes: config.maxLineBytes,
           log: this.#log,
-        }).events(stop, { once: config.once, abort: this.ctx.signal });
+        }).events(stop, { once: config.once, abort: this.#readAbort.signal });
     const events = source[Symbol.asyncIterator]();
     let batch: OpenBatch | undefined;
     let next: Promise<IteratorResult<SourceEvent>> | undefined;
@@ -202,8 +212,9 @@ export class ShipLogsRun {
               { spoolBytes: spool.bytes, spoolMaxBytes: spool.maxBytes },
               'spool full: reading paused',
             );
-            await spool.waitForSpace(stop);
-            // Stopping with a full spool: these lines stay in their file, unacknowledged.
+            // Also while stopping: the uploader keeps making room until the drain deadline.
+            await spool.waitForSpace(this.#readAbort.signal);
+            // Out of time with a full spool: these lines stay in their file, unacknowledged.
             if (spool.full) break;
             this.#log.info({ spoolBytes: spool.bytes }, 'spool has room: reading resumed');
           }
