@@ -37,6 +37,7 @@ export {
 export { loadHandler } from './jobs/load-handler.js';
 export type { Permission } from './jobs/permissions.js';
 export { createJobRegistry, JobRegistry } from './jobs/registry.js';
+export { LogShipperJob } from './jobs/ship-logs/log-shipper-job.js';
 export {
   type StreamTransformConfig,
   streamTransformConfigSchema,

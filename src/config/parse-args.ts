@@ -59,8 +59,9 @@ export function parseArgs(args: readonly string[], fields: readonly OptionField[
     }
     if (inline === undefined) {
       const next = args[i + 1];
-      // A negative number is a value (`--concurrency -1` must reach validation), a flag is not.
-      if (next === undefined || (next.startsWith('-') && !/^-\d/.test(next))) {
+      // A negative number is a value (`--concurrency -1` must reach validation), and so is a
+      // lone `-` (standard input: `--path -`); a flag is not.
+      if (next === undefined || (next.startsWith('-') && next !== '-' && !/^-\d/.test(next))) {
         out.issues.push({ path: field.key, message: `option ${name} needs a value` });
         continue;
       }

@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import type { JobClass } from './job.js';
+import { LogShipperJob } from './ship-logs/log-shipper-job.js';
 import { ObjectTransformJob } from './stream-transform/object-transform-job.js';
 
 /**
@@ -49,11 +50,11 @@ export class JobRegistry {
 }
 
 /** The jobs that ship with s3worker. */
-const BUILTIN_JOBS = [ObjectTransformJob] as const;
+const BUILTIN_JOBS = [ObjectTransformJob, LogShipperJob] as const;
 
 /** A registry holding the built-in jobs. */
 export async function createJobRegistry(): Promise<JobRegistry> {
   const registry = new JobRegistry();
-  for (const job of BUILTIN_JOBS) registry.register(job);
+  for (const job of BUILTIN_JOBS) registry.register(job as JobClass);
   return registry;
 }

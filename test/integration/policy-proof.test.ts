@@ -16,7 +16,7 @@
  * `aws:SecureTransport`; both are exercised below.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -81,13 +81,17 @@ const MiB = 1024 * 1024;
 const STALE_KEY = 'gz/stale-upload.bin.gz';
 
 /**
- * Incomplete uploads under gz/. Listed without a Prefix and filtered here: MinIO's
+ * Incomplete uploads under `prefix` (default gz/). Listed without a Prefix and filtered here: MinIO's
  * ListMultipartUploads with a folder prefix can miss an upload created moments before.
  */
-async function staleUploads(admin: S3Client, bucket: string): Promise<number> {
+async function staleUploads(admin: S3Client, bucket: string, prefix = 'gz/'): Promise<number> {
   const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  return (out.Uploads ?? []).filter((u) => u.Key?.startsWith('gz/')).length;
+  return (out.Uploads ?? []).filter((u) => u.Key?.startsWith(prefix)).length;
 }
+
+/** The ship-logs row's log file and spool (local, not S3). */
+const SHIP_LOGS_DIR = mkdtempSync(join(tmpdir(), 's3worker-proof-ship-logs-'));
+afterAll(() => rmSync(SHIP_LOGS_DIR, { recursive: true, force: true }));
 
 const PROOFS: Proof[] = [
   {
@@ -207,6 +211,84 @@ const PROOFS: Proof[] = [
         exitCodes: [ExitCode.Success],
         says: /could not sweep incomplete uploads/,
         check: async (admin, b) => expect(await staleUploads(admin, b.out)).toBe(1),
+      },
+    },
+  },
+  {
+    job: 'ship-logs',
+    buckets: ['out'],
+    // A log file shipped with --once into logs/, a start sweep that must abort a stale upload,
+    // and a key taken by the previous run's batch (a fresh spool numbers from 0 again), which
+    // the shipper must tell from its own upload (HeadObject) before picking a new key.
+    args: (b) => [
+      '--path',
+      join(SHIP_LOGS_DIR, 'app.log'),
+      '--once',
+      '--output',
+      `s3://${b.out}/logs/`,
+      '--key-template',
+      '{seq}{ext}',
+      '--spool-dir',
+      join(SHIP_LOGS_DIR, 'spool'),
+      '--sweep-age',
+      '1ms',
+    ],
+    arrange: async () => {
+      writeFileSync(join(SHIP_LOGS_DIR, 'app.log'), 'line one\nline two\n');
+    },
+    previousRun: true,
+    // The previous run's batch stays (logs/0000000000.log.gz); the spool starts empty.
+    reset: async (admin, b) => {
+      rmSync(join(SHIP_LOGS_DIR, 'spool'), { recursive: true, force: true });
+      const listed = await admin.send(new ListObjectsV2Command({ Bucket: b.out }));
+      const objects = (listed.Contents ?? [])
+        .map((o) => ({ Key: o.Key! }))
+        .filter((o) => o.Key !== 'logs/0000000000.log.gz');
+      if (objects.length > 0) {
+        await admin.send(new DeleteObjectsCommand({ Bucket: b.out, Delete: { Objects: objects } }));
+      }
+      if ((await staleUploads(admin, b.out, 'logs/')) === 0) {
+        await admin.send(
+          new CreateMultipartUploadCommand({ Bucket: b.out, Key: 'logs/stale.log.gz' }),
+        );
+      }
+    },
+    succeeded: async (admin, b) => {
+      const listed = await admin.send(new ListObjectsV2Command({ Bucket: b.out }));
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual([
+        'logs/0000000000.log.gz',
+        'logs/0000000001.log.gz',
+      ]);
+      expect(await staleUploads(admin, b.out, 'logs/')).toBe(0);
+    },
+    outside: (user, b) => [
+      [
+        'write outside the output prefix',
+        () => user.send(new PutObjectCommand({ Bucket: b.out, Key: 'other/x', Body: 'x' })),
+      ],
+      [
+        'read outside the output prefix',
+        () => user.send(new GetObjectCommand({ Bucket: b.out, Key: 'other/x' })),
+      ],
+      ['list the output bucket', () => user.send(new ListObjectsV2Command({ Bucket: b.out }))],
+    ],
+    without: {
+      'Objects1 s3:PutObject': { exitCodes: [ExitCode.AccessDenied], says: /s3:PutObject/ },
+      // Without it a key held by another object cannot be told from this batch's own upload
+      // before a crash: the batch goes to a new key anyway (a copy, never a loss).
+      'Objects1 s3:GetObject': {
+        exitCodes: [ExitCode.Success],
+        says: /could not read the existing object at a batch key/,
+      },
+      'Objects1 s3:AbortMultipartUpload': {
+        exitCodes: [ExitCode.Success],
+        says: /could not sweep incomplete uploads/,
+        check: async (admin, b) => expect(await staleUploads(admin, b.out, 'logs/')).toBe(1),
+      },
+      'Bucket1 s3:ListBucketMultipartUploads': {
+        exitCodes: [ExitCode.Success],
+        says: /could not sweep incomplete uploads/,
+        check: async (admin, b) => expect(await staleUploads(admin, b.out, 'logs/')).toBe(1),
       },
     },
   },

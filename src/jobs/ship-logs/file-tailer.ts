@@ -1,0 +1,410 @@
+import { open, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { expandGlobs } from './glob-paths.js';
+import type { FilePosition, SourceEvent } from './source-event.js';
+import {
+  FINGERPRINT_BYTES,
+  hashRange,
+  TrackedFile,
+  type TruncationRecord,
+} from './tracked-file.js';
+
+/** Bytes read from a file per read call. */
+const READ_CHUNK = 1024 * 1024;
+/** Bytes read from one file before the others get a turn. */
+const TURN_BYTES = 16 * 1024 * 1024;
+/** How long the record of a truncated file's old content is kept, waiting for its copy. */
+const TRUNCATION_MEMORY_MS = 10 * 60_000;
+const MAX_TRUNCATION_RECORDS = 64;
+
+/** Options of {@link FileTailer}. */
+export interface FileTailerOptions {
+  /** Paths or globs to follow. */
+  patterns: readonly string[];
+  /** Globs of files never read. */
+  exclude: readonly string[];
+  /** Files found by the very first scan of a first start begin at their end (else at 0). */
+  startAtEnd: boolean;
+  /** Positions to resume from, by file id (the checkpoint with the spooled batches applied). */
+  resume: ReadonlyMap<string, FilePosition>;
+  /** How often files and globs are checked (ms). */
+  pollInterval: number;
+  /** How long a file rotated away stays open after its last growth (ms). */
+  rotateWait: number;
+  maxLineBytes: number;
+  log: Logger;
+}
+
+/**
+ * Follows files by glob with `tail -F` semantics, by identity (device and inode) rather than by
+ * name:
+ * - a file renamed (rotated) is still read through its open handle to its end, and the file
+ *   that takes its path is not read before that (lines stay in order across a rotation);
+ * - a truncated file (copytruncate) is read again from its start; if a glob also matches the
+ *   copy, the copy is recognised by the fingerprint of its first bytes and read from where the
+ *   original stopped, so the lines written between the last read and the truncation are not
+ *   lost (and nothing is read twice);
+ * - new files that match are picked up at every scan, also while the consumer applies
+ *   backpressure, so several rotations during a pause lose nothing: every file is held open
+ *   from the scan that first sees it;
+ * - a file rotated away (out of every glob, or deleted) is closed once read to its end and
+ *   quiet for `rotateWait`.
+ *
+ * The consumer pulls: `events()` reads only when asked, so a paused consumer pauses reading.
+ */
+export class FileTailer {
+  readonly #options: FileTailerOptions;
+  readonly #log: Logger;
+  /** Tracked files in the order they were first seen. */
+  readonly #files = new Map<string, TrackedFile>();
+  /** Which file each path held at the last scan. */
+  #pathOwner = new Map<string, string>();
+  readonly #resume: Map<string, FilePosition>;
+  #truncations: TruncationRecord[] = [];
+  /** Events produced by scans (new files, truncations), handed on before the next lines. */
+  readonly #pending: SourceEvent[] = [];
+  /** Files rotated away and finished: their partial line and a forget are handed on, then they close. */
+  readonly #finished = new Set<TrackedFile>();
+  /** Copies waiting for their original's truncation, by id (logged once). */
+  readonly #pendingCopies = new Set<string>();
+  #firstScan = true;
+  #lock: Promise<unknown> = Promise.resolve();
+
+  constructor(options: FileTailerOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#resume = new Map(options.resume);
+  }
+
+  /** Files open right now. */
+  get openFiles(): number {
+    return this.#files.size;
+  }
+
+  /**
+   * Lines and position changes, in read order. Ends when `stop` aborts, after reading what the
+   * files held at that moment (partial lines excepted); at once when `abort` aborts; or, with
+   * `once`, when every file was read to its end (partial last lines included).
+   */
+  async *events(
+    stop: AbortSignal,
+    options: { once?: boolean; abort?: AbortSignal } = {},
+  ): AsyncGenerator<SourceEvent> {
+    const { pollInterval } = this.#options;
+    const once = options.once === true;
+    const abort = options.abort;
+    // Scans also run while the consumer holds the generator suspended (backpressure): a file
+    // rotated twice during a pause is opened before its name is taken again.
+    const timer = setInterval(() => {
+      void this.#exclusive(() => this.#scan()).catch((err: unknown) =>
+        this.#log.warn({ err }, 'file scan failed'),
+      );
+    }, pollInterval);
+    /** Where each file ended when the stop came: reading goes that far and no further. */
+    let stopSizes: Map<TrackedFile, number> | undefined;
+    try {
+      await this.#exclusive(() => this.#scan());
+      for (;;) {
+        if (abort?.aborted) return;
+        if (stop.aborted && stopSizes === undefined) {
+          // Files created since the last scan count too.
+          await this.#exclusive(() => this.#scan());
+          stopSizes = new Map([...this.#files.values()].map((f) => [f, f.size]));
+        }
+        let progressed = false;
+        yield* this.#drainPending();
+        for (const file of [...this.#files.values()]) {
+          if (file.closed || this.#blocked(file)) continue;
+          const until = stopSizes ? (stopSizes.get(file) ?? 0) : Number.POSITIVE_INFINITY;
+          let turn = 0;
+          while (turn < TURN_BYTES && !abort?.aborted) {
+            const event = await this.#exclusive(() => this.#readFile(file, until));
+            yield* this.#drainPending();
+            if (event === undefined) break;
+            progressed = true;
+            if (event.kind === 'lines') turn += event.data.length;
+            yield event;
+          }
+        }
+        for (const file of [...this.#finished]) yield* this.#finish(file);
+        if (once && !progressed) {
+          await this.#exclusive(() => this.#scan());
+          if ([...this.#files.values()].some((f) => f.hasUnread)) continue;
+          // Every file was read to its end: its last line counts even without a newline.
+          // The files are not forgotten: the next --once run continues after what this one read.
+          for (const file of this.#files.values()) {
+            const rest = file.flushPartial();
+            if (rest) yield rest;
+          }
+          return;
+        }
+        if (stopSizes && !progressed) return;
+        if (!progressed && !stop.aborted) {
+          await sleep(pollInterval, undefined, { signal: stop }).catch(() => {});
+        }
+      }
+    } finally {
+      clearInterval(timer);
+      await this.#exclusive(async () => {
+        for (const file of this.#files.values()) await file.close();
+        this.#files.clear();
+      });
+    }
+  }
+
+  /** Runs file operations one at a time (the scan timer and the reader share the handles). */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
+  *#drainPending(): Generator<SourceEvent> {
+    while (this.#pending.length > 0) yield this.#pending.shift()!;
+  }
+
+  /** A file is not read while a file it replaced at its path still has bytes to read. */
+  #blocked(file: TrackedFile): boolean {
+    for (const before of file.predecessors) {
+      if (before.closed) file.predecessors.delete(before);
+      else if (before.hasUnread) return true;
+    }
+    return false;
+  }
+
+  async #readFile(file: TrackedFile, until: number): Promise<SourceEvent | undefined> {
+    if (file.closed) return undefined;
+    try {
+      const truncated = await file.refresh();
+      if (truncated) this.#onTruncated(file, truncated);
+      return await file.read(READ_CHUNK, until);
+    } catch (err) {
+      this.#log.warn({ err, path: file.path }, 'could not read a file; retrying at the next scan');
+      return undefined;
+    }
+  }
+
+  /** Hands on a finished file's partial line and forget, and closes it. */
+  async *#finish(file: TrackedFile): AsyncGenerator<SourceEvent> {
+    this.#finished.delete(file);
+    const rest = file.flushPartial();
+    if (rest) yield rest;
+    yield { kind: 'forget', id: file.id };
+    await this.#exclusive(() => file.close());
+    this.#files.delete(file.id);
+  }
+
+  #onTruncated(file: TrackedFile, record: TruncationRecord): void {
+    this.#log.info(
+      { path: file.path, readUpTo: record.offset },
+      'file truncated; reading it again from the start',
+    );
+    this.#remember(record);
+    this.#pending.push({ kind: 'position', position: file.position() });
+  }
+
+  #remember(record: TruncationRecord): void {
+    const now = Date.now();
+    this.#truncations = [
+      record,
+      ...this.#truncations.filter((r) => now - r.at < TRUNCATION_MEMORY_MS),
+    ].slice(0, MAX_TRUNCATION_RECORDS);
+  }
+
+  async #scan(): Promise<void> {
+    const { patterns, exclude, rotateWait } = this.#options;
+    const now = Date.now();
+    const seen = new Map<string, string>();
+    const candidates: Array<{ path: string; id: string; before: string | undefined }> = [];
+    for (const path of await expandGlobs(patterns, exclude)) {
+      const st = await stat(path, { bigint: true }).catch(() => undefined);
+      if (!st?.isFile()) continue;
+      const id = `${st.dev}:${st.ino}`;
+      if (seen.has(id)) continue;
+      seen.set(id, path);
+      const file = this.#files.get(id);
+      if (file) {
+        file.path = path;
+        file.missingSince = undefined;
+      } else {
+        candidates.push({ path, id, before: this.#pathOwner.get(path) });
+      }
+    }
+    for (const file of this.#files.values()) {
+      if (!seen.has(file.id)) file.missingSince ??= now;
+      try {
+        const truncated = await file.refresh();
+        if (truncated) this.#onTruncated(file, truncated);
+      } catch (err) {
+        this.#log.warn({ err, path: file.path }, 'could not check a file');
+      }
+    }
+    // Files found by their checkpointed inode first: what is left of the checkpoint then
+    // describes content that moved (a copy made while the shipper was down).
+    candidates.sort((a, b) => Number(this.#resume.has(b.id)) - Number(this.#resume.has(a.id)));
+    for (const candidate of candidates) {
+      if (this.#firstScan && !this.#resume.has(candidate.id)) this.#retireCheckpoint();
+      const file = await this.#track(candidate.path, candidate.id);
+      const before = candidate.before === undefined ? undefined : this.#files.get(candidate.before);
+      if (file && before && before !== file) file.predecessors.add(before);
+    }
+    if (this.#firstScan) this.#retireCheckpoint();
+    this.#firstScan = false;
+    this.#pathOwner = new Map([...seen].map(([id, path]) => [path, id]));
+    for (const file of this.#files.values()) {
+      const quietSince = Math.max(file.missingSince ?? Number.POSITIVE_INFINITY, file.grewAt);
+      if (file.missingSince !== undefined && file.atEnd && now - quietSince >= rotateWait) {
+        this.#finished.add(file);
+      }
+    }
+  }
+
+  /** Checkpoint entries no file claimed by inode become truncation records: a copy may claim them. */
+  #retireCheckpoint(): void {
+    for (const saved of this.#resume.values()) {
+      this.#remember({
+        fingerprint: saved.fingerprint,
+        fingerprintBytes: saved.fingerprintBytes,
+        offset: saved.offset,
+        tailHash: '',
+        tailBytes: 0,
+        path: saved.path,
+        at: Date.now(),
+      });
+    }
+    this.#resume.clear();
+  }
+
+  /** Opens a file seen for the first time and decides where reading starts. */
+  async #track(path: string, id: string): Promise<TrackedFile | undefined> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await handle.stat({ bigint: true });
+      if (`${st.dev}:${st.ino}` !== id) {
+        await handle.close();
+        return undefined;
+      }
+      const size = Number(st.size);
+      const headBytes = Math.min(size, FINGERPRINT_BYTES);
+      const head = await hashRange(handle, 0, headBytes);
+      const start = await this.#startOffset(handle, id, size, head, headBytes);
+      if (start === 'pending-copy') {
+        if (!this.#pendingCopies.has(id)) {
+          this.#pendingCopies.add(id);
+          this.#log.debug({ path }, 'copy of a followed file; waiting for its truncation');
+        }
+        await handle.close();
+        return undefined;
+      }
+      this.#pendingCopies.delete(id);
+      const file = new TrackedFile(id, handle, {
+        path,
+        size,
+        offset: start.offset,
+        fingerprint: head,
+        fingerprintBytes: headBytes,
+        maxLineBytes: this.#options.maxLineBytes,
+      });
+      await file.primeTail();
+      this.#files.set(id, file);
+      this.#pending.push({ kind: 'position', position: file.position() });
+      this.#log.info({ path, offset: start.offset, from: start.from }, 'following file');
+      return file;
+    } catch (err) {
+      await handle.close().catch(() => {});
+      this.#log.warn({ err, path }, 'could not open a file; retrying at the next scan');
+      return undefined;
+    }
+  }
+
+  async #startOffset(
+    handle: Awaited<ReturnType<typeof open>>,
+    id: string,
+    size: number,
+    head: string,
+    headBytes: number,
+  ): Promise<{ offset: number; from: string } | 'pending-copy'> {
+    const saved = this.#resume.get(id);
+    if (saved) {
+      this.#resume.delete(id);
+      const same =
+        saved.fingerprintBytes <= size &&
+        (await hashRange(handle, 0, saved.fingerprintBytes)) === saved.fingerprint;
+      if (same) return { offset: Math.min(saved.offset, size), from: 'checkpoint' };
+      // Same inode, other content: truncated while we were away, or the inode was reused.
+      this.#retireOne(saved);
+    }
+    if (headBytes === FINGERPRINT_BYTES) {
+      // A followed file with the same first bytes may have just been truncated (copytruncate):
+      // its fresh state decides whether this is the copy of its old content or of its current one.
+      for (const file of this.#files.values()) {
+        if (file.fingerprint !== head) continue;
+        const truncated = await file.refresh();
+        if (truncated) this.#onTruncated(file, truncated);
+      }
+      const record = await this.#truncationOf(handle, size, head);
+      if (record) {
+        this.#truncations = this.#truncations.filter((r) => r !== record);
+        return { offset: record.offset, from: `copy of ${record.path}` };
+      }
+      if (await this.#copyOfLiveFile(handle, size, head)) return 'pending-copy';
+    }
+    if (this.#firstScan && this.#options.startAtEnd) return { offset: size, from: 'end' };
+    return { offset: 0, from: 'beginning' };
+  }
+
+  #retireOne(saved: FilePosition): void {
+    this.#remember({
+      fingerprint: saved.fingerprint,
+      fingerprintBytes: saved.fingerprintBytes,
+      offset: saved.offset,
+      tailHash: '',
+      tailBytes: 0,
+      path: saved.path,
+      at: Date.now(),
+    });
+  }
+
+  /** The truncation this file is the copy of: same first bytes, and it holds what was read. */
+  async #truncationOf(
+    handle: Awaited<ReturnType<typeof open>>,
+    size: number,
+    head: string,
+  ): Promise<TruncationRecord | undefined> {
+    for (const record of this.#truncations) {
+      if (record.fingerprintBytes !== FINGERPRINT_BYTES || record.fingerprint !== head) continue;
+      if (record.offset > size) continue;
+      if (record.tailBytes > 0) {
+        const tail = await hashRange(handle, record.offset - record.tailBytes, record.tailBytes);
+        if (tail !== record.tailHash) continue;
+      }
+      return record;
+    }
+    return undefined;
+  }
+
+  /**
+   * True when this file is a copy of a followed file that was not truncated (yet): same first
+   * bytes, not longer, same last bytes. Its lines arrive through the original; if the original
+   * is truncated next (copytruncate), the copy is read from where the original stopped.
+   */
+  async #copyOfLiveFile(
+    handle: Awaited<ReturnType<typeof open>>,
+    size: number,
+    head: string,
+  ): Promise<boolean> {
+    for (const file of this.#files.values()) {
+      if (file.fingerprintBytes !== FINGERPRINT_BYTES || file.fingerprint !== head) continue;
+      if (size > file.size) continue;
+      const at = size - FINGERPRINT_BYTES;
+      if ((await hashRange(handle, at, FINGERPRINT_BYTES)) === (await file.hashAt(at))) return true;
+    }
+    return false;
+  }
+}

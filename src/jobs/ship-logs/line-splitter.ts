@@ -1,0 +1,72 @@
+const NEWLINE = 0x0a;
+
+/**
+ * Cuts a byte stream into runs of complete lines, holding back the partial line at the end
+ * until its newline arrives. At most `maxLineBytes` wait: a longer partial line is handed on in
+ * pieces of that size, each ended with a newline, so one endless line cannot hold unbounded
+ * memory.
+ */
+export class LineSplitter {
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+
+  constructor(readonly maxLineBytes: number) {}
+
+  /** Bytes of the partial line held back. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /** Feeds `chunk`; returns the complete lines now available (ending with `\n`), or undefined. */
+  push(chunk: Buffer): Buffer | undefined {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      // A small rest of a large read buffer is copied, so the buffer itself can be freed.
+      this.#pending.push(chunk.length < 4096 ? Buffer.from(chunk) : chunk);
+      this.#pendingBytes += chunk.length;
+      return this.#pendingBytes >= this.maxLineBytes ? this.#cutLongLine() : undefined;
+    }
+    const head = chunk.subarray(0, last + 1);
+    const complete = this.#pending.length === 0 ? head : Buffer.concat([...this.#pending, head]);
+    const rest = chunk.subarray(last + 1);
+    this.#pending = rest.length === 0 ? [] : [Buffer.from(rest)];
+    this.#pendingBytes = rest.length;
+    return complete;
+  }
+
+  /** The partial line with a newline added (the source ended), or undefined when none. */
+  flush(): Buffer | undefined {
+    if (this.#pendingBytes === 0) return undefined;
+    const line = Buffer.concat([...this.#pending, Buffer.from('\n')]);
+    this.reset();
+    return line;
+  }
+
+  /** Forgets the partial line (the file was truncated under it). */
+  reset(): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+
+  /** Hands on whole pieces of `maxLineBytes`, keeping the rest pending. */
+  #cutLongLine(): Buffer {
+    const all = Buffer.concat(this.#pending);
+    const pieces: Buffer[] = [];
+    let at = 0;
+    while (all.length - at >= this.maxLineBytes) {
+      pieces.push(all.subarray(at, at + this.maxLineBytes), Buffer.from('\n'));
+      at += this.maxLineBytes;
+    }
+    const rest = all.subarray(at);
+    this.#pending = rest.length === 0 ? [] : [Buffer.from(rest)];
+    this.#pendingBytes = rest.length;
+    return Buffer.concat(pieces);
+  }
+}
+
+/** Newlines in `data`. */
+export function countLines(data: Buffer): number {
+  let n = 0;
+  for (let i = data.indexOf(NEWLINE); i !== -1; i = data.indexOf(NEWLINE, i + 1)) n++;
+  return n;
+}

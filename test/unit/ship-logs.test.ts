@@ -1,0 +1,154 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { policyCommand } from '../../src/cli/commands/policy.js';
+import { ExitCode } from '../../src/errors.js';
+import { shipLogsConfigProblems, shipLogsConfigSchema } from '../../src/jobs/ship-logs/config.js';
+import { expandGlobs } from '../../src/jobs/ship-logs/glob-paths.js';
+import { keyFields, type TaskMetadata } from '../../src/jobs/ship-logs/key-fields.js';
+import { countLines, LineSplitter } from '../../src/jobs/ship-logs/line-splitter.js';
+import { toNdjson } from '../../src/jobs/ship-logs/record-format.js';
+import type { PolicyDocument } from '../../src/policy/policy-document.js';
+
+const task: TaskMetadata = {
+  hostname: 'host-1',
+  cluster: 'prod',
+  family: 'web',
+  taskId: 'abc123',
+  ecs: true,
+};
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('ship-logs line splitter', () => {
+  it('hands on complete lines and holds the partial one until its newline', () => {
+    const s = new LineSplitter(1024);
+    expect(s.push(Buffer.from('one\ntw'))?.toString()).toBe('one\n');
+    expect(s.pendingBytes).toBe(2);
+    expect(s.push(Buffer.from('o'))).toBeUndefined();
+    expect(s.push(Buffer.from('\nthree\nfo'))?.toString()).toBe('two\nthree\n');
+    expect(s.flush()?.toString()).toBe('fo\n');
+    expect(s.flush()).toBeUndefined();
+  });
+
+  it('cuts a line longer than the limit into pieces of the limit', () => {
+    const s = new LineSplitter(1024);
+    const out = s.push(Buffer.alloc(2500, 'x'));
+    expect(out?.toString()).toBe(`${'x'.repeat(1024)}\n${'x'.repeat(1024)}\n`);
+    expect(s.pendingBytes).toBe(452);
+    expect(countLines(out!)).toBe(2);
+  });
+});
+
+describe('ship-logs records and keys', () => {
+  it('wraps each line as one JSON record with the task metadata', () => {
+    const at = new Date('2026-03-04T05:06:07.000Z');
+    const out = toNdjson(Buffer.from('hello "world"\nsecond\n'), '/var/log/a.log', task, at);
+    const records = out
+      .toString()
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    expect(records).toEqual([
+      {
+        timestamp: '2026-03-04T05:06:07.000Z',
+        file: '/var/log/a.log',
+        message: 'hello "world"',
+        hostname: 'host-1',
+        cluster: 'prod',
+        family: 'web',
+        taskId: 'abc123',
+      },
+      expect.objectContaining({ message: 'second' }),
+    ]);
+  });
+
+  it('gives UTC time parts, the task fields and a 10-digit sequence', () => {
+    const fields = keyFields(task, {
+      seq: 42,
+      openedAt: new Date('2026-12-31T23:59:00.000Z'),
+      ext: '.log.gz',
+    });
+    expect(fields).toMatchObject({
+      yyyy: '2026',
+      MM: '12',
+      dd: '31',
+      HH: '23',
+      mm: '59',
+      taskId: 'abc123',
+      seq: '0000000042',
+      ext: '.log.gz',
+    });
+  });
+});
+
+describe('ship-logs config', () => {
+  const parse = (input: Record<string, unknown>) =>
+    shipLogsConfigSchema.safeParse({ output: 's3://logs-bucket/app/', ...input });
+
+  it('refuses a key template without {seq} or with an unknown placeholder', () => {
+    const noSeq = parse({ path: ['/var/log/*.log'], keyTemplate: '{yyyy}/{taskId}.log' });
+    expect(noSeq.success).toBe(false);
+    expect(JSON.stringify(noSeq.error?.issues)).toContain('must contain {seq}');
+    const unknown = parse({ path: ['/var/log/*.log'], keyTemplate: '{day}/{seq}' });
+    expect(JSON.stringify(unknown.error?.issues)).toContain('unknown placeholder {day}');
+  });
+
+  it('refuses stdin mixed with files, and a gzip level above 9', () => {
+    const config = parse({
+      path: ['-', '/var/log/a.log'],
+      compressionLevel: 12,
+    });
+    expect(config.success).toBe(true);
+    const problems = shipLogsConfigProblems(config.data!);
+    expect(problems.map((p) => p.path)).toEqual(['path', 'compressionLevel']);
+  });
+});
+
+describe('ship-logs globs', () => {
+  it('lists matching files, descends only for ** and leaves out excluded names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's3worker-glob-'));
+    try {
+      mkdirSync(join(dir, 'sub'));
+      for (const name of ['a.log', 'a.log.1', 'a.log.2.gz', 'b.txt', 'sub/c.log']) {
+        writeFileSync(join(dir, name), 'x\n');
+      }
+      const flat = await expandGlobs([join(dir, '*.log*')], ['*.gz']);
+      expect(flat).toEqual([join(dir, 'a.log'), join(dir, 'a.log.1')]);
+      const deep = await expandGlobs([join(dir, '**/*.log')], []);
+      expect(deep).toEqual([join(dir, 'a.log'), join(dir, 'sub/c.log')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('s3worker policy ship-logs', () => {
+  it('grants writes, aborts and the HeadObject of collisions under the output prefix only', async () => {
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
+      out.push(String(c));
+      return true;
+    });
+    const code = await policyCommand(
+      ['ship-logs', '--path', '/var/log/app/*.log', '--output', 's3://logs-bucket/app/'],
+      {},
+      {},
+    );
+    vi.restoreAllMocks();
+    expect(code).toBe(ExitCode.Success);
+    const doc = JSON.parse(out.join('')) as PolicyDocument;
+    const text = JSON.stringify(doc);
+    for (const action of [
+      's3:PutObject',
+      's3:AbortMultipartUpload',
+      's3:GetObject',
+      's3:ListBucketMultipartUploads',
+    ]) {
+      expect(text).toContain(action);
+    }
+    expect(text).toContain('arn:aws:s3:::logs-bucket/app/*');
+    expect(text).not.toContain('s3:DeleteObject');
+  });
+});
