@@ -1,7 +1,6 @@
-import { availableParallelism } from 'node:os';
-import { Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
 import { constants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
+import { type BlockParallelOptions, BlockParallelTransform } from './block-parallel-transform.js';
 
 const deflateRawAsync = promisify(deflateRaw) as (
   buffer: Buffer,
@@ -16,14 +15,19 @@ const OUTPUT_CHUNK = 256 * 1024;
 /** The last deflate block: empty, final, fixed Huffman codes. */
 const FINAL_EMPTY_BLOCK = deflateRawSync(Buffer.alloc(0));
 
+/** Default input bytes per gzip block. */
+export const GZIP_BLOCK_SIZE = MiB;
+
 /** Options of {@link ParallelGzip}. */
-export interface ParallelGzipOptions {
+export interface ParallelGzipOptions extends BlockParallelOptions {
   /** gzip level 0–9 (default 6). */
-  level?: number;
-  /** Bytes of input per block compressed on its own (default 1 MiB). */
-  blockSize?: number;
-  /** Blocks compressed at once on libuv's thread pool (default: the cores available, at least 2). */
-  concurrency?: number;
+  level?: number | undefined;
+  /**
+   * Bytes of input per block compressed on its own (default 1 MiB, at least 32 KiB). Each
+   * block is primed with the previous one's last 32 KiB, so the size costs no ratio beyond a few
+   * bytes per block; smaller blocks cost more CPU per byte, bigger ones more memory.
+   */
+  blockSize?: number | undefined;
 }
 
 /**
@@ -34,89 +38,24 @@ export interface ParallelGzipOptions {
  * whose CRC32 covers the whole input. The output is one ordinary gzip member that any gunzip
  * reads, a few bytes per block larger than a single-threaded stream's.
  */
-export class ParallelGzip extends Transform {
+export class ParallelGzip extends BlockParallelTransform {
   readonly #level: number;
-  readonly #blockSize: number;
-  readonly #concurrency: number;
-  /** Blocks being deflated, oldest first; each settles to its compressed bytes. */
-  readonly #pending: Array<Promise<Buffer>> = [];
-  /** Input not yet in a block: chunks as they came, `#filled` bytes in all. */
-  #chunks: Buffer[] = [];
-  #filled = 0;
   #dictionary: Buffer | undefined;
   #crc = 0;
   #size = 0;
-  #headerSent = false;
 
   constructor(options: ParallelGzipOptions = {}) {
-    super();
+    super(options, { blockSize: GZIP_BLOCK_SIZE, minBlockSize: WINDOW });
     this.#level = options.level ?? 6;
-    this.#blockSize = Math.max(options.blockSize ?? MiB, WINDOW);
-    this.#concurrency = Math.max(options.concurrency ?? availableParallelism(), 2);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.#header();
-    this.#chunks.push(chunk);
-    this.#filled += chunk.length;
-    if (this.#filled < this.#blockSize) {
-      done();
-      return;
-    }
-    this.#submitFullBlocks().then(() => done(), done);
-  }
-
-  override _flush(done: TransformCallback): void {
-    this.#header();
-    const last = this.#filled > 0 ? this.#submit(this.#takeBlock()) : Promise.resolve();
-    last
-      .then(async () => {
-        while (this.#pending.length > 0) this.push(await this.#pending.shift());
-        const trailer = Buffer.alloc(8);
-        trailer.writeUInt32LE(this.#crc >>> 0, 0);
-        trailer.writeUInt32LE(this.#size % 2 ** 32, 4);
-        this.push(Buffer.concat([FINAL_EMPTY_BLOCK, trailer]));
-        done();
-      })
-      .catch(done);
-  }
-
-  override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
-    // Blocks still on the thread pool finish there; their results (or errors) are dropped.
-    for (const p of this.#pending.splice(0)) p.catch(() => {});
-    done(err);
-  }
-
-  /** Cuts what came in into blocks of `blockSize` (copied once, into a buffer of their own) and submits them; the rest waits. */
-  async #submitFullBlocks(): Promise<void> {
-    const input = Buffer.concat(this.#chunks, this.#filled);
-    let offset = 0;
-    while (input.length - offset >= this.#blockSize) {
-      await this.#submit(input.subarray(offset, offset + this.#blockSize));
-      offset += this.#blockSize;
-    }
-    this.#chunks = offset < input.length ? [input.subarray(offset)] : [];
-    this.#filled = input.length - offset;
-  }
-
-  #takeBlock(): Buffer {
-    const block = Buffer.concat(this.#chunks, this.#filled);
-    this.#chunks = [];
-    this.#filled = 0;
-    return block;
-  }
-
-  /** Starts deflating `block`, after waiting for the oldest when `concurrency` are in flight. */
-  async #submit(block: Buffer): Promise<void> {
-    while (this.#pending.length >= this.#concurrency) {
-      this.push(await this.#pending.shift());
-    }
+  protected override compressBlock(block: Buffer): Promise<Buffer> {
     this.#crc = crc32(block, this.#crc);
     this.#size += block.length;
     const dictionary = this.#dictionary;
     // Its own copy: a subarray would keep the whole block alive.
     this.#dictionary = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
-    const compressed = deflateRawAsync(block, {
+    return deflateRawAsync(block, {
       level: this.#level,
       finishFlush: constants.Z_SYNC_FLUSH,
       // zlib's default 16 KiB output chunks cost a callback on the main thread each; one chunk
@@ -125,17 +64,20 @@ export class ParallelGzip extends Transform {
       chunkSize: OUTPUT_CHUNK,
       ...(dictionary ? { dictionary } : {}),
     });
-    // Awaited later, in order; until then an error must not count as unhandled.
-    compressed.catch(() => {});
-    this.#pending.push(compressed);
   }
 
-  /** The 10-byte gzip header, once, before anything else. */
-  #header(): void {
-    if (this.#headerSent) return;
-    this.#headerSent = true;
+  /** The 10-byte gzip header. */
+  protected override header(): Buffer {
     // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL OS=3 (Unix), as zlib writes it.
     const xfl = this.#level === 9 ? 2 : this.#level === 1 ? 4 : 0;
-    this.push(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]));
+    return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]);
+  }
+
+  /** The final empty deflate block, then CRC32 and size modulo 2^32 of the whole input. */
+  protected override trailer(): Buffer {
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.#crc >>> 0, 0);
+    trailer.writeUInt32LE(this.#size % 2 ** 32, 4);
+    return Buffer.concat([FINAL_EMPTY_BLOCK, trailer]);
   }
 }
