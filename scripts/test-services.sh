@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the servers the integration tests need, without Docker:
 #   MinIO (S3) and its admin client mc, built from their Go modules at pinned versions;
-#   PostgreSQL and MariaDB from Debian packages.
+#   PostgreSQL and MariaDB from Debian packages; the zstd, pigz and gzip tools the codec tests
+#   compare against, too.
 # All listen on loopback only. Data lives under a temp folder; binaries are cached
 # outside the clone so a second run is instant.
 #
@@ -84,7 +85,7 @@ go_build() { # module target-path
 
 apt_install() {
   [[ $(id -u) -eq 0 ]] || die "missing $*; install them with: sudo apt-get install $*"
-  command -v apt-get >/dev/null || die "missing $*; install PostgreSQL and MariaDB server packages"
+  command -v apt-get >/dev/null || die "missing $*; install them with your package manager"
   log "installing $* from Debian packages"
   if [[ ! -f "$STATE_DIR/.apt-updated" ]]; then
     apt-get update -qq >&2
@@ -113,6 +114,10 @@ ensure_installs() {
   command -v psql >/dev/null || pkgs+=(postgresql-client)
   command -v mariadbd >/dev/null || command -v mysqld >/dev/null || pkgs+=(mariadb-server)
   command -v mysqldump >/dev/null || pkgs+=(mariadb-client)
+  # The codec tests check outputs against the command line tools, both ways.
+  command -v zstd >/dev/null || pkgs+=(zstd)
+  command -v pigz >/dev/null || pkgs+=(pigz)
+  command -v gzip >/dev/null || pkgs+=(gzip)
   ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
   local pid failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done

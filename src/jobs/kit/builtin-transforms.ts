@@ -1,46 +1,69 @@
 import type { Duplex } from 'node:stream';
-import { constants, createGunzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import type { ByteBudget } from '../../transfer/byte-budget.js';
 import { ParallelGzip } from './parallel-gzip.js';
+import { ParallelUnzstd } from './parallel-unzstd.js';
+import { ParallelZstd } from './parallel-zstd.js';
 
 /** The transforms `--transform` accepts; repeated, they run in the order given. */
 export const BUILTIN_TRANSFORMS = ['identity', 'gzip', 'gunzip', 'zstd', 'unzstd'] as const;
 export type BuiltinTransformName = (typeof BUILTIN_TRANSFORMS)[number];
 
-/** Levels of the compressing transforms. */
+/** Levels and block sizes of the codecs; the names match the stream-transform options. */
 export interface BuiltinTransformOptions {
   /** gzip level 0–9; default 6. Level 1 is about 3× faster than 6 for a slightly larger output. */
   gzipLevel?: number | undefined;
   /** zstd level 1–22; default 3. Higher levels cost much more CPU for a few percent. */
   zstdLevel?: number | undefined;
+  /** Input bytes per gzip block compressed on its own; default 1 MiB (see `ParallelGzipOptions`). */
+  gzipBlockSize?: number | undefined;
+  /** Input bytes per zstd frame; default 4 MiB (see `ParallelZstdOptions` for the ratio cost). */
+  zstdBlockSize?: number | undefined;
+  /**
+   * The run's byte budget: blocks in flight in the parallel codecs are held against it
+   * (`ctx.transfer.budget`). Default: none; each stage bounds its memory by its block count.
+   */
+  budget?: ByteBudget | undefined;
 }
 
-// zlib's own 16 KiB chunks mean four times as many stream callbacks per byte as needed.
-const CHUNK = 64 * 1024;
+/**
+ * Output buffers of the gunzip stream: with 16 KiB (zlib's default) a 1 GiB text decodes in
+ * 65,536 trips between the thread pool and the main thread; 256 KiB cuts that 16-fold.
+ */
+const GUNZIP_CHUNK = 256 * 1024;
 
 /**
  * A new stream for one built-in transform, or undefined for `identity` (no stage at all: bytes
- * go straight from download to upload). zlib and zstd run on libuv's thread pool, so objects
- * processed in parallel use several cores; gzip also spreads one object over them.
+ * go straight from download to upload). Compression spreads one stream over every core the
+ * container may use (blocks on libuv's thread pool, see `ParallelGzip` and `ParallelZstd`);
+ * `unzstd` decodes the frames of a multi-frame file in parallel; `gunzip` is one stream on the
+ * thread pool (deflate cannot be split without an index) and reads every member of a
+ * multi-member file.
  */
 export function createBuiltinTransform(
   name: BuiltinTransformName,
   options: BuiltinTransformOptions = {},
 ): Duplex | undefined {
+  const { budget } = options;
   switch (name) {
     case 'identity':
       return undefined;
     case 'gzip':
-      // One object's gzip on every core (pigz-style blocks), not on one thread.
-      return new ParallelGzip({ level: options.gzipLevel ?? 6 });
+      return new ParallelGzip({
+        level: options.gzipLevel ?? 6,
+        blockSize: options.gzipBlockSize,
+        budget,
+      });
     case 'gunzip':
-      return createGunzip({ chunkSize: CHUNK });
+      return createGunzip({ chunkSize: GUNZIP_CHUNK });
     case 'zstd':
-      return createZstdCompress({
-        chunkSize: CHUNK,
-        params: { [constants.ZSTD_c_compressionLevel]: options.zstdLevel ?? 3 },
+      return new ParallelZstd({
+        level: options.zstdLevel ?? 3,
+        blockSize: options.zstdBlockSize,
+        budget,
       });
     case 'unzstd':
-      return createZstdDecompress({ chunkSize: CHUNK });
+      return new ParallelUnzstd({ budget });
   }
 }
 
