@@ -9,6 +9,9 @@ import { ParallelZstd } from './parallel-zstd.js';
 export const BUILTIN_TRANSFORMS = ['identity', 'gzip', 'gunzip', 'zstd', 'unzstd'] as const;
 export type BuiltinTransformName = (typeof BUILTIN_TRANSFORMS)[number];
 
+/** The largest block size the options accept: blocks are held whole, a few per core. */
+export const MAX_CODEC_BLOCK_SIZE = 256 * 1024 * 1024;
+
 /** Levels and block sizes of the codecs; the names match the stream-transform options. */
 export interface BuiltinTransformOptions {
   /** gzip level 0–9; default 6. Level 1 is about 3× faster than 6 for a slightly larger output. */

@@ -17,6 +17,8 @@ const FINAL_EMPTY_BLOCK = deflateRawSync(Buffer.alloc(0));
 
 /** Default input bytes per gzip block. */
 export const GZIP_BLOCK_SIZE = MiB;
+/** The smallest gzip block accepted: one deflate window. */
+export const GZIP_MIN_BLOCK_SIZE = WINDOW;
 
 /** Options of {@link ParallelGzip}. */
 export interface ParallelGzipOptions extends BlockParallelOptions {
@@ -45,7 +47,7 @@ export class ParallelGzip extends BlockParallelTransform {
   #size = 0;
 
   constructor(options: ParallelGzipOptions = {}) {
-    super(options, { blockSize: GZIP_BLOCK_SIZE, minBlockSize: WINDOW });
+    super(options, { blockSize: GZIP_BLOCK_SIZE, minBlockSize: GZIP_MIN_BLOCK_SIZE });
     this.#level = options.level ?? 6;
   }
 

@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration-schema.js';
 import { s3UrlProblems, s3UrlSchema } from '../../config/s3-location.js';
-import { sizeSchema } from '../../config/size-schema.js';
+import { sizeInRange, sizeSchema } from '../../config/size-schema.js';
 import type { ConfigIssue } from '../../errors.js';
-import { BUILTIN_TRANSFORMS } from '../kit/builtin-transforms.js';
+import { BUILTIN_TRANSFORMS, MAX_CODEC_BLOCK_SIZE } from '../kit/builtin-transforms.js';
 import { KEY_TEMPLATE_FIELDS, unknownPlaceholders } from '../kit/key-template.js';
 import { outputOptionProblems, outputOptionsSchema } from '../kit/output-options.js';
+import { GZIP_BLOCK_SIZE, GZIP_MIN_BLOCK_SIZE } from '../kit/parallel-gzip.js';
+import { ZSTD_BLOCK_SIZE, ZSTD_MIN_BLOCK_SIZE } from '../kit/parallel-zstd.js';
 import { parseShard } from './shard.js';
 
 const isoDate = z.string().transform((text, ctx): Date => {
@@ -100,6 +102,16 @@ export const streamTransformConfigSchema = z.object({
     .max(22)
     .default(3)
     .describe('zstd level 1-22. Default 3; higher levels cost much more CPU for a few percent.'),
+  gzipBlockSize: sizeInRange({ min: GZIP_MIN_BLOCK_SIZE, max: MAX_CODEC_BLOCK_SIZE })
+    .default(GZIP_BLOCK_SIZE)
+    .describe(
+      'Input bytes per gzip block, each compressed on its own core (32KiB-256MiB). Default 1MiB. Costs no ratio (each block is primed with the last 32 KiB); memory: about 2 x block size per core, per object.',
+    ),
+  zstdBlockSize: sizeInRange({ min: ZSTD_MIN_BLOCK_SIZE, max: MAX_CODEC_BLOCK_SIZE })
+    .default(ZSTD_BLOCK_SIZE)
+    .describe(
+      'Input bytes per zstd frame, each compressed on its own core (64KiB-256MiB). Default 4MiB. Frames do not share history: on log text 4MiB costs +0.1% output at level 1, +1.6% at 3, +12% at 9; 16MiB about a quarter of that. Memory: about 2 x block size per core, per object.',
+    ),
   concurrency: z
     .int()
     .min(1)

@@ -179,9 +179,8 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
    * new streams every time. Default: the built-ins named by `--transform`.
    */
   transform(_object: SourceObject): TransformSpec | Promise<TransformSpec> {
-    const { transform, gzipLevel, zstdLevel } = this.config;
-    return transform
-      .map((name) => createBuiltinTransform(name, { gzipLevel, zstdLevel }))
+    return this.config.transform
+      .map((name) => createBuiltinTransform(name, this.config))
       .filter((t): t is NonNullable<typeof t> => t !== undefined);
   }
 
