@@ -13,14 +13,16 @@ import { killActive, round, runSteps } from './lib/measure.mjs';
 import { formatSize, parseOptions, USAGE } from './lib/options.mjs';
 import { renderMarkdown, summarize } from './lib/report.mjs';
 import {
+  BOUND,
   createTools,
   describeVariants,
+  localBound,
   TOOL_NAMES,
   VARIANTS,
   writeAwsConfigs,
 } from './lib/tools.mjs';
+import { gunzipText, gzipText, unzstdText, zstdText } from './scenarios/codec-text.mjs';
 import copyThrough from './scenarios/copy-through.mjs';
-import gzipText from './scenarios/gzip-text.mjs';
 import manySmall from './scenarios/many-small.mjs';
 import rssFlat from './scenarios/rss-flat.mjs';
 import uploadStream from './scenarios/upload-stream.mjs';
@@ -34,11 +36,23 @@ import uploadStream from './scenarios/upload-stream.mjs';
  * @property {{ tool: string, variant: string }} [onlyTool]
  * @property {{ tool: string, variant: string }[]} [runners] its own runners instead of the tools
  * @property {(options: object) => number[]} [sizes]
+ * @property {string} [codec] the codec of a codec scenario (gzip, zstd, gunzip, unzstd)
+ * @property {(tools: object, ctx: object) => object[][]} [bound] the C tool alone on a local
+ *   copy of the source, run once as the physical bound
  */
 
 const execFileAsync = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SCENARIOS = { a: copyThrough, b: manySmall, c: gzipText, rss: rssFlat, u: uploadStream };
+const SCENARIOS = {
+  a: copyThrough,
+  b: manySmall,
+  c: gzipText,
+  d: zstdText,
+  e: gunzipText,
+  f: unzstdText,
+  rss: rssFlat,
+  u: uploadStream,
+};
 
 const say = (text) => process.stderr.write(`[bench] ${text}\n`);
 
@@ -110,6 +124,8 @@ async function main() {
       s5cmd: setup.s5cmd.version,
       aws: setup.aws.version,
       gzip: setup.gzip.version,
+      zstd: setup.zstd.version,
+      pigz: setup.pigz.version,
       time: setup.time.version,
     },
     settings: describeVariants(),
@@ -134,17 +150,25 @@ async function main() {
       env: baseEnv,
       timeBin: setup.time.bin,
     });
+    const bins = {
+      s5cmd: setup.s5cmd.bin,
+      aws: setup.aws.bin,
+      gzip: setup.gzip.bin,
+      zstd: setup.zstd.bin,
+      pigz: setup.pigz.bin,
+      node: process.execPath,
+      s3worker: s3worker.bin,
+      // The bin's shebang (`#!/usr/bin/env -S node <flags>`) carries V8 flags: pass the same.
+      s3workerNodeFlags: shebangNodeFlags(s3worker.bin),
+    };
+    results.settings.local = {
+      bound: Object.entries({ c: 'gzip', d: 'zstd', e: 'gunzip', f: 'unzstd' })
+        .map(([id, codec]) => `(${id}) ${localBound(bins, codec).label}`)
+        .join(', '),
+    };
     const tools = createTools({
       endpoint,
-      bins: {
-        s5cmd: setup.s5cmd.bin,
-        aws: setup.aws.bin,
-        gzip: setup.gzip.bin,
-        node: process.execPath,
-        s3worker: s3worker.bin,
-        // The bin's shebang (`#!/usr/bin/env -S node <flags>`) carries V8 flags: pass the same.
-        s3workerNodeFlags: shebangNodeFlags(s3worker.bin),
-      },
+      bins,
     });
     await createBucket(s3, buckets.input);
     await createBucket(s3, buckets.output);
@@ -222,16 +246,23 @@ async function runScenario(ctx) {
     work,
     runs: [],
   };
-  const combos =
-    scenario.runners ??
-    (scenario.onlyTool
-      ? [scenario.onlyTool]
-      : TOOL_NAMES.flatMap((tool) => VARIANTS.map((variant) => ({ tool, variant }))));
+  const combos = [
+    ...(scenario.runners ??
+      (scenario.onlyTool
+        ? [scenario.onlyTool]
+        : TOOL_NAMES.flatMap((tool) => VARIANTS.map((variant) => ({ tool, variant }))))),
+    ...(scenario.bound ? [BOUND] : []),
+  ];
   for (const { tool, variant } of combos) {
     if (ctx.isInterrupted()) break;
-    if (TOOL_NAMES.includes(tool) && !options.tools.includes(tool)) continue;
-    if (!scenario.onlyTool && !scenario.runners && !options.variants.includes(variant)) continue;
+    const listed = TOOL_NAMES.includes(tool) || tool === BOUND.tool;
+    if (listed && !options.tools.includes(tool)) continue;
+    const ownVariants = scenario.onlyTool || scenario.runners || tool === BOUND.tool;
+    if (!ownVariants && !options.variants.includes(variant)) continue;
     const run = { tool, variant };
+    if (tool === BOUND.tool) {
+      run.setting = `${localBound(ctx.tools.local.bins, scenario.codec).label}, local file`;
+    }
     if (tool === 's3worker' && !ctx.s3worker.ok) {
       run.error = `not runnable: ${ctx.s3worker.reason}`;
       entry.runs.push(run);
@@ -259,6 +290,7 @@ async function runScenario(ctx) {
     entry.runs.push(run);
   }
   if (!options.keep) await deletePrefix(s3, src.bucket, src.prefix);
+  if (src.localFile && !options.keep) await rm(src.localFile, { force: true });
   return entry;
 }
 
@@ -280,16 +312,19 @@ async function runOnce({
 }) {
   const dst = scenario.destination(buckets.output, `${scenario.id}/${tool}-${variant}-${attempt}/`);
   const localDir = scenario.needsLocalDir ? await mkdtemp(join(tmpDir, `${tool}-`)) : undefined;
-  const pipelines = scenario.plan(tools[tool], {
-    variant,
-    src,
-    dst,
-    localDir,
-    runner: { tool, variant },
-    root: ROOT,
-    node: process.execPath,
-    nodeFlags: s3worker.ok ? shebangNodeFlags(s3worker.bin) : [],
-  });
+  const bound = tool === BOUND.tool;
+  const pipelines = bound
+    ? scenario.bound(tools, { src })
+    : scenario.plan(tools[tool], {
+        variant,
+        src,
+        dst,
+        localDir,
+        runner: { tool, variant },
+        root: ROOT,
+        node: process.execPath,
+        nodeFlags: s3worker.ok ? shebangNodeFlags(s3worker.bin) : [],
+      });
   const outcome = {};
   try {
     const measured = await runSteps(pipelines, { ...measureOptions, env: env(variant) });
@@ -300,7 +335,17 @@ async function runOnce({
       rssSumBytes: measured.rssSumBytes,
       processes: measured.processes,
     });
-    outcome.verified = await scenario.verify({ s3, src, dst, options, stdout: measured.stdout });
+    // The bound's output is discarded: its exit status is the check.
+    outcome.verified = bound
+      ? 'exit status (output discarded)'
+      : await scenario.verify({
+          s3,
+          src,
+          dst,
+          options,
+          stdout: measured.stdout,
+          zstdBin: tools.local.bins.zstd,
+        });
     say(
       `${label} ${tool} ${variant}: ${measured.wallSeconds} s wall, ${measured.cpuSeconds} s CPU, ` +
         `peak RSS ${formatSize(measured.rssSumBytes)}; verified (${outcome.verified})`,

@@ -4,6 +4,7 @@
 #   aws CLI  from PyPI at a pinned version, in a virtualenv under the cache (not the one on PATH,
 #            whose version depends on the machine)
 #   GNU time from the Debian package `time` (wall seconds, user+sys CPU seconds, max RSS)
+#   zstd and pigz from Debian packages (the codec scenarios' C tools and physical bounds)
 # then makes sure the local MinIO runs (never stops it: other work shares it) and prints one JSON
 # object with the tools' paths and versions on stdout, which bench/run.mjs reads.
 #
@@ -87,6 +88,8 @@ install_time
 install_s5cmd
 install_awscli
 command -v gzip >/dev/null || apt_install gzip
+command -v zstd >/dev/null || apt_install zstd
+command -v pigz >/dev/null || apt_install pigz
 
 # `start` is idempotent and writes the env file that `env` reads.
 "$ROOT/scripts/test-services.sh" start >/dev/null
@@ -99,6 +102,8 @@ cat <<EOF
   "aws": { "bin": $(json_str "$AWS_BIN"), "version": $(json_str "$("$AWS_BIN" --version 2>&1 | head -n1)") },
   "time": { "bin": $(json_str "$TIME_BIN"), "version": $(json_str "GNU time $(dpkg-query -W -f='${Version}' time 2>/dev/null || echo unknown)") },
   "gzip": { "bin": $(json_str "$(command -v gzip)"), "version": $(json_str "$(gzip --version | head -n1)") },
+  "zstd": { "bin": $(json_str "$(command -v zstd)"), "version": $(json_str "$(zstd --version | sed 's/^\*\*\* //; s/, by .*//')") },
+  "pigz": { "bin": $(json_str "$(command -v pigz)"), "version": $(json_str "$(pigz --version 2>&1 | head -n1)") },
   "minio": { "bin": $(json_str "${minio_bin:-}"), "version": $(json_str "$(basename "${minio_bin:-minio-unknown}" | sed 's/^minio-/github.com\/minio\/minio@/')") },
   "endpoint": $(json_str "$S3_ENDPOINT")
 }

@@ -1,9 +1,11 @@
 // The harness's own S3 access: buckets, test data, verification. Not what is measured.
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomFill } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { createGunzip } from 'node:zlib';
+import { constants, createGunzip, createGzip, zstdCompressSync } from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -105,9 +107,69 @@ export function putRandomObject(s3, bucket, key, size) {
 }
 
 /** Puts `size` bytes of log-like text at `key` (compresses like real logs); returns its SHA-256. */
-export function putLogTextObject(s3, bucket, key, size) {
+export async function putLogTextObject(s3, bucket, key, size) {
+  return (await putLogText(s3, bucket, key, size)).sha256;
+}
+
+/** Input bytes per zstd frame of a prepared `.zst` object: the zstd transform's default. */
+const ZSTD_FRAME = 4 * MiB;
+
+/**
+ * Puts `size` bytes of log-like text at `key`, as they are (`codec` none), gzip level 1 (one
+ * member, as `gzip -1` writes it) or zstd level 1 in 4 MiB frames (each with its content size
+ * and checksum, as the zstd transform writes them). With `localFile`, the same bytes also go to
+ * that file (the C tools' physical bound reads it). Memory: a few 8 MiB chunks.
+ * @returns the SHA-256 of the text and the bytes stored.
+ */
+export async function putLogText(s3, bucket, key, size, { codec = 'none', localFile } = {}) {
   const fill = createLogTextFiller();
-  return putGenerated(s3, bucket, key, size, async (chunk) => fill(chunk));
+  const hash = createHash('sha256');
+  async function* text() {
+    for (let offset = 0; offset < size; offset += GENERATE_CHUNK) {
+      const chunk = Buffer.allocUnsafe(Math.min(GENERATE_CHUNK, size - offset));
+      fill(chunk);
+      hash.update(chunk);
+      yield chunk;
+    }
+  }
+  async function* encoded() {
+    if (codec === 'none') {
+      yield* text();
+    } else if (codec === 'zstd') {
+      for await (const chunk of text()) {
+        for (let at = 0; at < chunk.length; at += ZSTD_FRAME) {
+          const piece = chunk.subarray(at, at + ZSTD_FRAME);
+          yield zstdCompressSync(piece, {
+            pledgedSrcSize: piece.length,
+            params: { [constants.ZSTD_c_compressionLevel]: 1, [constants.ZSTD_c_checksumFlag]: 1 },
+          });
+        }
+      }
+    } else {
+      yield* Readable.from(text()).pipe(createGzip({ level: 1, chunkSize: 256 * 1024 }));
+    }
+  }
+  const file = localFile ? await open(localFile, 'w') : undefined;
+  let stored = 0;
+  async function* body() {
+    for await (const chunk of encoded()) {
+      stored += chunk.length;
+      if (file) await file.write(chunk);
+      yield chunk;
+    }
+  }
+  try {
+    const upload = new Upload({
+      client: s3,
+      params: { Bucket: bucket, Key: key, Body: Readable.from(body()) },
+      partSize: 16 * MiB,
+      queueSize: 4,
+    });
+    await upload.done();
+  } finally {
+    await file?.close();
+  }
+  return { sha256: hash.digest('hex'), bytes: stored };
 }
 
 /** Puts `count` objects of `size` random bytes named `${prefix}${index}`, 32 at a time. */
@@ -153,7 +215,7 @@ export async function hashObject(s3, bucket, key, range) {
   return hash.digest('hex');
 }
 
-/** SHA-256 and length of a gzip object's decompressed content. */
+/** SHA-256 and length of a gzip object's decompressed content (every member). */
 export async function hashGunzipped(s3, bucket, key) {
   const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const hash = createHash('sha256');
@@ -163,6 +225,32 @@ export async function hashGunzipped(s3, bucket, key) {
     bytes += chunk.length;
   });
   await pipeline(response.Body, gunzip, hash);
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/**
+ * SHA-256 and length of a zstd object's decompressed content, decoded by the `zstd` tool (not
+ * by the code under test), which reads every frame and verifies each frame's checksum.
+ */
+export async function hashUnzstd(s3, bucket, key, zstdBin = 'zstd') {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const child = spawn(zstdBin, ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text) => {
+    stderr += text;
+  });
+  const exited = new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code));
+  });
+  const hash = createHash('sha256');
+  let bytes = 0;
+  child.stdout.on('data', (chunk) => {
+    bytes += chunk.length;
+  });
+  await Promise.all([pipeline(response.Body, child.stdin), pipeline(child.stdout, hash)]);
+  const code = await exited;
+  if (code !== 0) throw new Error(`zstd -d exited with ${code}: ${stderr.trim().slice(0, 500)}`);
   return { sha256: hash.digest('hex'), bytes };
 }
 

@@ -33,7 +33,8 @@ export function killActive(signal = 'SIGKILL') {
  * The pipes are real kernel pipes handed from one child to the next (no shell, and no byte goes
  * through this process, so the harness costs the tools nothing).
  *
- * @param {{ cmd: string, args: string[], stdin?: 'ignore' | number }[]} commands
+ * @param {{ cmd: string, args: string[], stdin?: 'ignore' | number, stdout?: 'ignore' }[]} commands
+ *   `stdout: 'ignore'` sends the last command's output to /dev/null (the harness reads none of it).
  * @param {{ env: NodeJS.ProcessEnv, tmpDir: string, timeBin: string, timeoutMs: number,
  *   cwd?: string }} options
  * @returns {Promise<{ wallSeconds: number, cpuSeconds: number, peakRssBytes: number,
@@ -55,7 +56,7 @@ export async function runPipeline(commands, options) {
       {
         env: options.env,
         cwd: options.cwd,
-        stdio: [stdin, 'pipe', 'pipe'],
+        stdio: [stdin, last && command.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'],
         detached: true,
       },
     );
@@ -71,7 +72,7 @@ export async function runPipeline(commands, options) {
       timeFile,
       command,
       stderr: collectTail(child.stderr),
-      stdout: last ? collectTail(child.stdout) : () => '',
+      stdout: last && child.stdout ? collectTail(child.stdout) : () => '',
     });
   }
 

@@ -30,19 +30,21 @@ Measures s3worker against s5cmd and the AWS CLI on the local MinIO (bench/setup.
 the peers once). Writes <out>/latest.json and <out>/latest.md and prints the table.
 
   --scenario LIST     a (copy-through), b (many small objects), c (gzip -1 of text),
+                      d (zstd -1 of text), e (gunzip back to text), f (unzstd back to text),
                       rss (s3worker peak RSS by object size), u (upload of a stream of
                       unknown length: s3worker's Transfer vs lib-storage's Upload);
-                      comma-separated or repeated (default: a,b,c,rss,u)
-  --size SIZE         object size for a and c (default 1GiB)
+                      comma-separated or repeated (default: a,b,c,d,e,f,rss,u)
+  --size SIZE         object size for a, and the text size for c-f (default 1GiB)
   --upload-size SIZE  stream length for u (default 2GiB)
   --objects N         object count for b (default 5000)
   --object-size SIZE  object size for b (default 64KiB)
   --rss-sizes LIST    object sizes for rss (default 1GiB,4GiB)
-  --tools LIST        s5cmd,aws,s3worker (default: all)
+  --tools LIST        s5cmd,aws,s3worker,local (default: all; local = the C tool alone on a
+                      local copy of the source, the physical bound of c-f)
   --variants LIST     default,tuned (default: both)
   --repeat N          runs per tool and setting; the median by wall time is kept (default 1)
   --verify MODE       sample (size + 3 sampled ranges) or full (whole-object SHA-256) for a
-                      and rss; c always decompresses and hashes everything (default sample)
+                      and rss; c-f always hash everything, decompressed (default sample)
   --timeout SECONDS   per run (default 600)
   --out DIR           where latest.json and latest.md go (default bench/results)
   --keep              keep the buckets and temp files (to look at a failure)
@@ -73,7 +75,7 @@ export function parseOptions(argv) {
       'object-size': { type: 'string', default: '64KiB' },
       'upload-size': { type: 'string', default: '2GiB' },
       'rss-sizes': { type: 'string', default: '1GiB,4GiB' },
-      tools: { type: 'string', default: 's5cmd,aws,s3worker' },
+      tools: { type: 'string', default: 's5cmd,aws,s3worker,local' },
       variants: { type: 'string', default: 'default,tuned' },
       repeat: { type: 'string', default: '1' },
       verify: { type: 'string', default: 'sample' },
@@ -93,8 +95,8 @@ export function parseOptions(argv) {
   return {
     help: values.help,
     scenarios: pick(
-      list(values.scenario ?? ['a,b,c,rss,u']),
-      ['a', 'b', 'c', 'rss', 'u'],
+      list(values.scenario ?? ['a,b,c,d,e,f,rss,u']),
+      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u'],
       'scenario',
     ),
     size: parseSize(values.size),
@@ -102,7 +104,7 @@ export function parseOptions(argv) {
     objectSize: parseSize(values['object-size']),
     uploadSize: parseSize(values['upload-size']),
     rssSizes: list([values['rss-sizes']]).map(parseSize),
-    tools: pick(list([values.tools]), ['s5cmd', 'aws', 's3worker'], 'tools'),
+    tools: pick(list([values.tools]), ['s5cmd', 'aws', 's3worker', 'local'], 'tools'),
     variants: pick(list([values.variants]), ['default', 'tuned'], 'variants'),
     repeat: positive(values.repeat, 'repeat'),
     verify: values.verify,

@@ -3,12 +3,19 @@ import { formatSize } from './options.mjs';
 
 const MiB = 1024 ** 2;
 
-/** The issue's targets: s3worker's throughput as a multiple of each peer's. */
+/** The issues' targets: s3worker's throughput as a multiple of each peer's. */
 const PEER_TARGETS = {
   a: { s5cmd: 1.0, aws: 2.0 },
   b: { s5cmd: 0.8, aws: 2.0 },
-  c: { s5cmd: 1.0, aws: 2.0 },
+  c: { s5cmd: 1.2, aws: 2.0 },
+  d: { s5cmd: 1.2 },
+  e: { s5cmd: 1.0 },
+  f: { s5cmd: 1.0 },
 };
+/** s3worker's client CPU seconds at most this multiple of the s5cmd pipeline's (best runs). */
+const CPU_TARGETS = { c: 1.0, d: 1.0 };
+/** Scenarios whose every s3worker run must stay within RSS_LIMIT_BYTES. */
+const RSS_SCENARIOS = ['c', 'd', 'e', 'f'];
 const RSS_LIMIT_BYTES = 256 * MiB;
 const RSS_FLAT_RATIO = 1.1;
 
@@ -55,6 +62,39 @@ export function summarize(results) {
         met: bestRatio === undefined ? undefined : bestRatio >= goal,
       });
     }
+    const cpuGoal = CPU_TARGETS[entry.id];
+    if (cpuGoal !== undefined) {
+      const theirs = best(entry, 's5cmd');
+      const cpuRatio =
+        mine && theirs ? Math.round((mine.cpuSeconds / theirs.cpuSeconds) * 100) / 100 : undefined;
+      targets.push({
+        target: `(${entry.id}) s3worker CPU s ≤ ${cpuGoal.toFixed(1)}× the s5cmd pipeline's`,
+        measured:
+          cpuRatio === undefined
+            ? 'not measured'
+            : `${cpuRatio}× (${mine.cpuSeconds} vs ${theirs.cpuSeconds} CPU s, best runs)`,
+        met: cpuRatio === undefined ? undefined : cpuRatio <= cpuGoal,
+      });
+    }
+    const bound = entry.runs.find((r) => r.tool === 'local' && ok(r));
+    if (bound && mine) {
+      targets.push({
+        target: `(${entry.id}) physical bound: ${bound.setting}`,
+        measured: `${bound.throughput} MB/s; s3worker best ${mine.throughput} MB/s = ${Math.round((mine.throughput / bound.throughput) * 100)}% of it`,
+        met: 'info',
+      });
+    }
+  }
+  const codecRuns = results.scenarios
+    .filter((e) => RSS_SCENARIOS.includes(e.id))
+    .flatMap((e) => e.runs.filter((r) => r.tool === 's3worker' && ok(r)).map((r) => [e.id, r]));
+  if (codecRuns.length > 0) {
+    const peak = Math.max(...codecRuns.map(([, r]) => r.peakRssBytes));
+    targets.push({
+      target: `(${[...new Set(codecRuns.map(([id]) => id))].join(', ')}) every s3worker run's peak RSS ≤ 256 MiB`,
+      measured: `${codecRuns.map(([id, r]) => `${id} ${r.variant} ${mib(r.peakRssBytes)}`).join(', ')} MiB`,
+      met: peak <= RSS_LIMIT_BYTES,
+    });
   }
 
   const upload = results.scenarios.find((e) => e.id === 'u');
@@ -133,7 +173,10 @@ const TOOL_LABEL = {
   s5cmd: 's5cmd',
   aws: 'AWS CLI',
   'lib-storage': 'lib-storage',
+  local: 'C tool alone',
 };
+const verdict = (met) =>
+  met === 'info' ? '–' : met === undefined ? 'not measured' : met ? 'yes' : '**no**';
 
 /** A short reason for a run without numbers, for a table cell. */
 function failure(run) {
@@ -152,7 +195,7 @@ function scenarioTable(entry) {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const run of entry.runs) {
-    const setting = run.variant;
+    const setting = run.setting ?? run.variant;
     if (!ok(run)) {
       lines.push(
         `| ${TOOL_LABEL[run.tool]} | ${setting} | – | – | – | – | – | – | – | ${failure(run)} |`,
@@ -200,21 +243,19 @@ export function renderMarkdown(results) {
       `${formatSize(m.memoryBytes)} memory, Node.js ${m.node}; MinIO ${m.minio} on 127.0.0.1, ` +
       `on the same cores as the clients; load average at start ${m.loadAverageAtStart.join(' / ')}. ` +
       `s3worker at ${results.tools.s3worker}. Peers: s5cmd ${results.tools.s5cmd}, ${results.tools.aws.split(' ')[0]} ` +
-      `(${results.tools.aws.split(' ').slice(1, 3).join(', ')}), ${results.tools.gzip}; ` +
+      `(${results.tools.aws.split(' ').slice(1, 3).join(', ')}), ${results.tools.gzip}` +
+      `${results.tools.zstd ? `, ${results.tools.zstd}` : ''}${results.tools.pigz ? `, ${results.tools.pigz}` : ''}; ` +
       `measured with ${results.tools.time}.`,
     '',
     '| target | measured | met |',
     '| --- | --- | --- |',
-    ...results.summary.targets.map(
-      (t) =>
-        `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**'} |`,
-    ),
+    ...results.summary.targets.map((t) => `| ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
     '',
     ...results.scenarios.filter((e) => e.id !== 'rss').map((e) => scenarioTable(e)),
     ...rssTable(results.scenarios.filter((e) => e.id === 'rss')),
     'Wall seconds from the first process started to the last one finished (download and upload ' +
       'added up in (b)); MB = 10^6 bytes, GB = 10^9 bytes of source data; CPU s = user + system ' +
-      'seconds of every process of the pipeline (s5cmd and gzip, or aws and gzip), not MinIO; ' +
+      'seconds of every process of the pipeline (s5cmd or aws and the C tool between them), not MinIO; ' +
       'peak RSS = the sum of the peaks of the pipeline\'s processes. "× s5cmd best" divides the ' +
       "row's throughput by the best s5cmd setting's. Every output was checked before it counted " +
       '(size, and SHA-256 of samples or of everything; see latest.json).',
@@ -222,7 +263,9 @@ export function renderMarkdown(results) {
     'Settings:',
     '',
     ...Object.entries(results.settings).flatMap(([tool, s]) => [
-      `- ${TOOL_LABEL[tool]}: default = ${s.default}; tuned = ${s.tuned}`,
+      s.bound
+        ? `- ${TOOL_LABEL[tool]} (physical bound, on a local copy of the source, output discarded): ${s.bound}`
+        : `- ${TOOL_LABEL[tool]}: default = ${s.default}; tuned = ${s.tuned}`,
     ]),
     '',
   ];

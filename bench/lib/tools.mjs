@@ -34,12 +34,22 @@ export const TUNED = {
 /** The tools in the order they run, each with its variants. */
 export const TOOL_NAMES = ['s5cmd', 'aws', 's3worker'];
 export const VARIANTS = ['default', 'tuned'];
+/** The C tool alone on a local file: the physical bound of a codec scenario (one setting). */
+export const BOUND = { tool: 'local', variant: 'bound' };
+
+/** s3worker's flags for each codec scenario: level 1 where there is a level, as the peers. */
+const S3WORKER_CODEC_FLAGS = {
+  gzip: ['--transform', 'gzip', '--gzip-level', '1'],
+  zstd: ['--transform', 'zstd', '--zstd-level', '1'],
+  gunzip: ['--transform', 'gunzip'],
+  unzstd: ['--transform', 'unzstd'],
+};
 
 const s3url = (bucket, key) => `s3://${bucket}/${key}`;
 
 /**
  * Builds each tool's command lines.
- * @param {{ bins: { s5cmd: string, aws: string, gzip: string, node: string, s3worker: string, s3workerNodeFlags?: string[] },
+ * @param {{ bins: { s5cmd: string, aws: string, gzip: string, zstd: string, pigz?: string, node: string, s3worker: string, s3workerNodeFlags?: string[] },
  *   endpoint: string, awsConfigFiles: { default: string, tuned: string } }} ctx
  */
 export function createTools(ctx) {
@@ -49,7 +59,14 @@ export function createTools(ctx) {
     args: ['--endpoint-url', e, ...(variant === 'tuned' ? ['--log', 'error'] : []), ...args],
   });
   const aws = (args) => ({ cmd: ctx.bins.aws, args: ['--endpoint-url', e, ...args] });
-  const gzip = { cmd: ctx.bins.gzip, args: ['-1'] };
+  // The C tool each peer pipeline runs between its download and its upload, as a filter.
+  const filters = {
+    gzip: { cmd: ctx.bins.gzip, args: ['-1'] },
+    zstd: { cmd: ctx.bins.zstd, args: ['-1', '-q'] },
+    gunzip: { cmd: ctx.bins.gzip, args: ['-d'] },
+    unzstd: { cmd: ctx.bins.zstd, args: ['-d', '-q'] },
+  };
+  const filter = (codec) => (codec ? [filters[codec]] : []);
   // One s3worker run is the whole pipeline: list, GET, transform, PUT.
   const s3worker = (variant, kind, src, dst, extra = []) => [
     [
@@ -76,12 +93,12 @@ export function createTools(ctx) {
 
   return {
     s5cmd: {
-      /** One object: `s5cmd cat | [gzip -1 |] s5cmd pipe`. */
-      one({ variant, src, dst, gzipLevel1 }) {
+      /** One object: `s5cmd cat | [gzip -1 | zstd -1 | gzip -d | zstd -d |] s5cmd pipe`. */
+      one({ variant, src, dst, codec }) {
         return [
           [
             s5(variant, ['cat', ...s5one(variant), s3url(src.bucket, src.key)]),
-            ...(gzipLevel1 ? [gzip] : []),
+            ...filter(codec),
             s5(variant, ['pipe', ...s5one(variant), s3url(dst.bucket, dst.key)]),
           ],
         ];
@@ -96,11 +113,11 @@ export function createTools(ctx) {
       },
     },
     aws: {
-      one({ src, dst, gzipLevel1 }) {
+      one({ src, dst, codec }) {
         return [
           [
             aws(['s3', 'cp', '--no-progress', s3url(src.bucket, src.key), '-']),
-            ...(gzipLevel1 ? [gzip] : []),
+            ...filter(codec),
             aws(['s3', 'cp', '--no-progress', '-', s3url(dst.bucket, dst.key)]),
           ],
         ];
@@ -114,17 +131,41 @@ export function createTools(ctx) {
       },
     },
     s3worker: {
-      one: ({ variant, src, dst, gzipLevel1 }) =>
-        s3worker(
-          variant,
-          'one',
-          src,
-          dst,
-          gzipLevel1 ? ['--transform', 'gzip', '--gzip-level', '1'] : [],
-        ),
+      one: ({ variant, src, dst, codec }) =>
+        s3worker(variant, 'one', src, dst, codec ? S3WORKER_CODEC_FLAGS[codec] : []),
       many: ({ variant, src, dst }) => s3worker(variant, 'many', src, dst),
     },
+    local: {
+      bins: ctx.bins,
+      /** The C tool alone on the local copy of the source, output discarded. */
+      one({ src, codec }) {
+        const { cmd, args } = localBound(ctx.bins, codec);
+        return [[{ cmd, args: [...args, src.localFile], stdout: 'ignore' }]];
+      },
+    },
   };
+}
+
+/**
+ * The fastest C tool for a codec on this machine, on every core it uses: pigz (when installed)
+ * for gzip, `zstd -T0`; decompression is one thread in every tool (pigz -d adds a reader and a
+ * writer thread).
+ */
+export function localBound(bins, codec) {
+  const gz = bins.pigz ?? bins.gzip;
+  const name = bins.pigz ? 'pigz' : 'gzip';
+  switch (codec) {
+    case 'gzip':
+      return { cmd: gz, args: ['-1', '-c'], label: `${name} -1` };
+    case 'zstd':
+      return { cmd: bins.zstd, args: ['-1', '-T0', '-q', '-c'], label: 'zstd -1 -T0' };
+    case 'gunzip':
+      return { cmd: gz, args: ['-d', '-c'], label: `${name} -d` };
+    case 'unzstd':
+      return { cmd: bins.zstd, args: ['-d', '-q', '-c'], label: 'zstd -d' };
+    default:
+      throw new Error(`no C tool for ${codec}`);
+  }
 }
 
 /**
