@@ -66,9 +66,14 @@ export abstract class BlockParallelTransform extends Transform {
   /** Blocks compressed at once. */
   readonly concurrency: number;
   readonly #blocks: OrderedBlocks;
-  /** Input not yet in a block: chunks as they came, `#filled` bytes in all. */
-  #chunks: Buffer[] = [];
+  /** The block being filled (`#filled` bytes so far), or none before the first byte of it. */
+  #block: Buffer | undefined;
   #filled = 0;
+  /**
+   * Block buffers whose compression has finished, to fill again: a fresh 4 MiB buffer per block
+   * costs a page fault per 4 KiB on first touch and garbage collection later.
+   */
+  readonly #spare: Buffer[] = [];
   #started = false;
   /** Blocks handed to `compressBlock` so far. */
   protected blocks = 0;
@@ -106,19 +111,32 @@ export abstract class BlockParallelTransform extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.#start();
-    this.#chunks.push(chunk);
-    this.#filled += chunk.length;
-    if (this.#filled < this.blockSize) {
+    this.#block ??= this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+    if (this.#filled + chunk.length < this.blockSize) {
+      // Copied once, into the block: no chunk of the source is kept alive.
+      this.#filled += chunk.copy(this.#block, this.#filled);
       done();
       return;
     }
-    this.#submitFullBlocks().then(() => done(), done);
+    this.#fill(chunk).then(() => done(), done);
+  }
+
+  /** Fills blocks from `chunk`, submitting each full one; the rest starts the next block. */
+  async #fill(chunk: Buffer): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      this.#block ??= this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+      const copied = chunk.copy(this.#block, this.#filled, at);
+      at += copied;
+      this.#filled += copied;
+      if (this.#filled === this.blockSize) await this.#submit(this.#takeBlock());
+    }
   }
 
   override _flush(done: TransformCallback): void {
     this.#start();
     (async () => {
-      if (this.#filled > 0) await this.#submit(this.#takeRest());
+      if (this.#filled > 0) await this.#submit(this.#takeBlock());
       await this.#blocks.drain();
       const trailer = this.trailer();
       if (trailer) this.push(trailer);
@@ -128,7 +146,8 @@ export abstract class BlockParallelTransform extends Transform {
   override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
     // Blocks still on the thread pool finish there; their results (or errors) are dropped.
     this.#blocks.abandon();
-    this.#chunks = [];
+    this.#block = undefined;
+    this.#spare.length = 0;
     done(err);
   }
 
@@ -139,21 +158,10 @@ export abstract class BlockParallelTransform extends Transform {
     if (header) this.push(header);
   }
 
-  /** Cuts what came in into blocks (copied once, into a buffer of their own) and submits them; the rest waits. */
-  async #submitFullBlocks(): Promise<void> {
-    const input = Buffer.concat(this.#chunks, this.#filled);
-    let offset = 0;
-    while (input.length - offset >= this.blockSize) {
-      await this.#submit(input.subarray(offset, offset + this.blockSize));
-      offset += this.blockSize;
-    }
-    this.#chunks = offset < input.length ? [input.subarray(offset)] : [];
-    this.#filled = input.length - offset;
-  }
-
-  #takeRest(): Buffer {
-    const block = Buffer.concat(this.#chunks, this.#filled);
-    this.#chunks = [];
+  /** The block filled so far (the whole buffer, or its filled start for the last block). */
+  #takeBlock(): Buffer {
+    const block = this.#block!.subarray(0, this.#filled);
+    this.#block = undefined;
     this.#filled = 0;
     return block;
   }
@@ -163,7 +171,13 @@ export abstract class BlockParallelTransform extends Transform {
     // Its input and at most about as much output.
     await this.#blocks.submit(2 * block.length, () => {
       this.blocks += 1;
-      return this.compressBlock(block);
+      const result = this.compressBlock(block);
+      // Once the thread pool is done with the block, its buffer can take the next block's bytes.
+      const reuse = () => {
+        if (block.length === this.blockSize && !this.destroyed) this.#spare.push(block);
+      };
+      result.then(reuse, () => {});
+      return result;
     });
   }
 }
