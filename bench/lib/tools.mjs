@@ -17,6 +17,10 @@ export const TUNED = {
     // Twice the objects in flight; the smallest parts (a transformed object reserves one part
     // while it is read; a copy reserves only its own size).
     many: ['--concurrency', '16', '--part-size', '5MiB'],
+    // One object through a codec: the download of the uncompressed side is what waits (two
+    // ranges in flight leave it waiting for each GET's first byte), so four ranges; parts and
+    // ranges stay 8 MiB, which keeps peak RSS near the defaults'.
+    codec: ['--range-concurrency', '4'],
   },
   s5cmd: {
     one: ['--concurrency', '8', '--part-size', '16'],
@@ -132,7 +136,9 @@ export function createTools(ctx) {
     },
     s3worker: {
       one: ({ variant, src, dst, codec }) =>
-        s3worker(variant, 'one', src, dst, codec ? S3WORKER_CODEC_FLAGS[codec] : []),
+        codec
+          ? s3worker(variant, 'codec', src, dst, S3WORKER_CODEC_FLAGS[codec])
+          : s3worker(variant, 'one', src, dst),
       many: ({ variant, src, dst }) => s3worker(variant, 'many', src, dst),
     },
     local: {
@@ -196,7 +202,7 @@ export function describeVariants() {
   return {
     s3worker: {
       default: 'no flags',
-      tuned: `one object: ${TUNED.s3worker.one.join(' ')}; many objects: ${TUNED.s3worker.many.join(' ')}`,
+      tuned: `one object: ${TUNED.s3worker.one.join(' ')}; many objects: ${TUNED.s3worker.many.join(' ')}; codecs (c-f): ${TUNED.s3worker.codec.join(' ')}`,
     },
     s5cmd: {
       default: 'no flags (cat/pipe: 5 parts of 50 MiB in flight; cp: --numworkers 256)',
