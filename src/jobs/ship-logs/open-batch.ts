@@ -3,6 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import type { ByteBudget } from '../../transfer/byte-budget.js';
 import { type Codec, compressStage } from '../kit/compression.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 
@@ -14,6 +15,8 @@ export interface OpenBatchOptions {
   level?: number;
   /** Sealed this long after it was opened (ms). */
   maxAge: number;
+  /** The run's byte budget: the compressor's blocks in flight are held in it. Default: none. */
+  budget?: ByteBudget | undefined;
 }
 
 /**
@@ -99,7 +102,10 @@ export class OpenBatch {
     if (this.#input) return this.#input;
     // flush: fsync before close, so a sealed batch is on disk before its meta says it exists.
     const file = createWriteStream(this.#options.path, { flush: true });
-    const stage = compressStage(this.#options.codec, { level: this.#options.level });
+    const stage = compressStage(this.#options.codec, {
+      level: this.#options.level,
+      budget: this.#options.budget,
+    });
     this.#file = file;
     this.#input = stage ?? file;
     this.#done = (stage ? pipeline(stage, file) : finished(file)).then(async () => {

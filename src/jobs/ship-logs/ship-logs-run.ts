@@ -270,6 +270,7 @@ export class ShipLogsRun {
       codec: config.compression,
       ...(config.compressionLevel === undefined ? {} : { level: config.compressionLevel }),
       maxAge: config.maxBatchAge,
+      budget: this.ctx.transfer.budget,
     });
   }
 
