@@ -20,6 +20,7 @@ export {
   InterruptedError,
   S3WorkerError,
 } from './errors.js';
+export { DatabaseBackupJob } from './jobs/db-backup/database-backup-job.js';
 export {
   Job,
   type JobClass,

@@ -1,0 +1,105 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
+import { explainS3Error } from '../../s3/explain-error.js';
+import { listObjects } from '../../s3/list-objects.js';
+import { backupKeyOf, type Manifest, parseManifest } from './manifest.js';
+
+/** One backup found under a prefix: its manifest and where both live. */
+export interface CatalogEntry {
+  bucket: string;
+  /** The backup object's key. */
+  key: string;
+  manifestKey: string;
+  manifest: Manifest;
+}
+
+/** Options of {@link listBackups}. */
+export interface ListBackupsOptions {
+  bucket: string;
+  /** Key prefix to list (see `backupListPrefix`). */
+  prefix: string;
+  /** Keep only backups of this engine. */
+  engine: string;
+  /** Keep only backups of this database (raw name); undefined: every database. */
+  database?: string;
+  /** Keep only backups of this kind; undefined: both. */
+  kind?: 'database' | 'globals';
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/**
+ * Every backup with a valid manifest under `prefix`, oldest first (by the dump's start). A
+ * manifest that is not ours, names another key, or whose backup object is not listed is left
+ * out with a warning: only a backup with a manifest counts. Cost: one listing of the prefix and
+ * one GetObject per manifest (a few hundred bytes each).
+ */
+export async function listBackups(
+  s3: S3Client,
+  options: ListBackupsOptions,
+): Promise<CatalogEntry[]> {
+  const { bucket, prefix, signal, log } = options;
+  const objects = new Set<string>();
+  const manifestKeys: string[] = [];
+  try {
+    for await (const o of listObjects(s3, { bucket, prefix, signal })) {
+      if (backupKeyOf(o.key) !== undefined) manifestKeys.push(o.key);
+      else objects.add(o.key);
+    }
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw explainS3Error(err, { action: 'ListObjectsV2', bucket, key: prefix });
+  }
+  const entries: CatalogEntry[] = [];
+  for (const manifestKey of manifestKeys) {
+    const key = backupKeyOf(manifestKey)!;
+    const body = await readSmall(s3, bucket, manifestKey, signal);
+    const parsed = parseManifest(body);
+    if (parsed.manifest === undefined) {
+      log.warn(
+        { bucket, key: manifestKey, problem: parsed.problem },
+        'ignoring an unreadable manifest',
+      );
+      continue;
+    }
+    const m = parsed.manifest;
+    if (m.key !== key || m.bucket !== bucket) {
+      log.warn(
+        { bucket, key: manifestKey, names: m.key },
+        'ignoring a manifest that names another object',
+      );
+      continue;
+    }
+    if (!objects.has(key)) {
+      log.warn({ bucket, key }, 'ignoring a manifest whose backup object is missing');
+      continue;
+    }
+    if (m.engine !== options.engine) continue;
+    if (options.database !== undefined && m.database !== options.database) continue;
+    if (options.kind !== undefined && m.kind !== options.kind) continue;
+    entries.push({ bucket, key, manifestKey, manifest: m });
+  }
+  return entries.sort(
+    (a, b) =>
+      a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.key.localeCompare(b.key),
+  );
+}
+
+/** The whole body of a small object. */
+export async function readSmall(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  signal: AbortSignal,
+): Promise<Buffer> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: signal,
+    });
+    const bytes = await res.Body!.transformToByteArray();
+    return Buffer.from(bytes);
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw explainS3Error(err, { action: 'GetObject', bucket, key });
+  }
+}

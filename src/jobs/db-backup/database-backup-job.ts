@@ -1,0 +1,488 @@
+import { pipeline, type Readable, type Transform } from 'node:stream';
+import { ConfigError, ExitCode, InterruptedError, S3WorkerError } from '../../errors.js';
+import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
+import { Job, type JobContext, type JobResult } from '../job.js';
+import type { Permission } from '../permissions.js';
+import { AGE_EXTENSION, ageEncryptStage, loadRecipients } from './age-encryption.js';
+import { listBackups } from './backup-catalog.js';
+import { backupListPrefix, GLOBALS_NAME, renderBackupKey } from './backup-key.js';
+import {
+  backupConfigProblems,
+  type DatabaseBackupConfig,
+  databaseBackupConfigSchema,
+} from './config.js';
+import { type Connection, describeConnection, resolveConnection } from './connection.js';
+import { DumpGuard } from './dump-guard.js';
+import type { ClientTools, DatabaseEngine, DumpPlan } from './engines/engine.js';
+import { MysqlEngine } from './engines/mysql.js';
+import { PostgresEngine } from './engines/postgres.js';
+import { MANIFEST_FORMAT, type Manifest, manifestKeyOf, s3workerVersion } from './manifest.js';
+import { applyRetention, planRetention } from './retention.js';
+import { SecretDir } from './secret-dir.js';
+import { Sha256Meter } from './sha256-meter.js';
+import { startTool } from './tool-process.js';
+import {
+  codecExtension,
+  compressStage,
+  type TransferStandIn,
+  transferOf,
+} from './transfer-stand-in.js';
+import type { DbVersion } from './version-match.js';
+
+/** One backup made (or not) by a run. */
+interface BackupTarget {
+  /** Database name, or GLOBALS_NAME. */
+  name: string;
+  plan: DumpPlan;
+}
+
+/**
+ * The db-backup job: dumps PostgreSQL or MySQL/MariaDB databases with their own tools and
+ * streams each dump through compression and optional age encryption into a multipart upload
+ * of unknown length (no temp file), then writes a manifest beside it. A dump that fails, is
+ * killed or looks truncated aborts its upload and leaves no object and no manifest. The
+ * password reaches the tools through a 0600 file, never their command line.
+ *
+ * Subclass it to change the engine (`createEngine`) or where the environment comes from.
+ */
+export class DatabaseBackupJob extends Job<DatabaseBackupConfig> {
+  static override readonly jobName: string = 'db-backup';
+  static override readonly description: string =
+    'Back up PostgreSQL or MySQL/MariaDB databases to S3: streamed, compressed, optionally encrypted, with a manifest and retention';
+  static override readonly configSchema = databaseBackupConfigSchema;
+
+  constructor(config: DatabaseBackupConfig) {
+    super(config);
+    const issues = backupConfigProblems(config);
+    if (issues.length > 0) throw new ConfigError(issues);
+  }
+
+  /** Retention reads and deletes under the prefix; without it the task only writes. */
+  get retentionEnabled(): boolean {
+    return this.config.keepLast !== undefined || this.config.keepDays !== undefined;
+  }
+
+  /**
+   * Without retention: write backups and manifests, abort its own failed uploads (and sweep
+   * stale ones). It may not read or delete anything. With retention: also list, read
+   * manifests and (unless --dry-run) delete, all under the output prefix only.
+   */
+  permissions(): Permission[] {
+    const { output, config } = { output: this.config.output, config: this.config };
+    const at = { bucket: output.bucket, prefix: output.prefix };
+    const perms: Permission[] = [];
+    if (!config.retentionOnly) {
+      perms.push(
+        { action: 's3:PutObject', ...at, reason: 'write backups and their manifests' },
+        {
+          action: 's3:AbortMultipartUpload',
+          ...at,
+          reason: 'abort the upload of a failed dump (and stale ones in the start sweep)',
+        },
+      );
+      if (config.sweepAge > 0) {
+        perms.push({
+          action: 's3:ListBucketMultipartUploads',
+          ...at,
+          reason: 'find incomplete uploads left by a killed task (start sweep)',
+        });
+      }
+      if (Object.keys(config.tags).length > 0) {
+        perms.push({ action: 's3:PutObjectTagging', ...at, reason: 'tag backups' });
+      }
+      if (config.sse === 'aws:kms' && config.sseKmsKeyId !== undefined) {
+        const key = kmsKeyScope(config.sseKmsKeyId);
+        perms.push(
+          { action: 'kms:GenerateDataKey', ...key, reason: 'encrypt backups with SSE-KMS' },
+          { action: 'kms:Decrypt', ...key, reason: 'complete SSE-KMS multipart uploads' },
+        );
+      }
+    }
+    if (this.retentionEnabled) {
+      perms.push(
+        { action: 's3:ListBucket', ...at, reason: 'retention: find backups and manifests' },
+        { action: 's3:GetObject', ...at, reason: 'retention: read manifests' },
+      );
+      if (!config.dryRun) {
+        perms.push({ action: 's3:DeleteObject', ...at, reason: 'retention: delete old backups' });
+      }
+    }
+    return perms;
+  }
+
+  /** One upload at a time: its parts, the manifest and retention's requests. */
+  override maxSockets(): number {
+    return 16;
+  }
+
+  /** Where connection variables (PGHOST, MYSQL_PWD, the URL variable) are read. Default `process.env`. */
+  protected environment(): NodeJS.ProcessEnv {
+    return process.env;
+  }
+
+  /** The engine for this config; override to drive another one. */
+  protected async createEngine(
+    connection: Connection,
+    secrets: SecretDir,
+  ): Promise<DatabaseEngine> {
+    const env = this.environment();
+    return this.config.engine === 'postgres'
+      ? PostgresEngine.create(connection, secrets, {
+          env,
+          ...(this.config.pgBinDir !== undefined ? { pgBinDir: this.config.pgBinDir } : {}),
+        })
+      : MysqlEngine.create(connection, secrets, { env });
+  }
+
+  async run(ctx: JobContext<DatabaseBackupConfig>): Promise<JobResult> {
+    const secrets = await SecretDir.create(ctx.tmpDir);
+    try {
+      const connection = await resolveConnection(this.config, this.environment());
+      const engine = await this.createEngine(connection, secrets);
+      return await new BackupRun(this, ctx, engine, connection).run();
+    } finally {
+      await secrets.dispose();
+    }
+  }
+}
+
+/** The state of one `run()`. */
+class BackupRun {
+  private readonly config: DatabaseBackupConfig;
+  private readonly transfer: TransferStandIn;
+  private readonly counts = { done: 0, skipped: 0, failed: 0 };
+  private bytesIn = 0;
+  private bytesOut = 0;
+
+  constructor(
+    private readonly job: DatabaseBackupJob,
+    private readonly ctx: JobContext<DatabaseBackupConfig>,
+    private readonly engine: DatabaseEngine,
+    private readonly connection: Connection,
+  ) {
+    this.config = job.config;
+    this.transfer = transferOf(ctx);
+  }
+
+  async run(): Promise<JobResult> {
+    const { config, ctx, engine } = this;
+    ctx.log.info(
+      {
+        ...describeConnection(this.connection),
+        output: `s3://${config.output.bucket}/${config.output.prefix}`,
+        databases: config.allDatabases ? 'all' : config.database,
+        compression: config.compression,
+        encrypted: config.recipient.length > 0 || config.recipientsFile !== undefined,
+      },
+      'db-backup starting',
+    );
+    if (config.retentionOnly) {
+      await this.retention(config.allDatabases ? undefined : config.database);
+      return this.result();
+    }
+    const recipients = await loadRecipients(config.recipient, config.recipientsFile);
+    const server = await engine.serverVersion(config.database[0], ctx.signal);
+    const tools = await engine.chooseClient(server, ctx.signal);
+    ctx.log.info(
+      { serverVersion: server.text, clientVersion: tools.version.text, dumpTool: tools.dump },
+      'database client chosen',
+    );
+    if (tools.version.flavor !== server.flavor) {
+      ctx.log.warn(
+        { serverVersion: server.text, clientVersion: tools.version.text },
+        'dump client and server are of different flavors',
+      );
+    }
+    const targets = await this.targets(tools);
+    ctx.progress.addTotal(targets.length, 0);
+    await this.sweep();
+
+    const succeeded: string[] = [];
+    for (const target of targets) {
+      if (ctx.stopSignal.aborted || ctx.signal.aborted) break;
+      try {
+        await this.backupOne(target, server, tools, recipients);
+        this.counts.done++;
+        ctx.progress.objectDone('done');
+        succeeded.push(target.name);
+      } catch (err) {
+        if (ctx.signal.aborted) throw new InterruptedError('stopped during a dump', { cause: err });
+        this.counts.failed++;
+        ctx.progress.objectDone('failed');
+        ctx.log.error({ err, database: target.name }, 'database backup failed');
+      }
+    }
+    const interrupted = this.counts.done + this.counts.failed < targets.length;
+    if (this.job.retentionEnabled && succeeded.length > 0) await this.retention(succeeded);
+    return this.result(interrupted);
+  }
+
+  private result(interrupted = false): JobResult {
+    const result: JobResult = {
+      objects: { ...this.counts },
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+    };
+    if (interrupted) result.interrupted = true;
+    this.ctx.log.info({ ...result }, 'db-backup finished');
+    return result;
+  }
+
+  /** The dumps of this run: globals first, then each database. */
+  private async targets(tools: ClientTools): Promise<BackupTarget[]> {
+    const { config, engine, ctx } = this;
+    let names = config.database;
+    if (config.allDatabases) {
+      names = await engine.listDatabases(tools, ctx.signal);
+      ctx.log.info({ databases: names }, 'databases listed');
+    }
+    names = names.filter((n) => !config.excludeDatabase.includes(n));
+    const targets: BackupTarget[] = [];
+    if (config.globals) {
+      const plan = engine.globalsPlan(tools);
+      if (plan !== undefined) targets.push({ name: GLOBALS_NAME, plan });
+    }
+    for (const name of names)
+      targets.push({ name, plan: engine.dumpPlan(tools, name, config.format) });
+    if (targets.length === 0) {
+      throw new S3WorkerError('no database to back up', {
+        code: 'NO_DATABASES',
+        exitCode: ExitCode.Config,
+        hint: 'check --database, --all-databases and --exclude-database',
+      });
+    }
+    return targets;
+  }
+
+  /** Dump → guard → compress → encrypt → hash → upload, then the manifest. */
+  private async backupOne(
+    target: BackupTarget,
+    server: DbVersion,
+    tools: ClientTools,
+    recipients: readonly string[],
+  ): Promise<void> {
+    const { config, ctx, engine } = this;
+    const { plan } = target;
+    const startedAt = new Date();
+    const encrypted = recipients.length > 0;
+    const ext = `${plan.extension}${codecExtension(config.compression)}${encrypted ? AGE_EXTENSION : ''}`;
+    const key = renderBackupKey(config.output.prefix, config.keyTemplate, {
+      engine: engine.name,
+      database: target.name,
+      startedAt,
+      ext,
+    });
+    const { bucket } = config.output;
+    const log = ctx.log.child({ database: target.name, bucket, key });
+    log.info({ tool: plan.command.tool }, 'dump starting');
+
+    const tool = startTool(plan.command, { signal: ctx.signal, secrets: engine.secrets() });
+    const guard = new DumpGuard({
+      plan,
+      exited: tool.exited,
+      stderr: tool.stderrTail,
+      minBytes: config.minDumpBytes,
+      onBytes: (n) => {
+        this.bytesIn += n;
+        ctx.progress.addBytesIn(n);
+      },
+    });
+    const meter = new Sha256Meter({
+      onBytes: (n) => {
+        this.bytesOut += n;
+        ctx.progress.addBytesOut(n);
+      },
+    });
+    const stages: Transform[] = [guard];
+    const compress = compressStage(
+      config.compression,
+      config.compressionLevel === undefined ? {} : { level: config.compressionLevel },
+    );
+    if (compress) stages.push(compress);
+    if (encrypted) stages.push(ageEncryptStage(recipients) as unknown as Transform);
+    stages.push(meter);
+    let chainError: Error | undefined;
+    const chainDone = new Promise<void>((resolve) => {
+      pipeline([tool.stdout as Readable, ...stages], (err) => {
+        chainError = err ?? undefined;
+        resolve();
+      });
+    });
+
+    let uploaded: Awaited<ReturnType<TransferStandIn['upload']>>;
+    try {
+      uploaded = await this.transfer.upload({
+        bucket,
+        key,
+        body: meter,
+        signal: ctx.signal,
+        ifNoneMatch: true,
+        contentType: contentTypeOf(plan, config.compression, encrypted),
+        ...this.writeOptions(),
+      });
+      await chainDone;
+      if (chainError !== undefined) throw chainError;
+    } catch (err) {
+      tool.kill();
+      meter.destroy();
+      await chainDone;
+      // The guard's error (the tool's own words) says more than "the body failed".
+      throw chainError instanceof S3WorkerError ? chainError : err;
+    }
+    const exit = await tool.exited;
+    if (exit.code !== 0) throw new Error(`unreachable: ${plan.command.tool} exited ${exit.code}`);
+
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      engine: engine.name,
+      database: target.name,
+      kind: plan.kind,
+      dumpFormat: plan.format,
+      bucket,
+      key,
+      serverVersion: server.text,
+      serverMajor: server.major,
+      dumpTool: plan.command.tool,
+      dumpToolVersion: tools.version.text,
+      dumpToolMajor: tools.version.major,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      rawBytes: guard.bytes,
+      storedBytes: meter.bytes,
+      sha256: meter.digest,
+      compression: config.compression,
+      encryption: encrypted ? { type: 'age', recipients: [...recipients] } : null,
+      etag: uploaded.etag,
+      ...(uploaded.versionId !== undefined ? { versionId: uploaded.versionId } : {}),
+      s3workerVersion: s3workerVersion(),
+      runId: ctx.runId,
+    };
+    await this.transfer.putObject({
+      bucket,
+      key: manifestKeyOf(key),
+      body: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`),
+      signal: ctx.signal,
+      ifNoneMatch: true,
+      contentType: 'application/json',
+      ...this.writeOptions(),
+    });
+    log.info(
+      {
+        rawBytes: manifest.rawBytes,
+        storedBytes: manifest.storedBytes,
+        parts: uploaded.parts,
+        sha256: manifest.sha256,
+        seconds: (Date.parse(manifest.finishedAt) - startedAt.getTime()) / 1000,
+      },
+      'backup written',
+    );
+  }
+
+  private writeOptions() {
+    const { config } = this;
+    return {
+      ...(Object.keys(config.metadata).length > 0 ? { metadata: config.metadata } : {}),
+      ...(Object.keys(config.tags).length > 0 ? { tags: config.tags } : {}),
+      ...(config.storageClass !== undefined ? { storageClass: config.storageClass } : {}),
+      ...(config.sse === 'AES256'
+        ? { sse: { type: 'AES256' as const } }
+        : config.sse === 'aws:kms'
+          ? {
+              sse: {
+                type: 'aws:kms' as const,
+                ...(config.sseKmsKeyId !== undefined ? { keyId: config.sseKmsKeyId } : {}),
+              },
+            }
+          : {}),
+    };
+  }
+
+  /** Aborts what a killed task left under the prefix; a failure here only warns. */
+  private async sweep(): Promise<void> {
+    const { config, ctx } = this;
+    if (config.sweepAge === 0) return;
+    try {
+      const aborted = await sweepIncompleteUploads(ctx.s3, {
+        bucket: config.output.bucket,
+        prefix: config.output.prefix,
+        olderThan: config.sweepAge,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+      if (aborted > 0) ctx.log.info({ aborted }, 'swept incomplete uploads');
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      ctx.log.warn({ err }, 'could not sweep incomplete uploads; continuing');
+    }
+  }
+
+  /**
+   * Retention for `databases` (raw names or GLOBALS_NAME); undefined: every database found
+   * under the prefix for this engine.
+   */
+  private async retention(databases: readonly string[] | undefined): Promise<void> {
+    const { config, ctx, engine } = this;
+    const groups = new Map<string, Awaited<ReturnType<typeof listBackups>>>();
+    const names = databases ?? [undefined];
+    for (const name of names) {
+      const entries = await listBackups(ctx.s3, {
+        bucket: config.output.bucket,
+        prefix: backupListPrefix(config.output.prefix, config.keyTemplate, engine.name, name),
+        engine: engine.name,
+        ...(name !== undefined ? { database: name } : {}),
+        signal: ctx.signal,
+        log: ctx.log,
+      });
+      for (const e of entries) {
+        const group = groups.get(e.manifest.database) ?? [];
+        group.push(e);
+        groups.set(e.manifest.database, group);
+      }
+    }
+    const now = new Date();
+    const policy = {
+      ...(config.keepLast !== undefined ? { keepLast: config.keepLast } : {}),
+      ...(config.keepDays !== undefined ? { keepDays: config.keepDays } : {}),
+    };
+    for (const [database, entries] of groups) {
+      const plan = planRetention(entries, policy, now);
+      ctx.log.info(
+        {
+          database,
+          backups: entries.length,
+          keep: plan.keep.length,
+          remove: plan.remove.length,
+          dryRun: config.dryRun,
+        },
+        'retention planned',
+      );
+      await applyRetention(ctx.s3, plan, {
+        dryRun: config.dryRun,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+    }
+  }
+}
+
+/** Content-Type of a stored backup. */
+function contentTypeOf(plan: DumpPlan, codec: string, encrypted: boolean): string {
+  if (encrypted) return 'application/octet-stream';
+  if (codec === 'zstd') return 'application/zstd';
+  if (codec === 'gzip') return 'application/gzip';
+  return plan.format === 'plain' ? 'application/sql' : 'application/octet-stream';
+}
+
+/** The IAM resource (and condition) of a KMS key named by id, ARN or alias. */
+function kmsKeyScope(keyId: string): Pick<Permission, 'resource' | 'condition'> {
+  const alias = /^(?:arn:[^:]+:kms:([^:]*):([^:]*):)?(alias\/.+)$/.exec(keyId);
+  if (alias) {
+    const [, region, account, name] = alias;
+    return {
+      resource: `arn:aws:kms:${region || '*'}:${account || '*'}:key/*`,
+      condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [name!] } },
+    };
+  }
+  if (keyId.startsWith('arn:')) return { resource: keyId };
+  return { resource: `arn:aws:kms:*:*:key/${keyId}` };
+}
