@@ -21,6 +21,7 @@ export {
   S3WorkerError,
 } from './errors.js';
 export { DatabaseBackupJob } from './jobs/db-backup/database-backup-job.js';
+export { DatabaseRestoreJob } from './jobs/db-restore/database-restore-job.js';
 export {
   Job,
   type JobClass,

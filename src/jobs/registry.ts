@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import { DatabaseBackupJob } from './db-backup/database-backup-job.js';
+import { DatabaseRestoreJob } from './db-restore/database-restore-job.js';
 import type { JobClass } from './job.js';
 import { LogShipperJob } from './ship-logs/log-shipper-job.js';
 import { ObjectTransformJob } from './stream-transform/object-transform-job.js';
@@ -51,7 +52,12 @@ export class JobRegistry {
 }
 
 /** The jobs that ship with s3worker. */
-const BUILTIN_JOBS = [ObjectTransformJob, LogShipperJob, DatabaseBackupJob] as const;
+const BUILTIN_JOBS = [
+  ObjectTransformJob,
+  LogShipperJob,
+  DatabaseBackupJob,
+  DatabaseRestoreJob,
+] as const;
 
 /** A registry holding the built-in jobs. */
 export async function createJobRegistry(): Promise<JobRegistry> {

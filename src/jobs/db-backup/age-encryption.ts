@@ -67,19 +67,22 @@ export function ageEncryptStage(recipients: readonly string[]): Duplex {
 
 /**
  * A stream stage that decrypts an age file with one of `identities` (`AGE-SECRET-KEY-1...`).
- * Fails with code `DECRYPT_FAILED` when no identity matches the file's recipients, or when the
- * ciphertext was tampered with (every chunk is authenticated).
+ * Fails with code `DECRYPT_FAILED` when no identity matches the file's recipients; a chunk
+ * that fails authentication (tampered or damaged ciphertext) fails the stream with the
+ * library's error.
  */
 export function ageDecryptStage(identities: readonly string[]): Duplex {
   const decrypter = new Decrypter();
   for (const id of identities) decrypter.addIdentity(id);
+  // Only the header's failures are about the key; a chunk failing authentication later is
+  // damaged data, left for the caller to name.
   return webStage(async (input) => {
     try {
       return await decrypter.decrypt(input);
     } catch (err) {
       throw decryptFailed(err);
     }
-  }, decryptFailed);
+  });
 }
 
 function decryptFailed(err: unknown): S3WorkerError {
@@ -96,18 +99,13 @@ function decryptFailed(err: unknown): S3WorkerError {
 /** A Node Duplex around a function from a web byte stream to a web byte stream. */
 function webStage(
   fn: (input: ReadableStream<Uint8Array>) => Promise<ReadableStream<Uint8Array>>,
-  wrapError: (err: unknown) => unknown = (e) => e,
 ): Duplex {
   const input = new PassThrough();
   const webInput = Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>;
   const output = Readable.from(
     (async function* () {
       const web = await fn(webInput);
-      try {
-        for await (const chunk of web as unknown as WebReadableStream<Uint8Array>) yield chunk;
-      } catch (err) {
-        throw wrapError(err);
-      }
+      yield* web as unknown as WebReadableStream<Uint8Array>;
     })(),
     { objectMode: false },
   );

@@ -49,11 +49,12 @@ export interface DatabaseEngine {
   /** Connects (to `database`, or the engine's maintenance database) and reads the server's version. */
   serverVersion(database: string | undefined, signal: AbortSignal): Promise<DbVersion>;
   /**
-   * The client tools for this server.
+   * The client tools for this server, of major `minMajor` or newer when given (a restore needs
+   * a pg_restore at least as new as the pg_dump that wrote the archive).
    * @throws S3WorkerError `DB_VERSION_MISMATCH` naming the server and the clients found, when
    *   no installed client may dump it.
    */
-  chooseClient(server: DbVersion, signal: AbortSignal): Promise<ClientTools>;
+  chooseClient(server: DbVersion, signal: AbortSignal, minMajor?: number): Promise<ClientTools>;
   /** The databases a `--all-databases` run backs up (system ones left out). */
   listDatabases(tools: ClientTools, signal: AbortSignal): Promise<string[]>;
   /** The dump of one database in `format`. */

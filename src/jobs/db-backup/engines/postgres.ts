@@ -160,10 +160,15 @@ export class PostgresEngine implements DatabaseEngine {
     return parsePgServerVersion(num, text);
   }
 
-  async chooseClient(server: DbVersion, signal: AbortSignal): Promise<ClientTools> {
+  async chooseClient(
+    server: DbVersion,
+    signal: AbortSignal,
+    minMajor?: number,
+  ): Promise<ClientTools> {
     const candidates = await this.#candidates(signal);
-    const chosen = choosePgClient(candidates, server.major);
-    if (chosen === undefined) throw this.#noClient(server, candidates);
+    const need = Math.max(server.major, minMajor ?? 0);
+    const chosen = choosePgClient(candidates, need);
+    if (chosen === undefined) throw this.#noClient(server, candidates, need);
     const { dir } = chosen;
     return {
       version: chosen.version,
@@ -174,7 +179,11 @@ export class PostgresEngine implements DatabaseEngine {
     };
   }
 
-  #noClient(server: DbVersion | undefined, candidates: ClientCandidate[]): S3WorkerError {
+  #noClient(
+    server: DbVersion | undefined,
+    candidates: ClientCandidate[],
+    need = server?.major ?? 0,
+  ): S3WorkerError {
     const found =
       candidates.length === 0
         ? 'no PostgreSQL client tools were found'
@@ -184,7 +193,7 @@ export class PostgresEngine implements DatabaseEngine {
     return new S3WorkerError(
       server === undefined
         ? `no PostgreSQL client tools in ${where}`
-        : `the PostgreSQL server is version ${server.text} (major ${server.major}) and no client of major ${server.major} or newer is installed; ${found}`,
+        : `the PostgreSQL server is version ${server.text} (major ${server.major}) and no client of major ${need} or newer is installed; ${found}`,
       {
         code: 'DB_VERSION_MISMATCH',
         exitCode: ExitCode.Config,
@@ -192,7 +201,7 @@ export class PostgresEngine implements DatabaseEngine {
           serverVersion: server?.text,
           clients: candidates.map((c) => c.version.text),
         },
-        hint: `install the PostgreSQL ${server?.major ?? ''} client tools (or newer) and point --pg-bin-dir at their bin folder; an older pg_dump cannot dump a newer server`,
+        hint: `install the PostgreSQL ${need} client tools (or newer) and point --pg-bin-dir at their bin folder; an older pg_dump cannot dump a newer server, an older pg_restore cannot read a newer archive`,
       },
     );
   }

@@ -1,0 +1,410 @@
+import { once } from 'node:events';
+import { PassThrough, pipeline, type Readable, type Transform, Writable } from 'node:stream';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { ConfigError, ExitCode, S3WorkerError } from '../../errors.js';
+import { explainS3Error } from '../../s3/explain-error.js';
+import { ageDecryptStage, loadIdentities } from '../db-backup/age-encryption.js';
+import { type CatalogEntry, listBackups, readSmall } from '../db-backup/backup-catalog.js';
+import { backupListPrefix, GLOBALS_NAME } from '../db-backup/backup-key.js';
+import { type Connection, describeConnection, resolveConnection } from '../db-backup/connection.js';
+import type { DatabaseEngine } from '../db-backup/engines/engine.js';
+import { MysqlEngine } from '../db-backup/engines/mysql.js';
+import { PostgresEngine } from '../db-backup/engines/postgres.js';
+import { manifestKeyOf, parseManifest } from '../db-backup/manifest.js';
+import { SecretDir } from '../db-backup/secret-dir.js';
+import { Sha256Meter } from '../db-backup/sha256-meter.js';
+import { startTool, toolFailed } from '../db-backup/tool-process.js';
+import {
+  decompressStage,
+  type TransferStandIn,
+  transferOf,
+} from '../db-backup/transfer-stand-in.js';
+import { Job, type JobContext, type JobResult } from '../job.js';
+import type { Permission } from '../permissions.js';
+import {
+  type DatabaseRestoreConfig,
+  databaseRestoreConfigSchema,
+  restoreConfigProblems,
+} from './config.js';
+
+/**
+ * The db-restore job: picks a backup that has a manifest (the newest, the newest at or before
+ * `--at`, or an explicit `--key`), verifies it completely in a first streaming pass (SHA-256
+ * of the stored bytes against the manifest, decryption, decompression, raw size) without
+ * touching the database, and only then streams it a second time (pinned to the same ETag)
+ * through decryption and decompression into pg_restore / psql / mysql. A corrupted or
+ * undecryptable backup is refused before the target is touched.
+ */
+export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
+  static override readonly jobName: string = 'db-restore';
+  static override readonly description: string =
+    'Restore a PostgreSQL or MySQL/MariaDB backup made by db-backup: chosen by time or key, verified before it is applied';
+  static override readonly configSchema = databaseRestoreConfigSchema;
+
+  constructor(config: DatabaseRestoreConfig) {
+    super(config);
+    const issues = restoreConfigProblems(config);
+    if (issues.length > 0) throw new ConfigError(issues);
+  }
+
+  /** Read-only: list and read backups and manifests under the input prefix; never write. */
+  permissions(): Permission[] {
+    const { bucket, prefix } = this.config.input;
+    return [
+      { action: 's3:ListBucket', bucket, prefix, reason: 'find backups and their manifests' },
+      { action: 's3:GetObject', bucket, prefix, reason: 'read manifests and backups' },
+    ];
+  }
+
+  override maxSockets(): number {
+    return 8;
+  }
+
+  /** Where connection variables and the age identity are read. Default `process.env`. */
+  protected environment(): NodeJS.ProcessEnv {
+    return process.env;
+  }
+
+  /** The engine for this config; override to drive another one. */
+  protected async createEngine(
+    connection: Connection,
+    secrets: SecretDir,
+  ): Promise<DatabaseEngine> {
+    const env = this.environment();
+    return this.config.engine === 'postgres'
+      ? PostgresEngine.create(connection, secrets, {
+          env,
+          ...(this.config.pgBinDir !== undefined ? { pgBinDir: this.config.pgBinDir } : {}),
+        })
+      : MysqlEngine.create(connection, secrets, { env });
+  }
+
+  async run(ctx: JobContext<DatabaseRestoreConfig>): Promise<JobResult> {
+    const { config } = this;
+    const transfer = transferOf(ctx);
+    const entry = await this.chooseBackup(ctx);
+    const m = entry.manifest;
+    const log = ctx.log.child({ bucket: entry.bucket, key: entry.key });
+    log.info(
+      {
+        database: m.database,
+        startedAt: m.startedAt,
+        storedBytes: m.storedBytes,
+        encrypted: m.encryption !== null,
+        target: config.database,
+      },
+      'backup chosen',
+    );
+    const etag = await this.checkObject(ctx, entry);
+    const identities =
+      m.encryption === null
+        ? []
+        : await loadIdentities(config.identityFile, config.identityEnv, this.environment());
+    ctx.progress.addTotal(1, m.storedBytes * (config.verifyOnly ? 1 : 2));
+
+    // Pass 1: everything a restore needs, checked before the database is touched.
+    const verified = await this.verify(ctx, transfer, entry, etag, identities);
+    log.info({ sha256: m.sha256, rawBytes: verified.rawBytes }, 'backup verified');
+    if (config.verifyOnly) {
+      ctx.progress.objectDone('done');
+      return { objects: { done: 1, skipped: 0, failed: 0 }, bytesIn: m.storedBytes, bytesOut: 0 };
+    }
+
+    const secrets = await SecretDir.create(ctx.tmpDir);
+    try {
+      const connection = await resolveConnection(config, this.environment());
+      ctx.log.info(describeConnection(connection), 'connecting to the database');
+      const engine = await this.createEngine(connection, secrets);
+      const server = await engine.serverVersion(undefined, ctx.signal);
+      const tools = await engine.chooseClient(server, ctx.signal, m.dumpToolMajor);
+      log.info(
+        {
+          serverVersion: server.text,
+          clientVersion: tools.version.text,
+          dumpToolVersion: m.dumpToolVersion,
+        },
+        'database client chosen',
+      );
+      if (m.kind === 'database') await this.ensureTarget(ctx, engine, tools);
+
+      // Pass 2: the same bytes (If-Match the verified ETag) into the restore tool.
+      const command = engine.restoreCommand(tools, config.database, m.dumpFormat, m.kind, {
+        clean: config.clean,
+        noOwner: config.noOwner,
+      });
+      log.info({ tool: command.tool, target: config.database }, 'restore starting');
+      const tool = startTool(command, {
+        stdin: true,
+        signal: ctx.signal,
+        secrets: engine.secrets(),
+      });
+      tool.stdout.resume();
+      const source = transfer.download({
+        bucket: entry.bucket,
+        key: entry.key,
+        size: m.storedBytes,
+        etag,
+        signal: ctx.signal,
+      });
+      const meter = new Sha256Meter({
+        verify: (hex, bytes) =>
+          hex === m.sha256 && bytes === m.storedBytes ? undefined : corrupt(entry, hex, bytes),
+        onBytes: (n) => ctx.progress.addBytesIn(n),
+      });
+      const feed = new PassThrough();
+      const stages = this.decodeStages(entry, identities);
+      const chain = new Promise<void>((resolve, reject) => {
+        pipeline([source, meter, ...stages, feed], (err) => (err ? reject(err) : resolve()));
+      });
+      chain.catch(() => {});
+      try {
+        await pump(feed, tool.stdin!);
+        await chain;
+        tool.stdin!.end();
+      } catch (err) {
+        // Kill first, close stdin after: psql commits its transaction at the end of its input,
+        // so a failed stream must never look like one that ended.
+        tool.child.kill('SIGKILL');
+        await tool.exited;
+        tool.stdin!.destroy();
+        throw err;
+      }
+      const exit = await tool.exited;
+      if (exit.code !== 0) throw toolFailed(command.tool, exit, tool.stderrTail());
+      log.info({ target: config.database, rawBytes: verified.rawBytes }, 'restore finished');
+      ctx.progress.objectDone('done');
+      return {
+        objects: { done: 1, skipped: 0, failed: 0 },
+        bytesIn: m.storedBytes * 2,
+        bytesOut: verified.rawBytes,
+      };
+    } finally {
+      await secrets.dispose();
+    }
+  }
+
+  /** The backup to restore: by key, or the newest (at or before --at) with a manifest. */
+  private async chooseBackup(ctx: JobContext<DatabaseRestoreConfig>): Promise<CatalogEntry> {
+    const { config } = this;
+    const { bucket, prefix } = config.input;
+    if (config.key !== undefined) {
+      const manifestKey = manifestKeyOf(config.key);
+      let body: Buffer;
+      try {
+        body = await readSmall(ctx.s3, bucket, manifestKey, ctx.signal);
+      } catch (err) {
+        if (
+          err instanceof S3WorkerError &&
+          /NoSuchKey|not found|does not exist/i.test(err.message)
+        ) {
+          throw noManifest(bucket, config.key);
+        }
+        throw err;
+      }
+      const parsed = parseManifest(body);
+      if (parsed.manifest === undefined || parsed.manifest.key !== config.key)
+        throw noManifest(bucket, config.key);
+      if (parsed.manifest.engine !== config.engine) {
+        throw new S3WorkerError(
+          `s3://${bucket}/${config.key} is a ${parsed.manifest.engine} backup, not ${config.engine}`,
+          { code: 'NO_BACKUP', exitCode: ExitCode.Config, context: { bucket, key: config.key } },
+        );
+      }
+      return { bucket, key: config.key, manifestKey, manifest: parsed.manifest };
+    }
+    const from = config.fromDatabase ?? config.database;
+    const entries = await listBackups(ctx.s3, {
+      bucket,
+      prefix: backupListPrefix(prefix, config.keyTemplate, config.engine, from),
+      engine: config.engine,
+      database: from,
+      ...(from === GLOBALS_NAME ? { kind: 'globals' as const } : { kind: 'database' as const }),
+      signal: ctx.signal,
+      log: ctx.log,
+    });
+    const at = config.at;
+    const usable =
+      at === undefined
+        ? entries
+        : entries.filter((e) => Date.parse(e.manifest.startedAt) <= at.getTime());
+    const chosen = usable.at(-1);
+    if (chosen === undefined) {
+      const what = at === undefined ? '' : ` started at or before ${at.toISOString()}`;
+      throw new S3WorkerError(
+        `no ${config.engine} backup of database ${JSON.stringify(from)}${what} with a manifest under s3://${bucket}/${prefix} (${entries.length} backup(s) in all)`,
+        {
+          code: 'NO_BACKUP',
+          exitCode: ExitCode.ObjectsFailed,
+          context: { bucket, prefix, database: from },
+          hint:
+            entries.length > 0
+              ? `the oldest is from ${entries[0]!.manifest.startedAt}; pick a later --at`
+              : 'check --input, --engine, --from-database and --key-template (they must match the backup job)',
+        },
+      );
+    }
+    return chosen;
+  }
+
+  /** HEAD the backup: it must be there with the manifest's size. Returns its ETag. */
+  private async checkObject(
+    ctx: JobContext<DatabaseRestoreConfig>,
+    entry: CatalogEntry,
+  ): Promise<string> {
+    let head: { ContentLength?: number | undefined; ETag?: string | undefined };
+    try {
+      head = await ctx.s3.send(new HeadObjectCommand({ Bucket: entry.bucket, Key: entry.key }), {
+        abortSignal: ctx.signal,
+      });
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      throw explainS3Error(err, { action: 'HeadObject', bucket: entry.bucket, key: entry.key });
+    }
+    if (head.ContentLength !== entry.manifest.storedBytes) {
+      throw corrupt(entry, undefined, head.ContentLength ?? -1);
+    }
+    return head.ETag ?? entry.manifest.etag;
+  }
+
+  /** Decryption and decompression stages for this backup. */
+  private decodeStages(entry: CatalogEntry, identities: readonly string[]): Transform[] {
+    const stages: Transform[] = [];
+    if (entry.manifest.encryption !== null)
+      stages.push(ageDecryptStage(identities) as unknown as Transform);
+    const decompress = decompressStage(entry.manifest.compression);
+    if (decompress) stages.push(decompress);
+    return stages;
+  }
+
+  /** Pass 1: download, hash, decrypt, decompress and count, applying nothing. */
+  private async verify(
+    ctx: JobContext<DatabaseRestoreConfig>,
+    transfer: TransferStandIn,
+    entry: CatalogEntry,
+    etag: string,
+    identities: readonly string[],
+  ): Promise<{ rawBytes: number }> {
+    const m = entry.manifest;
+    const source = transfer.download({
+      bucket: entry.bucket,
+      key: entry.key,
+      size: m.storedBytes,
+      etag,
+      signal: ctx.signal,
+    });
+    const meter = new Sha256Meter({ onBytes: (n) => ctx.progress.addBytesIn(n) });
+    let rawBytes = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, callback) {
+        rawBytes += chunk.length;
+        callback();
+      },
+    });
+    let stageError: unknown;
+    await new Promise<void>((resolve) => {
+      pipeline(
+        [source as Readable, meter, ...this.decodeStages(entry, identities), sink],
+        (err) => {
+          stageError = err ?? undefined;
+          resolve();
+        },
+      );
+    });
+    if (stageError !== undefined) {
+      // A download that failed, or an identity that matches no recipient, is explained
+      // already; anything else a stage says (zstd, gzip, an age chunk failing authentication)
+      // means the stored bytes do not decode.
+      if (stageError instanceof S3WorkerError || ctx.signal.aborted) throw stageError;
+      throw corrupt(entry, undefined, m.storedBytes, stageError);
+    }
+    if (meter.bytes !== m.storedBytes || meter.digest !== m.sha256) {
+      throw corrupt(entry, meter.digest, meter.bytes);
+    }
+    if (rawBytes !== m.rawBytes) {
+      throw new S3WorkerError(
+        `s3://${entry.bucket}/${entry.key} decodes to ${rawBytes} bytes, the manifest says ${m.rawBytes}`,
+        {
+          code: 'BACKUP_CORRUPT',
+          exitCode: ExitCode.ObjectsFailed,
+          context: { bucket: entry.bucket, key: entry.key },
+          hint: 'the backup does not match its manifest; restore an older one (--at or --key)',
+        },
+      );
+    }
+    return { rawBytes };
+  }
+
+  /** The target database exists, or is created when --create-database says so. */
+  private async ensureTarget(
+    ctx: JobContext<DatabaseRestoreConfig>,
+    engine: DatabaseEngine,
+    tools: Awaited<ReturnType<DatabaseEngine['chooseClient']>>,
+  ): Promise<void> {
+    const { config } = this;
+    if (await engine.databaseExists(tools, config.database, ctx.signal)) return;
+    if (!config.createDatabase) {
+      throw new S3WorkerError(
+        `the target database ${JSON.stringify(config.database)} does not exist`,
+        {
+          code: 'NO_TARGET_DATABASE',
+          exitCode: ExitCode.Config,
+          context: { database: config.database },
+          hint: 'create it, or pass --create-database',
+        },
+      );
+    }
+    await engine.createDatabase(tools, config.database, ctx.signal);
+    ctx.log.info({ database: config.database }, 'target database created');
+  }
+}
+
+/** Copies `from` into `to` with backpressure; resolves at `from`'s end (does not end `to`). */
+async function pump(from: Readable, stdin: Writable): Promise<void> {
+  let toError: unknown;
+  const onError = (err: unknown) => {
+    toError = err;
+  };
+  stdin.on('error', onError);
+  try {
+    for await (const chunk of from) {
+      if (toError !== undefined) throw toError;
+      if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), once(stdin, 'close')]);
+      if (stdin.destroyed || toError !== undefined) {
+        throw toError ?? new Error('the restore tool closed its input early');
+      }
+    }
+  } finally {
+    stdin.off('error', onError);
+  }
+}
+
+function corrupt(
+  entry: CatalogEntry,
+  sha256: string | undefined,
+  bytes: number,
+  cause?: unknown,
+): S3WorkerError {
+  const m = entry.manifest;
+  const what =
+    bytes !== m.storedBytes
+      ? `is ${bytes} bytes, the manifest says ${m.storedBytes}`
+      : sha256 !== undefined
+        ? `has SHA-256 ${sha256}, the manifest says ${m.sha256}`
+        : 'does not decode';
+  return new S3WorkerError(`s3://${entry.bucket}/${entry.key} ${what}: refusing to restore it`, {
+    code: 'BACKUP_CORRUPT',
+    exitCode: ExitCode.ObjectsFailed,
+    cause,
+    context: { bucket: entry.bucket, key: entry.key },
+    hint: 'the stored backup does not match its manifest and nothing was applied; restore an older one (--at or --key)',
+  });
+}
+
+function noManifest(bucket: string, key: string): S3WorkerError {
+  return new S3WorkerError(`s3://${bucket}/${key} has no manifest: it is not a complete backup`, {
+    code: 'NO_BACKUP',
+    exitCode: ExitCode.ObjectsFailed,
+    context: { bucket, key },
+    hint: 'only backups with a manifest are restored; give the key of the backup object itself (not the manifest), or choose by --at',
+  });
+}
