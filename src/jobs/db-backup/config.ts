@@ -1,16 +1,14 @@
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration-schema.js';
+import { s3UrlSchema } from '../../config/s3-location.js';
 import { sizeInRange } from '../../config/size-schema.js';
 import type { ConfigIssue } from '../../errors.js';
-import { s3UrlSchema } from '../../s3/location.js';
-import { STORAGE_CLASSES } from '../stream-transform/config.js';
+import { CODECS } from '../kit/compression.js';
+import { outputOptionProblems, outputOptionsSchema } from '../kit/output-options.js';
 import { recipientProblems } from './age-encryption.js';
 import { backupKeyTemplateProblems, DEFAULT_BACKUP_KEY_TEMPLATE } from './backup-key.js';
 import { connectionOptionsSchema } from './connection-options.js';
 import { databaseNameProblem } from './engines/engine.js';
-
-/** The compression codecs a backup may use. */
-export const BACKUP_CODECS = ['zstd', 'gzip', 'none'] as const;
 
 /** Default `minDumpBytes`: an empty database's dump is larger than this with either engine. */
 export const DEFAULT_MIN_DUMP_BYTES = 256;
@@ -66,7 +64,7 @@ export const databaseBackupConfigSchema = connectionOptionsSchema.extend({
       'PostgreSQL dump format: custom (pg_restore archive; selective and --clean restores) or plain (SQL for psql). MySQL dumps are always SQL. Default custom.',
     ),
   compression: z
-    .enum(BACKUP_CODECS)
+    .enum(CODECS)
     .default('zstd')
     .describe(
       'Compression of the stored dump: zstd (fast, small), gzip (block-parallel) or none. Default zstd.',
@@ -118,38 +116,12 @@ export const databaseBackupConfigSchema = connectionOptionsSchema.extend({
     .boolean()
     .default(false)
     .describe('Retention: log which backups would be deleted, delete nothing. Default false.'),
-  storageClass: z
-    .enum(STORAGE_CLASSES)
-    .optional()
-    .describe('Storage class of backups. Default: the bucket default (STANDARD).'),
-  sse: z
-    .enum(['AES256', 'aws:kms'])
-    .optional()
-    .describe('Server-side encryption of backups: AES256 or aws:kms. Default: the bucket default.'),
-  sseKmsKeyId: z
-    .string()
-    .min(1)
-    .optional()
-    .describe("KMS key id, ARN or alias when --sse aws:kms. Default: the account's aws/s3 key."),
-  metadata: z
-    .record(
-      z.string().regex(/^[A-Za-z0-9-_.]+$/, 'metadata names are letters, digits, -, _ and .'),
-      z.string(),
-    )
-    .default({})
-    .describe('Extra user metadata on every backup (key=value, repeatable). Default: none.'),
-  tags: z
-    .record(z.string().min(1).max(128), z.string().max(256))
-    .default({})
-    .refine((t) => Object.keys(t).length <= 10, { message: 'S3 allows at most 10 tags per object' })
-    .describe(
-      'Tags on every backup (key=value, repeatable, at most 10), e.g. for lifecycle rules. Needs s3:PutObjectTagging. Default: none.',
-    ),
   sweepAge: durationSchema
     .default(24 * 3_600_000)
     .describe(
       'At start, abort incomplete multipart uploads under the prefix started longer ago than this (left by a killed task); 0 turns the sweep off. Default 24h.',
     ),
+  ...outputOptionsSchema.shape,
 });
 
 /** The parsed options of the db-backup job. */
@@ -201,8 +173,6 @@ export function backupConfigProblems(config: DatabaseBackupConfig): ConfigIssue[
   for (const message of recipientProblems(config.recipient)) {
     issues.push({ path: 'recipient', message });
   }
-  if (config.sseKmsKeyId !== undefined && config.sse !== 'aws:kms') {
-    issues.push({ path: 'sseKmsKeyId', message: 'only applies with sse: aws:kms' });
-  }
+  issues.push(...outputOptionProblems(config));
   return issues;
 }

@@ -1,7 +1,11 @@
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import { type Duplex, pipeline, type Readable } from 'node:stream';
+import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, InterruptedError, S3WorkerError } from '../../errors.js';
 import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
+import type { UploadResult } from '../../transfer/upload.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
+import { type Codec, codecContentType, codecExtension, compressStage } from '../kit/compression.js';
+import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import type { Permission } from '../permissions.js';
 import { AGE_EXTENSION, ageEncryptStage, loadRecipients } from './age-encryption.js';
 import { listBackups } from './backup-catalog.js';
@@ -21,12 +25,6 @@ import { applyRetention, planRetention } from './retention.js';
 import { SecretDir } from './secret-dir.js';
 import { Sha256Meter } from './sha256-meter.js';
 import { startTool } from './tool-process.js';
-import {
-  codecExtension,
-  compressStage,
-  type TransferStandIn,
-  transferOf,
-} from './transfer-stand-in.js';
 import type { DbVersion } from './version-match.js';
 
 /** One backup made (or not) by a run. */
@@ -87,16 +85,7 @@ export class DatabaseBackupJob extends Job<DatabaseBackupConfig> {
           reason: 'find incomplete uploads left by a killed task (start sweep)',
         });
       }
-      if (Object.keys(config.tags).length > 0) {
-        perms.push({ action: 's3:PutObjectTagging', ...at, reason: 'tag backups' });
-      }
-      if (config.sse === 'aws:kms' && config.sseKmsKeyId !== undefined) {
-        const key = kmsKeyScope(config.sseKmsKeyId);
-        perms.push(
-          { action: 'kms:GenerateDataKey', ...key, reason: 'encrypt backups with SSE-KMS' },
-          { action: 'kms:Decrypt', ...key, reason: 'complete SSE-KMS multipart uploads' },
-        );
-      }
+      perms.push(...outputPermissions(config, at));
     }
     if (this.retentionEnabled) {
       perms.push(
@@ -110,9 +99,9 @@ export class DatabaseBackupJob extends Job<DatabaseBackupConfig> {
     return perms;
   }
 
-  /** One upload at a time: its parts, the manifest and retention's requests. */
-  override maxSockets(): number {
-    return 16;
+  /** One upload at a time: its parts in flight, plus the manifest and retention's requests. */
+  override maxSockets(transfer: TransferSettings): number {
+    return transfer.queueSize + 4;
   }
 
   /** Where connection variables (PGHOST, MYSQL_PWD, the URL variable) are read. Default `process.env`. */
@@ -149,7 +138,6 @@ export class DatabaseBackupJob extends Job<DatabaseBackupConfig> {
 /** The state of one `run()`. */
 class BackupRun {
   private readonly config: DatabaseBackupConfig;
-  private readonly transfer: TransferStandIn;
   private readonly counts = { done: 0, skipped: 0, failed: 0 };
   private bytesIn = 0;
   private bytesOut = 0;
@@ -161,7 +149,6 @@ class BackupRun {
     private readonly connection: Connection,
   ) {
     this.config = job.config;
-    this.transfer = transferOf(ctx);
   }
 
   async run(): Promise<JobResult> {
@@ -293,13 +280,13 @@ class BackupRun {
         ctx.progress.addBytesOut(n);
       },
     });
-    const stages: Transform[] = [guard];
+    const stages: Duplex[] = [guard];
     const compress = compressStage(
       config.compression,
       config.compressionLevel === undefined ? {} : { level: config.compressionLevel },
     );
     if (compress) stages.push(compress);
-    if (encrypted) stages.push(ageEncryptStage(recipients) as unknown as Transform);
+    if (encrypted) stages.push(ageEncryptStage(recipients));
     stages.push(meter);
     let chainError: Error | undefined;
     const chainDone = new Promise<void>((resolve) => {
@@ -309,9 +296,9 @@ class BackupRun {
       });
     });
 
-    let uploaded: Awaited<ReturnType<TransferStandIn['upload']>>;
+    let uploaded: UploadResult;
     try {
-      uploaded = await this.transfer.upload({
+      uploaded = await this.ctx.transfer.upload({
         bucket,
         key,
         body: meter,
@@ -357,7 +344,7 @@ class BackupRun {
       s3workerVersion: s3workerVersion(),
       runId: ctx.runId,
     };
-    await this.transfer.putObject({
+    await this.ctx.transfer.putObject({
       bucket,
       key: manifestKeyOf(key),
       body: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`),
@@ -379,22 +366,7 @@ class BackupRun {
   }
 
   private writeOptions() {
-    const { config } = this;
-    return {
-      ...(Object.keys(config.metadata).length > 0 ? { metadata: config.metadata } : {}),
-      ...(Object.keys(config.tags).length > 0 ? { tags: config.tags } : {}),
-      ...(config.storageClass !== undefined ? { storageClass: config.storageClass } : {}),
-      ...(config.sse === 'AES256'
-        ? { sse: { type: 'AES256' as const } }
-        : config.sse === 'aws:kms'
-          ? {
-              sse: {
-                type: 'aws:kms' as const,
-                ...(config.sseKmsKeyId !== undefined ? { keyId: config.sseKmsKeyId } : {}),
-              },
-            }
-          : {}),
-    };
+    return objectWriteOptions(this.config);
   }
 
   /** Aborts what a killed task left under the prefix; a failure here only warns. */
@@ -466,23 +438,10 @@ class BackupRun {
 }
 
 /** Content-Type of a stored backup. */
-function contentTypeOf(plan: DumpPlan, codec: string, encrypted: boolean): string {
+function contentTypeOf(plan: DumpPlan, codec: Codec, encrypted: boolean): string {
   if (encrypted) return 'application/octet-stream';
-  if (codec === 'zstd') return 'application/zstd';
-  if (codec === 'gzip') return 'application/gzip';
-  return plan.format === 'plain' ? 'application/sql' : 'application/octet-stream';
-}
-
-/** The IAM resource (and condition) of a KMS key named by id, ARN or alias. */
-function kmsKeyScope(keyId: string): Pick<Permission, 'resource' | 'condition'> {
-  const alias = /^(?:arn:[^:]+:kms:([^:]*):([^:]*):)?(alias\/.+)$/.exec(keyId);
-  if (alias) {
-    const [, region, account, name] = alias;
-    return {
-      resource: `arn:aws:kms:${region || '*'}:${account || '*'}:key/*`,
-      condition: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [name!] } },
-    };
-  }
-  if (keyId.startsWith('arn:')) return { resource: keyId };
-  return { resource: `arn:aws:kms:*:*:key/${keyId}` };
+  return (
+    codecContentType(codec) ??
+    (plan.format === 'plain' ? 'application/sql' : 'application/octet-stream')
+  );
 }

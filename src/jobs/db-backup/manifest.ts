@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { CODECS } from '../kit/compression.js';
 import { ENGINES } from './connection-options.js';
 
 /** Suffix of a manifest key: the backup's key plus this. */
@@ -35,7 +36,7 @@ export const manifestSchema = z.object({
   storedBytes: z.number(),
   /** SHA-256 (hex) of the stored object's bytes. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  compression: z.enum(['zstd', 'gzip', 'none']),
+  compression: z.enum(CODECS),
   encryption: z.union([
     z.object({ type: z.literal('age'), recipients: z.array(z.string()) }),
     z.null(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { s3UrlSchema } from '../../config/s3-location.js';
 import type { ConfigIssue } from '../../errors.js';
-import { s3UrlSchema } from '../../s3/location.js';
 import { keyTemplateSchema } from '../db-backup/config.js';
 import { connectionOptionsSchema } from '../db-backup/connection-options.js';
 import { databaseNameProblem } from '../db-backup/engines/engine.js';

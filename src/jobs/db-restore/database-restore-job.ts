@@ -1,6 +1,7 @@
 import { once } from 'node:events';
-import { PassThrough, pipeline, type Readable, type Transform, Writable } from 'node:stream';
+import { type Duplex, PassThrough, pipeline, type Readable, Writable } from 'node:stream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
 import { ageDecryptStage, loadIdentities } from '../db-backup/age-encryption.js';
@@ -14,12 +15,8 @@ import { manifestKeyOf, parseManifest } from '../db-backup/manifest.js';
 import { SecretDir } from '../db-backup/secret-dir.js';
 import { Sha256Meter } from '../db-backup/sha256-meter.js';
 import { startTool, toolFailed } from '../db-backup/tool-process.js';
-import {
-  decompressStage,
-  type TransferStandIn,
-  transferOf,
-} from '../db-backup/transfer-stand-in.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
+import { decompressStage } from '../kit/compression.js';
 import type { Permission } from '../permissions.js';
 import {
   type DatabaseRestoreConfig,
@@ -56,8 +53,9 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     ];
   }
 
-  override maxSockets(): number {
-    return 8;
+  /** One download at a time (ranged when large), plus the listing and manifests. */
+  override maxSockets(transfer: TransferSettings): number {
+    return transfer.rangeConcurrency + 4;
   }
 
   /** Where connection variables and the age identity are read. Default `process.env`. */
@@ -81,7 +79,6 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
 
   async run(ctx: JobContext<DatabaseRestoreConfig>): Promise<JobResult> {
     const { config } = this;
-    const transfer = transferOf(ctx);
     const entry = await this.chooseBackup(ctx);
     const m = entry.manifest;
     const log = ctx.log.child({ bucket: entry.bucket, key: entry.key });
@@ -103,7 +100,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     ctx.progress.addTotal(1, m.storedBytes * (config.verifyOnly ? 1 : 2));
 
     // Pass 1: everything a restore needs, checked before the database is touched.
-    const verified = await this.verify(ctx, transfer, entry, etag, identities);
+    const verified = await this.verify(ctx, entry, etag, identities);
     log.info({ sha256: m.sha256, rawBytes: verified.rawBytes }, 'backup verified');
     if (config.verifyOnly) {
       ctx.progress.objectDone('done');
@@ -139,7 +136,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         secrets: engine.secrets(),
       });
       tool.stdout.resume();
-      const source = transfer.download({
+      const source = ctx.transfer.download({
         bucket: entry.bucket,
         key: entry.key,
         size: m.storedBytes,
@@ -267,10 +264,9 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
   }
 
   /** Decryption and decompression stages for this backup. */
-  private decodeStages(entry: CatalogEntry, identities: readonly string[]): Transform[] {
-    const stages: Transform[] = [];
-    if (entry.manifest.encryption !== null)
-      stages.push(ageDecryptStage(identities) as unknown as Transform);
+  private decodeStages(entry: CatalogEntry, identities: readonly string[]): Duplex[] {
+    const stages: Duplex[] = [];
+    if (entry.manifest.encryption !== null) stages.push(ageDecryptStage(identities));
     const decompress = decompressStage(entry.manifest.compression);
     if (decompress) stages.push(decompress);
     return stages;
@@ -279,13 +275,12 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
   /** Pass 1: download, hash, decrypt, decompress and count, applying nothing. */
   private async verify(
     ctx: JobContext<DatabaseRestoreConfig>,
-    transfer: TransferStandIn,
     entry: CatalogEntry,
     etag: string,
     identities: readonly string[],
   ): Promise<{ rawBytes: number }> {
     const m = entry.manifest;
-    const source = transfer.download({
+    const source = ctx.transfer.download({
       bucket: entry.bucket,
       key: entry.key,
       size: m.storedBytes,
