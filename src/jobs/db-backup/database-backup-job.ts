@@ -174,6 +174,14 @@ class BackupRun {
       { serverVersion: server.text, clientVersion: tools.version.text, dumpTool: tools.dump },
       'database client chosen',
     );
+    if (server.flavor === 'postgres' && tools.version.major > server.major) {
+      // Its archives need a pg_restore of that major, and pg_restore 17+ sets
+      // transaction_timeout, which older servers refuse: restores go into a newer server.
+      ctx.log.warn(
+        { serverVersion: server.text, clientVersion: tools.version.text },
+        'dump client is newer than the server',
+      );
+    }
     if (tools.version.flavor !== server.flavor) {
       ctx.log.warn(
         { serverVersion: server.text, clientVersion: tools.version.text },

@@ -159,11 +159,17 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         await chain;
         tool.stdin!.end();
       } catch (err) {
+        // A tool that stopped reading because it failed (EPIPE here) says why on stderr.
+        const died = tool.child.exitCode !== null && tool.child.exitCode !== 0;
         // Kill first, close stdin after: psql commits its transaction at the end of its input,
         // so a failed stream must never look like one that ended.
         tool.child.kill('SIGKILL');
-        await tool.exited;
+        const exit = await tool.exited;
         tool.stdin!.destroy();
+        source.destroy();
+        if (died || (err as NodeJS.ErrnoException).code === 'EPIPE') {
+          throw toolFailed(command.tool, exit, tool.stderrTail());
+        }
         throw err;
       }
       const exit = await tool.exited;

@@ -193,7 +193,7 @@ export class PostgresEngine implements DatabaseEngine {
     return new S3WorkerError(
       server === undefined
         ? `no PostgreSQL client tools in ${where}`
-        : `the PostgreSQL server is version ${server.text} (major ${server.major}) and no client of major ${need} or newer is installed; ${found}`,
+        : `the PostgreSQL server is version ${server.text} (major ${server.major}) and no client of major ${need} or newer is installed${need > server.major ? ` (the backup was written by pg_dump ${need}, whose archive only pg_restore ${need} or newer reads)` : ''}; ${found}`,
       {
         code: 'DB_VERSION_MISMATCH',
         exitCode: ExitCode.Config,
