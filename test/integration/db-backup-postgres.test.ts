@@ -311,4 +311,41 @@ describe('db-backup and db-restore on PostgreSQL', () => {
     expect(existsSync(pwned)).toBe(false);
     expect(existsSync('/tmp/pwned')).toBe(false);
   });
+
+  it('backs up roles with --globals as @globals, and a restore of it brings a dropped role back', async () => {
+    const source = await newDatabase('dbb_glob');
+    const role = `dbb_role_${process.pid}_${Date.now()}`;
+    await pg.sql(servers.postgres.database, `CREATE ROLE ${role} NOLOGIN`);
+    try {
+      const prefix = 'globals/';
+      const r = await runCli(backupArgs(prefix, `--database=${source}`, '--globals'), {
+        env: env(),
+      });
+      expect(r.code, allOutput(r)).toBe(ExitCode.Success);
+      const { manifests } = await backupsUnder(bucket.admin, bucket.name, prefix);
+      const globals = manifests.find((m) => m.kind === 'globals');
+      expect(globals).toMatchObject({
+        database: '@globals',
+        dumpTool: 'pg_dumpall',
+        dumpFormat: 'plain',
+      });
+      expect(globals?.key).toMatch(new RegExp(`^${prefix}postgres/@globals/.*\\.sql\\.zst$`));
+      expect(manifests.map((m) => m.database).sort()).toEqual(['@globals', source].sort());
+
+      await pg.sql(servers.postgres.database, `DROP ROLE ${role}`);
+      const restored = await runCli(
+        restoreArgs(prefix, '--from-database=@globals', `--database=${servers.postgres.database}`),
+        { env: env() },
+      );
+      expect(restored.code, allOutput(restored)).toBe(ExitCode.Success);
+      expect(
+        await pg.sql(
+          servers.postgres.database,
+          `SELECT count(*) FROM pg_roles WHERE rolname = '${role}'`,
+        ),
+      ).toBe('1\n');
+    } finally {
+      await pg.sql(servers.postgres.database, `DROP ROLE IF EXISTS ${role}`);
+    }
+  });
 });

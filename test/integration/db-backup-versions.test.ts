@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
@@ -16,15 +16,22 @@ import { useTestBucket } from '../support/test-bucket.js';
 
 const servers = inject('servers');
 
-/** The second PostgreSQL major that scripts/test-services.sh starts (18), and its client tools. */
+/**
+ * The second PostgreSQL major that scripts/test-services.sh starts (18), and its client tools:
+ * from PG18_PORT/PG18_BIN_DIR, the services env file, or where the script puts them.
+ */
 function pg18(): { port: number; binDir: string } {
   const env = process.env.PG18_PORT ? process.env : (readServicesEnvFile() ?? {});
-  if (!env.PG18_PORT || !env.PG18_BIN_DIR) {
+  const servicesDir =
+    process.env.S3WORKER_SERVICES_DIR ?? join(process.env.TMPDIR ?? tmpdir(), 's3worker-services');
+  const binDir =
+    env.PG18_BIN_DIR ?? join(servicesDir, 'pg18-install/embedded_postgres/pginstall/bin');
+  if (!existsSync(join(binDir, 'pg_dump'))) {
     throw new Error(
       'no PostgreSQL 18 test server: run scripts/test-services.sh start (or start-pg18), or set PG18_PORT and PG18_BIN_DIR',
     );
   }
-  return { port: Number(env.PG18_PORT), binDir: env.PG18_BIN_DIR };
+  return { port: Number(env.PG18_PORT ?? process.env.S3WORKER_PG18_PORT ?? 35433), binDir };
 }
 
 const new18 = pg18();
@@ -166,5 +173,31 @@ describe('db-backup matches the PostgreSQL client to the server major', () => {
     );
     expect(restored.code, allOutput(restored)).toBe(ExitCode.Success);
     expect(await pg18admin.fingerprint(upgraded)).toEqual(await pg15.fingerprint(db));
+  });
+
+  it('--all-databases dumps every database of the 18 server but templates and the excluded ones, one object each', async () => {
+    const a = await newDatabase(pg18admin, 'dbb_all_a', false);
+    const b = await newDatabase(pg18admin, 'dbb_all_b', false);
+    const prefix = 'all/';
+    const r = await run(
+      pg18admin,
+      'db-backup',
+      prefix,
+      '--all-databases',
+      '--exclude-database',
+      'postgres',
+      '--pg-bin-dir',
+      new18.binDir,
+    );
+    expect(r.code, allOutput(r)).toBe(ExitCode.Success);
+    const listed = r.logs.find((l) => l.msg === 'databases listed')?.databases as string[];
+    expect(listed).toEqual(expect.arrayContaining(['postgres', a, b]));
+    expect(listed.some((n) => n.startsWith('template'))).toBe(false);
+    const { manifests, objects } = await backupsUnder(bucket.admin, bucket.name, prefix);
+    const names = manifests.map((m) => m.database);
+    expect(names).toEqual(expect.arrayContaining([a, b]));
+    expect(names).not.toContain('postgres');
+    expect(names.sort()).toEqual(listed.filter((n) => n !== 'postgres').sort());
+    expect(objects).toHaveLength(manifests.length);
   });
 });

@@ -174,6 +174,10 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       }
       const exit = await tool.exited;
       if (exit.code !== 0) throw toolFailed(command.tool, exit, tool.stderrTail());
+      if (m.kind === 'globals' && tool.stderrTail() !== '') {
+        // Expected for roles that exist already; anything else is worth a look.
+        log.warn({ messages: tool.stderrTail() }, 'globals applied past errors');
+      }
       log.info({ target: config.database, rawBytes: verified.rawBytes }, 'restore finished');
       ctx.progress.objectDone('done');
       return {

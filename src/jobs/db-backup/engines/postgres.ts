@@ -334,10 +334,12 @@ export class PostgresEngine implements DatabaseEngine {
         '-X',
         '-q',
         '--no-password',
-        '-v',
-        'ON_ERROR_STOP=1',
-        // Roles may exist already on the target: a globals script is applied statement by statement.
-        ...(kind === 'globals' ? [] : ['--single-transaction']),
+        // Roles may exist already on the target (the restoring user's own, at least): a globals
+        // script is applied statement by statement, past "already exists" errors, as
+        // pg_dumpall's own documentation advises.
+        ...(kind === 'globals'
+          ? ['-v', 'ON_ERROR_STOP=0']
+          : ['-v', 'ON_ERROR_STOP=1', '--single-transaction']),
         '-o',
         '/dev/null',
         dbname,
