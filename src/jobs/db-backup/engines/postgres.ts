@@ -1,5 +1,6 @@
+import { realpathSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ExitCode, S3WorkerError } from '../../../errors.js';
 import type { Connection } from '../connection.js';
 import type { SecretDir } from '../secret-dir.js';
@@ -69,6 +70,7 @@ export class PostgresEngine implements DatabaseEngine {
   readonly #connection: Connection;
   readonly #options: PostgresEngineOptions;
   readonly #passfile: string | undefined;
+  #found: Promise<ClientCandidate[]> | undefined;
 
   private constructor(
     connection: Connection,
@@ -206,8 +208,13 @@ export class PostgresEngine implements DatabaseEngine {
     );
   }
 
-  /** Client folders with a pg_dump, and its version. */
-  async #candidates(signal: AbortSignal): Promise<ClientCandidate[]> {
+  /** Client folders with a pg_dump, and its version; looked for once per engine. */
+  #candidates(signal: AbortSignal): Promise<ClientCandidate[]> {
+    this.#found ??= this.#findCandidates(signal);
+    return this.#found;
+  }
+
+  async #findCandidates(signal: AbortSignal): Promise<ClientCandidate[]> {
     const dirs: string[] = [];
     if (this.#options.pgBinDir !== undefined) {
       dirs.push(this.#options.pgBinDir);
@@ -216,7 +223,11 @@ export class PostgresEngine implements DatabaseEngine {
       const majors = await readdir(root).catch(() => [] as string[]);
       for (const m of majors.sort()) dirs.push(join(root, m, 'bin'));
       const onPath = findOnPath('pg_dump', this.#options.env?.PATH ?? process.env.PATH);
-      if (onPath !== undefined) dirs.push(dirname(onPath));
+      // Debian's /usr/bin/pg_dump is a wrapper that picks one of the folders above by its own
+      // rules: the folders themselves are the candidates.
+      if (onPath !== undefined && basename(realpathSync(onPath)) === 'pg_dump') {
+        dirs.push(dirname(onPath));
+      }
     }
     const out: ClientCandidate[] = [];
     const seen = new Set<string>();
