@@ -224,6 +224,27 @@ describe('db-backup and db-restore on PostgreSQL', () => {
     expect(await uploadsUnder(bucket.admin, bucket.name, prefix)).toEqual([]);
   });
 
+  it('on SIGTERM past the drain deadline kills the dump, aborts its upload and exits Interrupted', async () => {
+    const source = await newDatabase('dbb_term');
+    await pg.seed(source, 1);
+    const prefix = 'term/';
+    const lock = await LockHolder.postgres(pg, source, 'big');
+    try {
+      const cli = startCli(backupArgs(prefix, `--database=${source}`, '--drain-timeout', '1s'), {
+        env: env(),
+      });
+      const pid = await waitFor(() => dumpingChild(cli.child.pid!, 'pg_dump'), 'pg_dump to start');
+      cli.child.kill('SIGTERM');
+      const r = await cli.done;
+      expect(r.code, allOutput(r)).toBe(ExitCode.Interrupted);
+      expect(existsSync(`/proc/${pid}`) && processTexts(pid).cmdline !== '').toBe(false);
+    } finally {
+      await lock.release();
+    }
+    expect((await backupsUnder(bucket.admin, bucket.name, prefix)).keys).toEqual([]);
+    expect(await uploadsUnder(bucket.admin, bucket.name, prefix)).toEqual([]);
+  });
+
   it('refuses a backup with one byte flipped and leaves the target database as it was', async () => {
     const source = await newDatabase('dbb_flip');
     await pg.seed(source, 1);
