@@ -289,10 +289,11 @@ class BackupRun {
       },
     });
     const stages: Duplex[] = [guard];
-    const compress = compressStage(
-      config.compression,
-      config.compressionLevel === undefined ? {} : { level: config.compressionLevel },
-    );
+    // The compressor's blocks in flight count in the run's budget, with the upload's parts.
+    const compress = compressStage(config.compression, {
+      level: config.compressionLevel,
+      budget: ctx.transfer.budget,
+    });
     if (compress) stages.push(compress);
     if (encrypted) stages.push(ageEncryptStage(recipients));
     stages.push(meter);

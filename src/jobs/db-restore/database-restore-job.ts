@@ -149,7 +149,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         onBytes: (n) => ctx.progress.addBytesIn(n),
       });
       const feed = new PassThrough();
-      const stages = this.decodeStages(entry, identities);
+      const stages = this.decodeStages(ctx, entry, identities);
       const chain = new Promise<void>((resolve, reject) => {
         pipeline([source, meter, ...stages, feed], (err) => (err ? reject(err) : resolve()));
       });
@@ -274,10 +274,14 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
   }
 
   /** Decryption and decompression stages for this backup. */
-  private decodeStages(entry: CatalogEntry, identities: readonly string[]): Duplex[] {
+  private decodeStages(
+    ctx: JobContext<DatabaseRestoreConfig>,
+    entry: CatalogEntry,
+    identities: readonly string[],
+  ): Duplex[] {
     const stages: Duplex[] = [];
     if (entry.manifest.encryption !== null) stages.push(ageDecryptStage(identities));
-    const decompress = decompressStage(entry.manifest.compression);
+    const decompress = decompressStage(entry.manifest.compression, { budget: ctx.transfer.budget });
     if (decompress) stages.push(decompress);
     return stages;
   }
@@ -297,6 +301,10 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       etag,
       signal: ctx.signal,
     });
+    let sourceError: unknown;
+    source.once('error', (err) => {
+      sourceError = err;
+    });
     const meter = new Sha256Meter({ onBytes: (n) => ctx.progress.addBytesIn(n) });
     let rawBytes = 0;
     const sink = new Writable({
@@ -308,7 +316,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     let stageError: unknown;
     await new Promise<void>((resolve) => {
       pipeline(
-        [source as Readable, meter, ...this.decodeStages(entry, identities), sink],
+        [source as Readable, meter, ...this.decodeStages(ctx, entry, identities), sink],
         (err) => {
           stageError = err ?? undefined;
           resolve();
@@ -319,7 +327,10 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       // A download that failed, or an identity that matches no recipient, is explained
       // already; anything else a stage says (zstd, gzip, an age chunk failing authentication)
       // means the stored bytes do not decode.
-      if (stageError instanceof S3WorkerError || ctx.signal.aborted) throw stageError;
+      if (ctx.signal.aborted || stageError === sourceError) throw stageError;
+      if (stageError instanceof S3WorkerError && stageError.code === 'DECRYPT_FAILED') {
+        throw stageError;
+      }
       throw corrupt(entry, undefined, m.storedBytes, stageError);
     }
     if (meter.bytes !== m.storedBytes || meter.digest !== m.sha256) {
