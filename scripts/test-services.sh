@@ -147,6 +147,8 @@ ensure_installs() {
   command -v zstd >/dev/null || pkgs+=(zstd)
   command -v pigz >/dev/null || pkgs+=(pigz)
   command -v gzip >/dev/null || pkgs+=(gzip)
+  # The db-backup tests decrypt an encrypted backup with the age command line tool.
+  command -v age >/dev/null || pkgs+=(age)
   ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
   install_pg18
   local pid failed=0
