@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,16 @@ describe('db-backup encryption to age recipients', () => {
     const stored = await getBytes(bucket.admin, bucket.name, m.key);
     expect(stored.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
     expect(sha256(stored)).toBe(m.sha256);
+    // The age and zstd command line tools read it: a backup outlives s3worker.
+    const keyFile = join(tmp, 'restore.key');
+    writeFileSync(keyFile, `${identity}\n`, { mode: 0o600 });
+    const compressed = execFileSync('age', ['-d', '-i', keyFile], {
+      input: stored,
+      maxBuffer: 1 << 28,
+    });
+    const raw = execFileSync('zstd', ['-d', '-q', '-c'], { input: compressed, maxBuffer: 1 << 28 });
+    expect(raw.length).toBe(m.rawBytes);
+    expect(raw.subarray(0, 5).toString()).toBe('PGDMP');
 
     const target = uniqueDatabaseName('dbb_age_dst');
     pgDatabases.push(target);
