@@ -44,7 +44,13 @@ export interface JobContext<C> {
 
 /** What `run()` returns: the runtime derives the exit code and the summary from it. */
 export interface JobResult {
-  objects: { done: number; skipped: number; failed: number };
+  /**
+   * Items by outcome. `listed`, when the job reports it, is every item its source gave: a run
+   * that was not stopped early has `listed = done + skipped + failed`.
+   */
+  objects: { done: number; skipped: number; failed: number; listed?: number };
+  /** Skipped items by reason (`current`, `filtered`, `other-shard`, `own-output`...). */
+  skippedBy?: Record<string, number>;
   bytesIn: number;
   bytesOut: number;
   /** True when the job stopped early because of `stopSignal`; work left undone can be resumed. */

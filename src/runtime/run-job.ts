@@ -239,6 +239,7 @@ function logSummary(
       bytesOut,
       durationMs: snap.elapsedMs,
       mbPerSecond: Number((seconds > 0 ? bytesIn / 1e6 / seconds : 0).toFixed(2)),
+      ...(result?.skippedBy ? { skippedBy: result.skippedBy } : {}),
       ...(result?.interrupted ? { interrupted: true } : {}),
       ...(result?.failureReport ? { failureReport: result.failureReport } : {}),
       exitCode,

@@ -8,7 +8,10 @@ import type { Logger } from 'pino';
 /** Options of `sweepIncompleteUploads`. */
 export interface SweepIncompleteUploadsOptions {
   bucket: string;
-  /** Only uploads whose key starts with this (default: the whole bucket). */
+  /**
+   * Only uploads whose key starts with exactly this (default: the whole bucket). Compared as
+   * given: pass a folder (`out/`), since `out` also matches `outbound/…`.
+   */
   prefix?: string;
   /**
    * Abort only uploads initiated more than this many milliseconds ago, so uploads of a task

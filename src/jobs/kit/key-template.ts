@@ -116,6 +116,20 @@ export function joinPrefix(prefix: string, relative: string): string {
 }
 
 /**
+ * The folder a prefix names, as keys written under it start: `out` → `out/`, `out/` and `` as
+ * they are. Outputs are always written below this folder (`joinPrefix`), so checks of "is this
+ * key one of ours" compare on it: `out` must not claim `outgoing.csv` or `output-2024/…`.
+ */
+export function prefixFolder(prefix: string): string {
+  return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+}
+
+/** True when `key` lies below the folder `prefix` names (see {@link prefixFolder}). */
+export function isUnderFolder(key: string, prefix: string): boolean {
+  return key.startsWith(prefixFolder(prefix));
+}
+
+/**
  * The source key relative to the input "folder": the prefix when it ends with `/` or names a
  * folder of the key (`logs` for `logs/a.txt` → `a.txt`), else the prefix up to its last `/`, so
  * a prefix that ends mid-name keeps whole names (`logs/2024-` for `logs/2024-01.txt` → `2024-01.txt`).

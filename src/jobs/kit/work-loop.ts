@@ -2,8 +2,13 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
 
-/** How one item ended: counted as done, skipped or failed; `filtered` and `aborted` are not counted. */
-export type Outcome = 'done' | 'skipped' | 'failed' | 'filtered' | 'aborted';
+/**
+ * How one item ended. `done`, `skipped` and `failed` are counted; `filtered` is counted as
+ * skipped with reason `filtered`, `{ skipped: reason }` as skipped with that reason (`skipped`
+ * alone has reason `current`: the output was already there); `aborted` (the run stopped while
+ * the item was in flight) is counted apart.
+ */
+export type Outcome = 'done' | 'skipped' | 'failed' | 'filtered' | 'aborted' | { skipped: string };
 
 /** Why a loop stopped before its items ran out. */
 export type StopReason = 'stop-signal' | 'max-failures' | 'fatal-error';
@@ -42,9 +47,16 @@ export interface WorkLoopOptions<T> {
   onOutcome?: ((outcome: 'done' | 'skipped' | 'failed') => void) | undefined;
 }
 
-/** What a loop did. */
+/** What a loop did. Once a run took every item (`complete`), `listed = done + skipped + failed + aborted`. */
 export interface WorkLoopResult {
   counts: { done: number; skipped: number; failed: number };
+  /**
+   * Items the source gave (each handed to `process` or counted by `skip`): every one of them is
+   * counted as done, skipped, failed or aborted, never dropped.
+   */
+  listed: number;
+  /** The skipped items by reason (`current`, `filtered`, or a job's own reason). */
+  skippedBy: Record<string, number>;
   /** Items started but left unfinished because the run was stopped. */
   aborted: number;
   /** True when every item of the source was taken (not stopped early). */
@@ -64,6 +76,8 @@ export interface WorkLoopResult {
 export class WorkLoop<T> {
   readonly #o: WorkLoopOptions<T>;
   readonly #counts = { done: 0, skipped: 0, failed: 0 };
+  readonly #skippedBy: Record<string, number> = {};
+  #listed = 0;
   #aborted = 0;
   #stopReason: StopReason | undefined;
   #fatal: S3WorkerError | undefined;
@@ -107,6 +121,20 @@ export class WorkLoop<T> {
     return false;
   }
 
+  /**
+   * Counts an item the job dropped before handing it to the loop (another shard's key, one of
+   * its own outputs) as listed and skipped with `reason`, so no listed item goes uncounted.
+   */
+  skip(reason: string): void {
+    this.#listed++;
+    this.#countSkipped(reason);
+  }
+
+  #countSkipped(reason: string): void {
+    this.#counts.skipped++;
+    this.#skippedBy[reason] = (this.#skippedBy[reason] ?? 0) + 1;
+  }
+
   /** Runs `process` over `items` (see the class). */
   async run(items: AsyncIterable<T>): Promise<WorkLoopResult> {
     const { concurrency, stopSignal, signal } = this.#o;
@@ -127,9 +155,13 @@ export class WorkLoop<T> {
           await Promise.race([...inFlight, stopped]);
         }
         if (this.shouldStop()) {
+          // Taken from the source but never started: counted, as left undone.
+          this.#listed++;
+          this.#aborted++;
           early = true;
           break;
         }
+        this.#listed++;
         const task = limit(() => this.#one(item));
         inFlight.add(task);
         void task.finally(() => inFlight.delete(task));
@@ -146,6 +178,8 @@ export class WorkLoop<T> {
     if (sourceError !== undefined) throw sourceError;
     return {
       counts: { ...this.#counts },
+      listed: this.#listed,
+      skippedBy: { ...this.#skippedBy },
       aborted: this.#aborted,
       complete,
       stopReason: this.#stopReason,
@@ -169,9 +203,18 @@ export class WorkLoop<T> {
         }
       }
     }
-    if (outcome === 'filtered') return;
+    if (outcome === 'filtered') {
+      // Not in the progress total either: only counted here, as skipped.
+      this.#countSkipped('filtered');
+      return;
+    }
     if (outcome === 'aborted') {
       this.#aborted++;
+      return;
+    }
+    if (typeof outcome === 'object' || outcome === 'skipped') {
+      this.#countSkipped(typeof outcome === 'object' ? outcome.skipped : 'current');
+      this.#o.onOutcome?.('skipped');
       return;
     }
     this.#counts[outcome]++;

@@ -16,8 +16,10 @@ import {
 } from '../kit/builtin-transforms.js';
 import { describeFailure, FailureReport } from '../kit/failure-report.js';
 import {
+  isUnderFolder,
   joinPrefix,
   normaliseRelativeKey,
+  prefixFolder,
   relativeKey,
   renderKeyTemplate,
 } from '../kit/key-template.js';
@@ -271,7 +273,8 @@ class ObjectTransformRun {
     const interrupted =
       (ctx.stopSignal.aborted || ctx.signal.aborted) && (!outcome.complete || outcome.aborted > 0);
     const result: JobResult = {
-      objects: outcome.counts,
+      objects: { ...outcome.counts, listed: outcome.listed },
+      skippedBy: outcome.skippedBy,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
     };
@@ -291,9 +294,15 @@ class ObjectTransformRun {
   /** The entries of this shard that the filters accept (those known before a HeadObject), counted into the total. */
   private async *accepted(shard: ReturnType<typeof resolveShard>): AsyncGenerator<SourceEntry> {
     for await (const entry of this.entries()) {
-      if (!inShard(entry.key, shard)) continue;
+      if (!inShard(entry.key, shard)) {
+        this.loop.skip('other-shard');
+        continue;
+      }
       if (entry.object) {
-        if (!(await this.accepts(entry.object))) continue;
+        if (!(await this.accepts(entry.object))) {
+          this.loop.skip('filtered');
+          continue;
+        }
         this.ctx.progress.addTotal(1, entry.object.size);
       }
       yield entry;
@@ -313,7 +322,7 @@ class ObjectTransformRun {
       const page = await ctx.s3.send(
         new ListObjectsV2Command({
           Bucket: config.output.bucket,
-          Prefix: config.output.prefix === '' ? undefined : config.output.prefix,
+          Prefix: config.output.prefix === '' ? undefined : prefixFolder(config.output.prefix),
           MaxKeys: 1,
         }),
         { abortSignal: ctx.signal },
@@ -333,7 +342,8 @@ class ObjectTransformRun {
     try {
       const aborted = await sweepIncompleteUploads(ctx.s3, {
         bucket: config.output.bucket,
-        prefix: config.output.prefix,
+        // The folder, not the bare prefix: output `out` must not sweep `outbound/`'s uploads.
+        prefix: prefixFolder(config.output.prefix),
         olderThan: config.sweepAge,
         log: ctx.log,
         signal: ctx.signal,
@@ -351,7 +361,8 @@ class ObjectTransformRun {
     const { input } = config;
     if (config.keys !== undefined) {
       for await (const key of readKeysFile(config.keys, ctx.s3, ctx.signal)) {
-        if (!this.isOwnOutput(key)) yield { key };
+        if (this.isOwnOutput(key)) this.loop.skip('own-output');
+        else yield { key };
       }
       return;
     }
@@ -362,7 +373,10 @@ class ObjectTransformRun {
     });
     try {
       for await (const o of listing) {
-        if (this.isOwnOutput(o.key)) continue;
+        if (this.isOwnOutput(o.key)) {
+          this.loop.skip('own-output');
+          continue;
+        }
         yield {
           key: o.key,
           object: { ...o, bucket: input.bucket, relKey: relativeKey(o.key, input.prefix) },
@@ -380,16 +394,17 @@ class ObjectTransformRun {
 
   /**
    * Keys this job writes itself, when they sit inside the input: its report folder, and the
-   * whole output prefix when it is nested in the input prefix (`in/` → `in/out/`), so a run
-   * never reads its own outputs back as inputs.
+   * whole output folder when it is nested in the input prefix (`in/` → `in/out/`), so a run
+   * never reads its own outputs back as inputs. Compared on `/` boundaries: output `in/out`
+   * writes below `in/out/`, so `in/outgoing.csv` is an input like any other.
    */
   private isOwnOutput(key: string): boolean {
     const { input, output } = this.config;
     if (input.bucket !== output.bucket) return false;
     if (key.startsWith(joinPrefix(output.prefix, OWN_FOLDER))) return true;
-    const nested =
-      output.prefix.length > input.prefix.length && output.prefix.startsWith(input.prefix);
-    return nested && key.startsWith(output.prefix);
+    const folder = prefixFolder(output.prefix);
+    const nested = folder.length > input.prefix.length && folder.startsWith(input.prefix);
+    return nested && isUnderFolder(key, output.prefix);
   }
 
   private async accepts(object: SourceObject): Promise<boolean> {

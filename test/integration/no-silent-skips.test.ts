@@ -1,0 +1,95 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { JobResult } from '../../src/jobs/job.js';
+import {
+  type CountingClient,
+  countingClient,
+  listKeys,
+  putObjects,
+  runJob,
+} from '../fixtures/stream-transform/harness.js';
+import { createTestBucket } from '../support/s3.js';
+
+/** Every listed input ends as done, skipped or failed: the summary's counts add up. */
+function expectAllCounted(result: JobResult, listed: number): void {
+  const { done, skipped, failed } = result.objects;
+  expect(result.objects.listed).toBe(listed);
+  expect(done + skipped + failed).toBe(listed);
+  const reasons = Object.values(result.skippedBy ?? {}).reduce((a, b) => a + b, 0);
+  expect(reasons).toBe(skipped);
+}
+
+describe('stream-transform never drops an input silently', { timeout: 300_000 }, () => {
+  const servers = inject('servers');
+  let s3: CountingClient;
+  let bucket: { name: string; remove: () => Promise<void> };
+
+  beforeAll(async () => {
+    s3 = countingClient(servers.s3);
+    bucket = await createTestBucket(s3.client, 'nss');
+  });
+
+  afterAll(async () => {
+    await bucket?.remove();
+    s3?.client.destroy();
+  });
+
+  it('compares the nested output prefix on a / boundary: in/outgoing.csv is an input, in/out/… is not', async () => {
+    await putObjects(s3.client, bucket.name, [
+      { key: 'bound/in/a.txt', body: 'a' },
+      { key: 'bound/in/outgoing.csv', body: 'b' },
+      { key: 'bound/in/output-2024/x.csv', body: 'c' },
+      { key: 'bound/in/out/earlier-output.txt', body: 'd' },
+    ]);
+    const { result } = await runJob(s3.client, {
+      input: `s3://${bucket.name}/bound/in/`,
+      output: `s3://${bucket.name}/bound/in/out`,
+    });
+    expect(result.objects).toMatchObject({ done: 3, failed: 0, skipped: 1 });
+    expect(result.skippedBy).toEqual({ 'own-output': 1 });
+    expectAllCounted(result, 4);
+    expect((await listKeys(s3.client, bucket.name, 'bound/in/out/')).sort()).toEqual([
+      'bound/in/out/a.txt',
+      'bound/in/out/earlier-output.txt',
+      'bound/in/out/outgoing.csv',
+      'bound/in/out/output-2024/x.csv',
+    ]);
+  });
+
+  it('counts filtered keys and other shards as skipped with a reason', async () => {
+    await putObjects(
+      s3.client,
+      bucket.name,
+      Array.from({ length: 12 }, (_, i) => ({
+        key: `counted/${i}.${i % 3 === 0 ? 'log' : 'txt'}`,
+        body: `${i}`,
+      })),
+    );
+    const { result } = await runJob(s3.client, {
+      input: `s3://${bucket.name}/counted/`,
+      output: `s3://${bucket.name}/counted-out/`,
+      exclude: ['*.log'],
+      shard: '0/2',
+    });
+    expectAllCounted(result, 12);
+    expect(result.skippedBy?.filtered ?? 0).toBeGreaterThan(0);
+    expect(result.skippedBy?.['other-shard'] ?? 0).toBeGreaterThan(0);
+  });
+
+  it('sweeps stale uploads below the output folder only: output `sw` leaves `swift/`', async () => {
+    for (const key of ['sw/left-by-a-killed-task', 'swift/someone-elses']) {
+      await s3.client.send(new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key }));
+    }
+    await putObjects(s3.client, bucket.name, [{ key: 'sweep-src/a.txt', body: 'a' }]);
+    // Past any rounding of the server's Initiated time to whole seconds.
+    await sleep(1100);
+    await runJob(s3.client, {
+      input: `s3://${bucket.name}/sweep-src/`,
+      output: `s3://${bucket.name}/sw`,
+      sweepAge: '10ms',
+    });
+    const left = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: bucket.name }));
+    expect((left.Uploads ?? []).map((u) => u.Key)).toEqual(['swift/someone-elses']);
+  });
+});
