@@ -5,6 +5,7 @@ import type { JobResult } from '../../src/jobs/job.js';
 import {
   type CountingClient,
   countingClient,
+  getBytes,
   listKeys,
   putObjects,
   runJob,
@@ -91,5 +92,53 @@ describe('stream-transform never drops an input silently', { timeout: 300_000 },
     });
     const left = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: bucket.name }));
     expect((left.Uploads ?? []).map((u) => u.Key)).toEqual(['swift/someone-elses']);
+  });
+
+  it('never lets two inputs write one output: the first claims it, the others fail, on every re-run', async () => {
+    await putObjects(s3.client, bucket.name, [
+      // A prefix without a slash lists logs2/ too: both map to the relative key logs2/a.txt.
+      { key: 'col/logs/logs2/a.txt', body: 'first' },
+      { key: 'col/logs2/a.txt', body: 'second' },
+    ]);
+    const config = {
+      input: `s3://${bucket.name}/col/logs`,
+      output: `s3://${bucket.name}/col-out/`,
+      overwrite: true,
+    };
+    for (const attempt of [1, 2]) {
+      const { result, run } = await runJob(s3.client, config);
+      expect(result.objects).toMatchObject({ done: attempt === 1 ? 1 : 0, failed: 1 });
+      expectAllCounted(result, 2);
+      const failed = run.logs.find((l) => l.msg === 'object failed');
+      expect(failed).toMatchObject({ key: 'col/logs2/a.txt', code: 'OUTPUT_KEY_COLLISION' });
+      expect((await getBytes(s3.client, bucket.name, 'col-out/logs2/a.txt')).toString()).toBe(
+        'first',
+      );
+    }
+  });
+
+  it('refuses to overwrite an output recorded from another source key, even with --overwrite', async () => {
+    await putObjects(s3.client, bucket.name, [
+      { key: 'tpl/a.csv', body: 'csv' },
+      { key: 'tpl2/a.tsv', body: 'tsv' },
+    ]);
+    const template = { keyTemplate: '{name}.out', overwrite: true };
+    const output = `s3://${bucket.name}/tpl-out/`;
+    const first = await runJob(s3.client, {
+      input: `s3://${bucket.name}/tpl/`,
+      output,
+      ...template,
+    });
+    expect(first.result.objects).toMatchObject({ done: 1, failed: 0 });
+    const second = await runJob(s3.client, {
+      input: `s3://${bucket.name}/tpl2/`,
+      output,
+      ...template,
+    });
+    expect(second.result.objects).toMatchObject({ done: 0, failed: 1 });
+    expect(second.run.logs.find((l) => l.msg === 'object failed')).toMatchObject({
+      code: 'OUTPUT_KEY_COLLISION',
+    });
+    expect((await getBytes(s3.client, bucket.name, 'tpl-out/a.out')).toString()).toBe('csv');
   });
 });

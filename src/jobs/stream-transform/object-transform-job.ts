@@ -23,6 +23,8 @@ import {
   relativeKey,
   renderKeyTemplate,
 } from '../kit/key-template.js';
+import { OutputKeyClaims } from '../kit/output-key-claims.js';
+import { OutputKeyCollisionError } from '../kit/output-key-collision-error.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import { runChain, type TransformSpec, toStages } from '../kit/transforms.js';
 import { type Outcome, WorkLoop } from '../kit/work-loop.js';
@@ -35,7 +37,7 @@ import {
 import { KeyOutsideInputError, OutputExistsError } from './errors.js';
 import { createObjectFilter } from './filters.js';
 import { readKeysFile } from './keys-file.js';
-import { checkOutput, type SourceRecord, sourceMetadata } from './resume.js';
+import { checkOutput, type SourceRecord, sameSource, sourceMetadata } from './resume.js';
 import { inShard, resolveShard } from './shard.js';
 
 /** One input object, as `filter`, `outputKey` and `transform` see it. */
@@ -218,6 +220,8 @@ class ObjectTransformRun {
   /** The output prefix was empty at start: no per-object resume check (see outputIsEmpty). */
   private freshOutput = false;
   private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
+  /** Output keys handed out in this run: a second input mapping to one fails instead of overwriting. */
+  private readonly claims = new OutputKeyClaims();
 
   constructor(
     private readonly job: ObjectTransformJob,
@@ -426,6 +430,7 @@ class ObjectTransformRun {
         output.prefix,
         normaliseRelativeKey(this.job.outputKey(object), object.key),
       );
+      if (!this.claims.claim(outputKey)) throw new OutputKeyCollisionError(object.key, outputKey);
       return await this.processObject(object, outputKey);
     } catch (err) {
       if (ctx.signal.aborted) return 'aborted';
@@ -480,6 +485,11 @@ class ObjectTransformRun {
     if (state.kind === 'current') {
       log.debug(where, 'output is current; skipped');
       return 'skipped';
+    }
+    // Written from another input (an earlier run, another shard): never replaced, even with
+    // --overwrite, which is for outputs whose own source changed.
+    if (state.kind === 'different' && state.source && !sameSource(state.source, source)) {
+      throw new OutputKeyCollisionError(object.key, outputKey, state.source.key);
     }
     if (state.kind === 'different' && !config.overwrite) {
       throw new OutputExistsError(config.output.bucket, outputKey, object.key);

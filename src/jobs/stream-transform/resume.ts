@@ -59,8 +59,36 @@ export type OutputState =
   | { kind: 'absent' }
   /** An output made from the same source version by the same chain: skip it. */
   | { kind: 'current' }
-  /** Something else: a different source version, another chain, or a file s3worker did not write. */
-  | { kind: 'different'; etag?: string };
+  /**
+   * Something else: a different source version, another chain, or a file s3worker did not
+   * write. `source` is the source recorded on it, when s3worker wrote it.
+   */
+  | { kind: 'different'; etag?: string; source?: RecordedSource };
+
+/** The source an existing output records (its key is `undefined` when only its hash fits). */
+export interface RecordedSource {
+  bucket: string;
+  key: string | undefined;
+}
+
+/** The source recorded in an output's metadata, when s3worker wrote it. */
+export function recordedSource(
+  metadata: Record<string, string> | undefined,
+): RecordedSource | undefined {
+  const bucket = metadata?.[SOURCE_METADATA.bucket];
+  const key = metadata?.[SOURCE_METADATA.key];
+  if (bucket === undefined || key === undefined) return undefined;
+  try {
+    return { bucket, key: decodeURIComponent(key) };
+  } catch {
+    return { bucket, key: undefined };
+  }
+}
+
+/** True when `recorded` names the same object (bucket and key) as `source`. */
+export function sameSource(recorded: RecordedSource, source: SourceRecord): boolean {
+  return recorded.bucket === source.bucket && recorded.key === source.key;
+}
 
 /**
  * Looks at the output key with one HeadObject (which needs `s3:GetObject` on the output) and
@@ -79,7 +107,12 @@ export async function checkOutput(
       abortSignal: signal,
     });
     if (recordsSource(head.Metadata, source)) return { kind: 'current' };
-    return head.ETag ? { kind: 'different', etag: head.ETag } : { kind: 'different' };
+    const recorded = recordedSource(head.Metadata);
+    return {
+      kind: 'different',
+      ...(head.ETag ? { etag: head.ETag } : {}),
+      ...(recorded ? { source: recorded } : {}),
+    };
   } catch (err) {
     if (isNotFound(err)) return { kind: 'absent' };
     throw signal.aborted ? err : explainS3Error(err, { action: 'HeadObject', bucket, key });
