@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { JobResult } from '../../src/jobs/job.js';
+import { ObjectTransformJob } from '../../src/jobs/stream-transform/object-transform-job.js';
 import {
   type CountingClient,
   countingClient,
@@ -140,5 +145,44 @@ describe('stream-transform never drops an input silently', { timeout: 300_000 },
       code: 'OUTPUT_KEY_COLLISION',
     });
     expect((await getBytes(s3.client, bucket.name, 'tpl-out/a.out')).toString()).toBe('csv');
+  });
+
+  it('rewrites an output when any output-affecting setting or the handler version changed', async () => {
+    await putObjects(s3.client, bucket.name, [{ key: 'fp/a.txt', body: 'x'.repeat(5000) }]);
+    const base = {
+      input: `s3://${bucket.name}/fp/`,
+      output: `s3://${bucket.name}/fp-out/`,
+      transform: ['gzip' as const],
+      overwrite: true,
+    };
+    const first = await runJob(s3.client, base);
+    expect(first.result.objects).toMatchObject({ done: 1 });
+    const same = await runJob(s3.client, base);
+    expect(same.result.objects).toMatchObject({ done: 0, skipped: 1 });
+    class V2 extends ObjectTransformJob {
+      static override readonly jobName = 'stream-transform';
+      override handlerVersion(): string {
+        return '2';
+      }
+    }
+    const changes: Array<[string, Parameters<typeof runJob>[1], Parameters<typeof runJob>[2]]> = [
+      ['gzip level', { ...base, gzipLevel: 1 }, {}],
+      ['metadata', { ...base, metadata: { team: 'b' } }, {}],
+      ['tags', { ...base, tags: { team: 'b' } }, {}],
+      ['storage class', { ...base, storageClass: 'REDUCED_REDUNDANCY' }, {}],
+      ['content type', { ...base, contentType: 'text/plain' }, {}],
+      ['handler version', base, { jobClass: V2 }],
+    ];
+    for (const [what, config, options] of changes) {
+      const rerun = await runJob(s3.client, config, options);
+      expect({ what, ...rerun.result.objects }).toMatchObject({ what, done: 1, skipped: 0 });
+      // And unchanged again: skipped.
+      const again = await runJob(s3.client, config, options);
+      expect({ what, ...again.result.objects }).toMatchObject({ what, done: 0, skipped: 1 });
+    }
+    const head = await s3.client.send(
+      new HeadObjectCommand({ Bucket: bucket.name, Key: 'fp-out/a.txt.gz' }),
+    );
+    expect(head.Metadata?.['s3worker-fingerprint']).toMatch(/^[\w-]{22}$/);
   });
 });

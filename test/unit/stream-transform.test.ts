@@ -266,6 +266,7 @@ describe('resume metadata', () => {
     etag: '"abc"',
     size: 3,
     transform: 'stream-transform:gzip',
+    fingerprint: 'f1',
   };
   it('records the source in ASCII metadata and recognises it', () => {
     const meta = sourceMetadata(source);
@@ -277,6 +278,7 @@ describe('resume metadata', () => {
     const meta = sourceMetadata(source);
     expect(recordsSource(meta, { ...source, etag: '"abd"' })).toBe(false);
     expect(recordsSource(meta, { ...source, transform: 'stream-transform:zstd' })).toBe(false);
+    expect(recordsSource(meta, { ...source, fingerprint: 'f2' })).toBe(false);
     expect(recordsSource(undefined, source)).toBe(false);
   });
 });

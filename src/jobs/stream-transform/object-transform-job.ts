@@ -23,6 +23,7 @@ import {
   relativeKey,
   renderKeyTemplate,
 } from '../kit/key-template.js';
+import { outputFingerprint } from '../kit/output-fingerprint.js';
 import { OutputKeyClaims } from '../kit/output-key-claims.js';
 import { OutputKeyCollisionError } from '../kit/output-key-collision-error.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
@@ -197,6 +198,35 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
     return `${jobName}:${this.config.transform.join('+')}`;
   }
 
+  /**
+   * The version of this handler's own output-affecting code, recorded (through
+   * {@link outputSettings}) on every output: bump it when `transform` or `outputKey` start
+   * producing other bytes, and a re-run rewrites outputs made by the old code instead of skipping
+   * them as current. Default `''`.
+   */
+  handlerVersion(): string {
+    return '';
+  }
+
+  /**
+   * Everything that decides an output's bytes and attributes, digested into the fingerprint each
+   * output records (`s3worker-fingerprint`): a re-run skips an output only when its source and
+   * these settings are unchanged. Default: the transform id and levels, the handler's version,
+   * content type, and the output options (metadata, tags, storage class, SSE, checksum).
+   * Override to add settings of your own (call `super.outputSettings()` and extend it).
+   */
+  outputSettings(): Record<string, unknown> {
+    const { config } = this;
+    return {
+      transform: this.transformId(),
+      handlerVersion: this.handlerVersion(),
+      gzipLevel: config.transform.includes('gzip') ? config.gzipLevel : undefined,
+      zstdLevel: config.transform.includes('zstd') ? config.zstdLevel : undefined,
+      contentType: config.contentType,
+      write: objectWriteOptions(config),
+    };
+  }
+
   /** Content-Type of an output: `--content-type`, else derived from the chain and the key. */
   contentType(_object: SourceObject, outputKey: string): string {
     return (
@@ -222,12 +252,15 @@ class ObjectTransformRun {
   private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
   /** Output keys handed out in this run: a second input mapping to one fails instead of overwriting. */
   private readonly claims = new OutputKeyClaims();
+  /** The settings digest every output of this run records (see `outputSettings`). */
+  private readonly fingerprint: string;
 
   constructor(
     private readonly job: ObjectTransformJob,
     private readonly ctx: JobContext<StreamTransformConfig>,
   ) {
     this.config = job.config;
+    this.fingerprint = outputFingerprint(job.outputSettings());
     this.builtinFilter = createObjectFilter(this.config);
     this.report = new FailureReport({
       runId: ctx.runId,
@@ -476,6 +509,7 @@ class ObjectTransformRun {
       etag: object.etag,
       size: object.size,
       transform: this.job.transformId(),
+      fingerprint: this.fingerprint,
     };
     // An output prefix empty at start has nothing to resume: skip the HeadObject and let
     // If-None-Match catch an output another task wrote meanwhile (handled below).

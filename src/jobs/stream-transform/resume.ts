@@ -13,6 +13,7 @@ export const SOURCE_METADATA = {
   size: 's3worker-source-size',
   version: 's3worker-source-version',
   transform: 's3worker-transform',
+  fingerprint: 's3worker-fingerprint',
 } as const;
 
 /** The source of one output, as recorded in its metadata. */
@@ -25,6 +26,8 @@ export interface SourceRecord {
   versionId?: string;
   /** What produced the output from it, e.g. `gzip` or `gunzip,zstd`; a different chain is a different output. */
   transform: string;
+  /** Digest of every output-affecting setting (`outputFingerprint`); a change rewrites the output. */
+  fingerprint: string;
 }
 
 /** The metadata map that records `source` on its output. */
@@ -35,6 +38,7 @@ export function sourceMetadata(source: SourceRecord): Record<string, string> {
     [SOURCE_METADATA.etag]: stripQuotes(source.etag),
     [SOURCE_METADATA.size]: String(source.size),
     [SOURCE_METADATA.transform]: source.transform,
+    [SOURCE_METADATA.fingerprint]: source.fingerprint,
   };
   if (source.versionId) meta[SOURCE_METADATA.version] = source.versionId;
   return meta;
