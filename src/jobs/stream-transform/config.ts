@@ -3,11 +3,22 @@ import { durationSchema } from '../../config/duration-schema.js';
 import { s3UrlProblems, s3UrlSchema } from '../../config/s3-location.js';
 import { sizeInRange, sizeSchema } from '../../config/size-schema.js';
 import type { ConfigIssue } from '../../errors.js';
-import { BUILTIN_TRANSFORMS, MAX_CODEC_BLOCK_SIZE } from '../kit/builtin-transforms.js';
-import { KEY_TEMPLATE_FIELDS, unknownPlaceholders } from '../kit/key-template.js';
+import {
+  applyDefaultSuffixes,
+  BUILTIN_TRANSFORMS,
+  MAX_CODEC_BLOCK_SIZE,
+} from '../kit/builtin-transforms.js';
+import {
+  KEY_TEMPLATE_FIELDS,
+  prefixFolder,
+  renderKeyTemplate,
+  unknownPlaceholders,
+} from '../kit/key-template.js';
 import { outputOptionProblems, outputOptionsSchema } from '../kit/output-options.js';
+import { outputsReadBack } from '../kit/outputs-read-back.js';
 import { GZIP_BLOCK_SIZE, GZIP_MIN_BLOCK_SIZE } from '../kit/parallel-gzip.js';
 import { ZSTD_BLOCK_SIZE, ZSTD_MIN_BLOCK_SIZE } from '../kit/parallel-zstd.js';
+import { createObjectFilter } from './filters.js';
 import { parseShard } from './shard.js';
 
 const isoDate = z.string().transform((text, ctx): Date => {
@@ -204,13 +215,37 @@ export function crossFieldProblems(config: StreamTransformConfig): ConfigIssue[]
     });
   }
   const { input, output } = config;
-  if (input.bucket === output.bucket && input.prefix === output.prefix && !config.keyTemplate) {
-    const identityOnly = config.transform.every((t) => t === 'identity');
-    if (identityOnly) {
+  const sameFolder =
+    input.bucket === output.bucket && prefixFolder(input.prefix) === prefixFolder(output.prefix);
+  const identityOnly = config.transform.every((t) => t === 'identity');
+  if (sameFolder && identityOnly && !config.keyTemplate) {
+    issues.push({
+      path: 'output',
+      message:
+        'is the same location as input with an identity transform: every output would be its own source',
+    });
+  } else if (sameFolder) {
+    const accepts = createObjectFilter({ include: config.include, exclude: config.exclude });
+    const readBack = outputsReadBack({
+      accepts: (relKey) => accepts({ relKey, size: 0 }),
+      outputKeyOf: (relKey) =>
+        config.keyTemplate === undefined
+          ? applyDefaultSuffixes(relKey, config.transform)
+          : renderKeyTemplate(config.keyTemplate, {
+              key: `${prefixFolder(input.prefix)}${relKey}`,
+              relKey,
+            }),
+    });
+    if (readBack !== undefined) {
+      const out = config.keyTemplate
+        ? renderKeyTemplate(config.keyTemplate, {
+            key: `${prefixFolder(input.prefix)}${readBack}`,
+            relKey: readBack,
+          })
+        : applyDefaultSuffixes(readBack, config.transform);
       issues.push({
         path: 'output',
-        message:
-          'is the same location as input with an identity transform: every output would be its own source',
+        message: `is the same location as input: the output ${JSON.stringify(out)} of ${JSON.stringify(readBack)} would be read back as an input (and transformed again); use another output prefix, or an --exclude that matches every output (e.g. "**/*.gz")`,
       });
     }
   }
