@@ -122,6 +122,8 @@ class SingleGetStream extends Readable {
   #body: Readable | undefined;
   #started = false;
   #ended = false;
+  /** Body bytes passed on so far. */
+  #received = 0;
 
   constructor(s3: S3Client, direct: DirectRequests | undefined, options: DownloadOptions) {
     super();
@@ -176,12 +178,19 @@ class SingleGetStream extends Readable {
     this.#body = body;
     body.on('data', (chunk: Buffer) => {
       checksum?.update(chunk);
+      this.#received += chunk.length;
       if (!this.push(chunk)) body.pause();
     });
     body.once('end', () => {
       this.#ended = true;
+      const { bucket, key, size } = this.#options;
+      // A body cut short without an error (a proxy, a server) is caught by its length, also
+      // for objects without a checksum to verify.
+      if (size !== undefined && this.#received !== size) {
+        this.destroy(sizeMismatch(bucket, key, this.#received, size));
+        return;
+      }
       if (checksum && !checksum.matches()) {
-        const { bucket, key } = this.#options;
         this.destroy(checksumMismatchError({ action: 'GetObject', bucket, key }));
         return;
       }

@@ -45,7 +45,8 @@ export interface UploadOptions extends ObjectWriteOptions {
   /**
    * The body's exact length, when known in advance (a copy of an object whose size was listed).
    * A body smaller than one part then takes only its own size of budget and buffer instead of a
-   * whole part; a body longer than announced fails with code `BODY_TOO_LONG`. Default: unknown.
+   * whole part; a body longer than announced fails with code `BODY_TOO_LONG`, a shorter one with
+   * `BODY_TOO_SHORT` (nothing is written). Default: unknown.
    */
   expectedBytes?: number | undefined;
   /** Aborts the upload; a multipart upload is then aborted on the server. */
@@ -145,6 +146,9 @@ export async function uploadStream(
     let filled = await reader.fill(buffer, signal);
     if (small && filled > expected) throw bodyTooLong(bucket, key, expected);
     if (filled < buffer.length || (await reader.atEnd(signal))) {
+      if (expected !== undefined && filled < expected) {
+        throw bodyTooShort(bucket, key, filled, expected);
+      }
       const body = buffer.subarray(0, filled);
       try {
         return await putObject(parts, params, body, options.ifNoneMatch, algorithm, signal);
@@ -229,6 +233,12 @@ export async function uploadStream(
     }
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;
+    // Never complete an upload with fewer bytes than announced: the output would be short.
+    if (expected !== undefined && bytes !== expected) {
+      throw bytes < expected
+        ? bodyTooShort(bucket, key, bytes, expected)
+        : bodyTooLong(bucket, key, expected);
+    }
 
     action = 'CompleteMultipartUpload';
     completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
@@ -363,6 +373,17 @@ function bodyTooLong(bucket: string, key: string, expected: number): S3WorkerErr
       code: 'BODY_TOO_LONG',
       context: { bucket, key, expected },
       hint: 'the source changed while it was read, or a custom job returned a transform for a copy; run again',
+    },
+  );
+}
+
+function bodyTooShort(bucket: string, key: string, got: number, expected: number): S3WorkerError {
+  return new S3WorkerError(
+    `the body for s3://${bucket}/${key} ended after ${got} of the ${expected} bytes announced; not written`,
+    {
+      code: 'BODY_TOO_SHORT',
+      context: { bucket, key, got, expected },
+      hint: 'the source was cut short or changed while it was read; run again',
     },
   );
 }

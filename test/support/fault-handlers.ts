@@ -30,3 +30,43 @@ export class FlipFirstByte extends NodeHttpHandler {
     return result;
   }
 }
+
+/**
+ * Passes responses through, except that the bodies of the first `times` whole-object GETs end
+ * early, without an error, after half their bytes: what a faulty proxy or server does.
+ */
+export class TruncateGetBodies extends NodeHttpHandler {
+  truncated = 0;
+
+  constructor(private readonly times = Number.POSITIVE_INFINITY) {
+    super();
+  }
+
+  override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    const result = await super.handle(...args);
+    const request = args[0];
+    const ranged = request.headers.range !== undefined || request.headers.Range !== undefined;
+    const body = result.response.body;
+    const length = Number(result.response.headers['content-length'] ?? 0);
+    const getObject = request.method === 'GET' && request.query?.['x-id'] === 'GetObject';
+    if (!getObject || ranged || !(body instanceof Readable) || length < 2) {
+      return result;
+    }
+    if (this.truncated >= this.times) return result;
+    this.truncated++;
+    let left = Math.floor(length / 2);
+    const cut = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        const keep = chunk.subarray(0, Math.max(0, left));
+        left -= keep.length;
+        done(null, keep.length > 0 ? keep : undefined);
+        if (left <= 0) {
+          body.destroy();
+          this.push(null);
+        }
+      },
+    });
+    result.response.body = body.pipe(cut);
+    return result;
+  }
+}

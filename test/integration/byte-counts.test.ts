@@ -1,0 +1,67 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, inject, it } from 'vitest';
+import { ByteBudget } from '../../src/transfer/byte-budget.js';
+import { Transfer } from '../../src/transfer/transfer.js';
+import { incompleteUploads, listKeys, runJob } from '../fixtures/stream-transform/harness.js';
+import { TruncateGetBodies } from '../support/fault-handlers.js';
+import { adminClient } from '../support/s3.js';
+import { useTestBucket } from '../support/test-bucket.js';
+
+const MiB = 1024 * 1024;
+
+describe('received bytes are checked against the listed size on every GET path', () => {
+  const servers = inject('servers');
+  const bucket = useTestBucket(servers.s3, 'bytes');
+
+  /** Objects written without a checksum: only their length can tell a short body. */
+  async function putPlain(key: string, size: number): Promise<void> {
+    const plain = adminClient(servers.s3, { requestChecksumCalculation: 'WHEN_REQUIRED' });
+    try {
+      await plain.send(
+        new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: Buffer.alloc(size, 7) }),
+      );
+    } finally {
+      plain.destroy();
+    }
+  }
+
+  it('a single GET whose body ends early fails instead of ending short', async () => {
+    await putPlain('single/a.bin', 300_000);
+    const client = adminClient(servers.s3, { requestHandler: new TruncateGetBodies() });
+    try {
+      const transfer = new Transfer(client, {
+        budget: new ByteBudget(64 * MiB),
+        directRequests: false,
+      });
+      const stream = transfer.download({ bucket: bucket.name, key: 'single/a.bin', size: 300_000 });
+      let received = 0;
+      const read = (async () => {
+        for await (const chunk of stream) received += (chunk as Buffer).length;
+      })();
+      await expect(read).rejects.toMatchObject({ code: expect.stringMatching(/SIZE|TRUNCATED/) });
+      expect(received).toBeLessThan(300_000);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('a copy of a multipart-sized object with a short body writes nothing', async () => {
+    await putPlain('copy-in/big.bin', 12 * MiB);
+    const client = adminClient(servers.s3, { requestHandler: new TruncateGetBodies() });
+    try {
+      const { result } = await runJob(
+        client,
+        {
+          input: `s3://${bucket.name}/copy-in/`,
+          output: `s3://${bucket.name}/copy-out/`,
+        },
+        { transfer: { partSize: 5 * MiB } },
+      );
+      expect(result.objects).toMatchObject({ done: 0, failed: 1 });
+      expect(await listKeys(bucket.admin, bucket.name, 'copy-out/big')).toEqual([]);
+      expect(await incompleteUploads(bucket.admin, bucket.name)).toBe(0);
+    } finally {
+      client.destroy();
+    }
+  });
+});
