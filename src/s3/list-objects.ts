@@ -1,4 +1,5 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { S3WorkerError } from '../errors.js';
 
 /** One object as listed. */
 export interface ListedObject {
@@ -55,7 +56,18 @@ export async function* listObjects(
         lastModified: o.LastModified ?? new Date(0),
       };
     }
-    // A truncated page without a token would loop forever on a broken server; stop instead.
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    // A truncated page without a token cannot be continued: ending here would silently drop
+    // the rest of the listing, and asking again would loop. Fail loudly instead.
+    if (page.IsTruncated === true && !token) {
+      throw new S3WorkerError(
+        `the listing of s3://${bucket}/${prefix ?? ''} is truncated but gave no continuation token`,
+        {
+          code: 'LISTING_TRUNCATED',
+          context: { bucket, prefix },
+          hint: 'the S3 endpoint (or a proxy) returned a broken ListObjectsV2 page; run again, and report it to the store if it persists',
+        },
+      );
+    }
   } while (token !== undefined);
 }

@@ -4,6 +4,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
+import { S3WorkerError } from '../errors.js';
 
 /** Options of `sweepIncompleteUploads`. */
 export interface SweepIncompleteUploadsOptions {
@@ -66,7 +67,17 @@ export async function sweepIncompleteUploads(
         'aborted incomplete multipart upload',
       );
     }
-    const truncated = page.IsTruncated === true && page.NextKeyMarker !== undefined;
+    const truncated = page.IsTruncated === true;
+    if (truncated && !page.NextKeyMarker) {
+      throw new S3WorkerError(
+        `the multipart upload listing of s3://${bucket}/${prefix ?? ''} is truncated but gave no marker`,
+        {
+          code: 'LISTING_TRUNCATED',
+          context: { bucket, prefix },
+          hint: 'the S3 endpoint (or a proxy) returned a broken ListMultipartUploads page; run again',
+        },
+      );
+    }
     keyMarker = truncated ? page.NextKeyMarker : undefined;
     uploadIdMarker = truncated ? page.NextUploadIdMarker : undefined;
   } while (keyMarker !== undefined);

@@ -70,3 +70,20 @@ export class TruncateGetBodies extends NodeHttpHandler {
     return result;
   }
 }
+
+/** Passes responses through, except that ListObjectsV2 pages lose their `NextContinuationToken`. */
+export class DropContinuationToken extends NodeHttpHandler {
+  override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    const result = await super.handle(...args);
+    const body = result.response.body;
+    if (args[0].query?.['list-type'] !== '2' || !(body instanceof Readable)) return result;
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    const xml = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/<NextContinuationToken>[^<]*<\/NextContinuationToken>/, '');
+    result.response.body = Readable.from([Buffer.from(xml)]);
+    delete result.response.headers['content-length'];
+    return result;
+  }
+}
