@@ -1,4 +1,8 @@
 import type { ChecksumAlgorithm, StorageClass } from '@aws-sdk/client-s3';
+import { S3WorkerError } from '../errors.js';
+
+/** S3's limit on user metadata: names and values, in UTF-8 bytes, together. */
+export const MAX_USER_METADATA_BYTES = 2048;
 
 /** Server-side encryption of the written object. */
 export type SseOption = { type: 'AES256' } | { type: 'aws:kms'; keyId?: string };
@@ -50,6 +54,20 @@ export function objectWriteParams(
   key: string,
   o: ObjectWriteOptions,
 ): ObjectWriteParams {
+  const metadataBytes = Object.entries(o.metadata ?? {}).reduce(
+    (n, [name, value]) => n + Buffer.byteLength(name) + Buffer.byteLength(value),
+    0,
+  );
+  if (metadataBytes > MAX_USER_METADATA_BYTES) {
+    throw new S3WorkerError(
+      `the metadata of s3://${bucket}/${key} takes ${metadataBytes} bytes, more than S3's ${MAX_USER_METADATA_BYTES}`,
+      {
+        code: 'METADATA_TOO_LARGE',
+        context: { bucket, key, metadataBytes },
+        hint: 'shorten the --metadata names and values',
+      },
+    );
+  }
   return {
     Bucket: bucket,
     Key: key,

@@ -94,7 +94,13 @@ export async function uploadStream(
   }
   const algorithm = checksumAlgorithmOf(options);
   const fullObject = algorithm?.startsWith('CRC') === true;
-  const params = objectWriteParams(bucket, key, options);
+  let params: ObjectWriteParams;
+  try {
+    params = objectWriteParams(bucket, key, options);
+  } catch (err) {
+    new UploadPartReader(options.body).close();
+    throw err;
+  }
 
   const controller = new AbortController();
   const outer = options.signal;

@@ -185,4 +185,31 @@ describe('stream-transform never drops an input silently', { timeout: 300_000 },
     );
     expect(head.Metadata?.['s3worker-fingerprint']).toMatch(/^[\w-]{22}$/);
   });
+
+  it('records a 1,024-byte source key within the 2 KB metadata limit, and resumes it', async () => {
+    // 'é' is 2 bytes in UTF-8 and 6 characters percent-encoded: the key alone would take 3 KB.
+    // (MinIO keeps each segment within a file name's 255 bytes.)
+    const name = `${Array.from({ length: 5 }, () => 'é'.repeat(100)).join('/')}/abcdefghijkl.txt`;
+    const key = `lk/${name}`;
+    expect(Buffer.byteLength(key)).toBe(1024);
+    await putObjects(s3.client, bucket.name, [{ key, body: 'long' }]);
+    const config = {
+      input: `s3://${bucket.name}/lk/`,
+      output: `s3://${bucket.name}/lo/`,
+      metadata: { team: 'data' },
+    };
+    const first = await runJob(s3.client, config);
+    expect(first.result.objects).toMatchObject({ done: 1, failed: 0 });
+    const head = await s3.client.send(
+      new HeadObjectCommand({ Bucket: bucket.name, Key: `lo/${name}` }),
+    );
+    const bytes = Object.entries(head.Metadata ?? {}).reduce(
+      (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
+      0,
+    );
+    expect(bytes).toBeLessThanOrEqual(2048);
+    expect(head.Metadata?.team).toBe('data');
+    const again = await runJob(s3.client, config);
+    expect(again.result.objects).toMatchObject({ done: 0, skipped: 1, failed: 0 });
+  });
 });

@@ -523,7 +523,11 @@ class ObjectTransformRun {
     // Written from another input (an earlier run, another shard): never replaced, even with
     // --overwrite, which is for outputs whose own source changed.
     if (state.kind === 'different' && state.source && !sameSource(state.source, source)) {
-      throw new OutputKeyCollisionError(object.key, outputKey, state.source.key);
+      throw new OutputKeyCollisionError(
+        object.key,
+        outputKey,
+        state.source.key ?? `a key with SHA-256 ${state.source.keyHash}`,
+      );
     }
     if (state.kind === 'different' && !config.overwrite) {
       throw new OutputExistsError(config.output.bucket, outputKey, object.key);

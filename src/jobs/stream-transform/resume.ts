@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { explainS3Error } from '../../s3/explain-error.js';
 
@@ -9,12 +10,22 @@ import { explainS3Error } from '../../s3/explain-error.js';
 export const SOURCE_METADATA = {
   bucket: 's3worker-source-bucket',
   key: 's3worker-source-key',
+  /** Instead of `key` when the encoded key is longer than `MAX_RECORDED_KEY_BYTES`: its SHA-256 (hex). */
+  keyHash: 's3worker-source-key-sha256',
   etag: 's3worker-source-etag',
   size: 's3worker-source-size',
   version: 's3worker-source-version',
   transform: 's3worker-transform',
   fingerprint: 's3worker-fingerprint',
 } as const;
+
+/**
+ * The longest percent-encoded source key recorded as is. S3 allows 2 KB of user metadata
+ * (names and values together); a 1,024-byte key of non-ASCII characters encodes to up to 3 KB,
+ * so a longer one is recorded as its SHA-256 instead, leaving room for the other records and
+ * the user's own metadata.
+ */
+export const MAX_RECORDED_KEY_BYTES = 512;
 
 /** The source of one output, as recorded in its metadata. */
 export interface SourceRecord {
@@ -32,9 +43,12 @@ export interface SourceRecord {
 
 /** The metadata map that records `source` on its output. */
 export function sourceMetadata(source: SourceRecord): Record<string, string> {
+  const encoded = encodeURIComponent(source.key);
   const meta: Record<string, string> = {
     [SOURCE_METADATA.bucket]: source.bucket,
-    [SOURCE_METADATA.key]: encodeURIComponent(source.key),
+    ...(encoded.length <= MAX_RECORDED_KEY_BYTES
+      ? { [SOURCE_METADATA.key]: encoded }
+      : { [SOURCE_METADATA.keyHash]: sha256Hex(source.key) }),
     [SOURCE_METADATA.etag]: stripQuotes(source.etag),
     [SOURCE_METADATA.size]: String(source.size),
     [SOURCE_METADATA.transform]: source.transform,
@@ -69,10 +83,11 @@ export type OutputState =
    */
   | { kind: 'different'; etag?: string; source?: RecordedSource };
 
-/** The source an existing output records (its key is `undefined` when only its hash fits). */
+/** The source an existing output records: its key, or for a long key only the key's SHA-256. */
 export interface RecordedSource {
   bucket: string;
   key: string | undefined;
+  keyHash?: string;
 }
 
 /** The source recorded in an output's metadata, when s3worker wrote it. */
@@ -81,7 +96,10 @@ export function recordedSource(
 ): RecordedSource | undefined {
   const bucket = metadata?.[SOURCE_METADATA.bucket];
   const key = metadata?.[SOURCE_METADATA.key];
-  if (bucket === undefined || key === undefined) return undefined;
+  const keyHash = metadata?.[SOURCE_METADATA.keyHash];
+  if (bucket === undefined) return undefined;
+  if (key === undefined)
+    return keyHash === undefined ? undefined : { bucket, key: undefined, keyHash };
   try {
     return { bucket, key: decodeURIComponent(key) };
   } catch {
@@ -91,7 +109,13 @@ export function recordedSource(
 
 /** True when `recorded` names the same object (bucket and key) as `source`. */
 export function sameSource(recorded: RecordedSource, source: SourceRecord): boolean {
-  return recorded.bucket === source.bucket && recorded.key === source.key;
+  if (recorded.bucket !== source.bucket) return false;
+  if (recorded.keyHash !== undefined) return recorded.keyHash === sha256Hex(source.key);
+  return recorded.key === source.key;
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /**
