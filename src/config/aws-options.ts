@@ -1,4 +1,13 @@
 import { z } from 'zod';
+import { durationSchema } from './duration-schema.js';
+
+/**
+ * Default of `socketTimeout`: a connection that moves no byte in either direction this long is
+ * dropped (and the request retried). S3 sends whitespace while it assembles a large multipart
+ * completion, so an idle socket is a stalled one; 30 s catches a stall in seconds rather than at
+ * the 5-minute health check.
+ */
+export const DEFAULT_SOCKET_TIMEOUT_MS = 30_000;
 
 /** Where credentials come from: `auto` is the SDK's default chain. */
 export const CREDENTIAL_SOURCES = ['auto', 'container', 'env', 'profile'] as const;
@@ -37,6 +46,8 @@ export const awsOptionsSchema = z.object({
   directRequests: z.boolean().optional(),
   /** What the signature of a write covers; default `auto` (unsigned on https and loopback http). */
   payloadSigning: z.enum(PAYLOAD_SIGNING_MODES).optional(),
+  /** Idle time after which a connection counts as stalled; default `DEFAULT_SOCKET_TIMEOUT_MS`. */
+  socketTimeout: durationSchema.optional(),
 });
 
 export type AwsOptions = z.infer<typeof awsOptionsSchema>;

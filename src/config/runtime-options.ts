@@ -75,6 +75,8 @@ function describeAwsOptions(schema: typeof awsOptionsSchema) {
     checksumValidation: 'when to validate response checksums',
     payloadSigning:
       "what the signature of an upload request covers: signed = the body's SHA-256, unsigned = UNSIGNED-PAYLOAD (the body is still covered by its signed CRC32 checksum; saves hashing every byte, here and on the server), auto = unsigned on https and on loopback http, signed on other http (default: auto)",
+    socketTimeout:
+      'a connection to S3 that moves no byte in either direction for this long is dropped and the request retried (a body resumes where it stopped), so a stalled connection is found in seconds (default: 30s)',
     directRequests:
       'send the GET and PUT of objects smaller than one part without the SDK middleware, signed by its signer and sent by its HTTP handler (about 3x less CPU per small object); any error answer is retried through the SDK (default: on)',
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationSchema } from './duration-schema.js';
 import { sizeInRange } from './size-schema.js';
 
 const MiB = 1024 ** 2;
@@ -15,6 +16,7 @@ export const TRANSFER_DEFAULTS = {
   rangeThreshold: 64 * MiB,
   rangeSize: 8 * MiB,
   rangeConcurrency: 2,
+  retryWindow: 30_000,
 } as const;
 
 /** S3's smallest part (all but the last). */
@@ -59,6 +61,11 @@ export const transferOptionsSchema = z.object({
     .default(TRANSFER_DEFAULTS.rangeConcurrency)
     .describe(
       'Ranged GETs in flight per large object. Default 2 (enough to keep one upload of 4 parts busy; raise it where each connection is slow). Memory: up to range-concurrency x range-size per object, within --max-buffered-bytes.',
+    ),
+  retryWindow: durationSchema
+    .default(TRANSFER_DEFAULTS.retryWindow)
+    .describe(
+      "How long a GET or PUT that keeps failing with a transient fault (reset, timeout, cut body, 5xx, SlowDown) is tried again, with backoff and jitter, after the SDK's own attempts; a body cut mid-way resumes from the last byte. Past it the object fails and an unreachable endpoint stops the run. Default 30s.",
     ),
 });
 

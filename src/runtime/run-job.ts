@@ -148,6 +148,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       checksumCalculation: runtime.checksumCalculation,
       checksumValidation: runtime.checksumValidation,
       payloadSigning: runtime.payloadSigning,
+      socketTimeout: runtime.socketTimeout,
       maxSockets: job.maxSockets(transferSettings(runtime)),
       log,
       ...(options.env ? { env: options.env } : {}),
@@ -250,9 +251,24 @@ function logSummary(
 
 /** The transfer options out of the runtime options. */
 function transferSettings(runtime: RuntimeOptions): TransferSettings {
-  const { partSize, queueSize, maxBufferedBytes, rangeThreshold, rangeSize, rangeConcurrency } =
-    runtime;
-  return { partSize, queueSize, maxBufferedBytes, rangeThreshold, rangeSize, rangeConcurrency };
+  const {
+    partSize,
+    queueSize,
+    maxBufferedBytes,
+    rangeThreshold,
+    rangeSize,
+    rangeConcurrency,
+    retryWindow,
+  } = runtime;
+  return {
+    partSize,
+    queueSize,
+    maxBufferedBytes,
+    rangeThreshold,
+    rangeSize,
+    rangeConcurrency,
+    retryWindow,
+  };
 }
 
 function stateOf(code: ExitCodeValue): RunState {

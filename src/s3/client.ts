@@ -3,7 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from 'pino';
-import type { AwsOptions } from '../config/aws-options.js';
+import { type AwsOptions, DEFAULT_SOCKET_TIMEOUT_MS } from '../config/aws-options.js';
 import { selectCredentialProvider, sourceOf } from '../credentials/credential-provider.js';
 import type {
   CredentialIdentity,
@@ -53,7 +53,8 @@ export interface CreatedS3Client {
  * - endpoint: `options.endpoint`, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL; path-style on by default
  *   with an endpoint;
  * - retries: `options.retryMode`/`maxAttempts`, AWS_RETRY_MODE/AWS_MAX_ATTEMPTS, `standard`/3;
- * - keep-alive http and https agents with `maxSockets` each;
+ * - keep-alive http and https agents with `maxSockets` each; a connection idle for
+ *   `socketTimeout` (default 30 s) is dropped, so a stall is found in seconds;
  * - writes signed with `UNSIGNED-PAYLOAD` or the body's SHA-256 as `payloadSigning` says (`auto`);
  * - credentials refreshed 5 min before expiry (the SDK's cache), and once more on ExpiredToken.
  */
@@ -89,6 +90,8 @@ export async function createS3Client(
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
       connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+      // Idle time, not total time: a long upload that keeps moving never times out.
+      socketTimeout: options.socketTimeout ?? DEFAULT_SOCKET_TIMEOUT_MS,
     }),
     ...(options.log ? { logger: sdkLogger(options.log) } : {}),
     ...(options.checksumCalculation

@@ -41,6 +41,8 @@ export interface DirectGetInput {
   key: string;
   ifMatch?: string | undefined;
   versionId?: string | undefined;
+  /** `bytes=N-` to read the rest of an object from byte N (answered 206, without a checksum). */
+  range?: string | undefined;
 }
 
 /** A GET that answered 200: its body, not read yet, and how to verify it as it is read. */
@@ -48,6 +50,10 @@ export interface DirectGetOutput {
   body: Readable;
   /** The object's full checksum as S3 sent it, when there is one to verify. */
   checksum?: ChecksumCheck;
+  /** The ETag of the version read. */
+  etag?: string;
+  /** The body's length, from `Content-Length`. */
+  contentLength?: number;
 }
 
 /** Verifies a body chunk by chunk against the checksum its response carried. */
@@ -147,22 +153,30 @@ export class DirectRequests {
       'x-amz-checksum-mode': 'ENABLED',
     };
     if (input.ifMatch !== undefined) headers['if-match'] = input.ifMatch;
+    if (input.range !== undefined) headers.range = input.range;
     const query: Record<string, string> = {};
     if (input.versionId !== undefined) query.versionId = input.versionId;
     const response = await this.#send(target, 'GET', input.key, headers, query, undefined, signal);
     if (!response) return this.#viaSdk('GetObject', 'network');
     const body = response.body as Readable;
-    if (response.statusCode !== 200) {
+    if (response.statusCode !== (input.range === undefined ? 200 : 206)) {
       body.destroy();
       return this.#viaSdk('GetObject', response.statusCode);
     }
-    const checksum = responseChecksum(response.headers);
+    const checksum = input.range === undefined ? responseChecksum(response.headers) : undefined;
     if (checksum === 'unsupported') {
       body.destroy();
       return this.#viaSdk('GetObject', 'checksum');
     }
     this.stats.direct += 1;
-    return checksum ? { body, checksum } : { body };
+    const etag = header(response.headers, 'etag');
+    const length = Number(header(response.headers, 'content-length') ?? Number.NaN);
+    return {
+      body,
+      ...(checksum ? { checksum } : {}),
+      ...(etag === undefined ? {} : { etag }),
+      ...(Number.isFinite(length) ? { contentLength: length } : {}),
+    };
   }
 
   /**
@@ -335,7 +349,7 @@ function header(headers: Record<string, string | undefined>, name: string): stri
  * only a checksum of parts, which says nothing about the whole body), `unsupported` when it has
  * one this module does not compute (CRC32C, CRC64NVME): the SDK verifies those.
  */
-function responseChecksum(
+export function responseChecksum(
   headers: Record<string, string | undefined>,
 ): ChecksumCheck | 'unsupported' | undefined {
   if (header(headers, 'x-amz-checksum-type') === 'COMPOSITE') return undefined;

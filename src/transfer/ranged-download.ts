@@ -10,7 +10,10 @@ import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
 import type { DownloadOptions } from './download-options.js';
+import { reasonOf, sendWithRetry } from './send-with-retry.js';
 import { TransferErrorCode, transferError } from './transfer-error.js';
+import type { TransferRetry } from './transfer-parts.js';
+import { BODY_TRUNCATED, retryTransient } from './transient-retry.js';
 
 /** Options of `RangedObjectStream`: a download's, with the size known and the range settings resolved. */
 export type RangedObjectStreamOptions = DownloadOptions & {
@@ -19,10 +22,9 @@ export type RangedObjectStreamOptions = DownloadOptions & {
   budget: ByteBudget;
   rangeSize: number;
   rangeConcurrency: number;
+  /** How a range cut mid-way (or a failed HEAD) is retried. */
+  retry: TransferRetry;
 };
-
-/** Reads of one range: the SDK retries requests, not a body cut mid-way, so that is resumed here. */
-const RANGE_ATTEMPTS = 3;
 
 /** One ranged GET: what arrived and has not been handed on yet. */
 interface RangeState {
@@ -45,8 +47,8 @@ interface RangeState {
  * high-water mark is 0, so nothing sits in its own buffer; the range the consumer is reading
  * streams through as it arrives.
  *
- * A body cut mid-way is resumed from the last byte received (the SDK retries only whole
- * requests), up to three attempts.
+ * A body cut mid-way (reset, timeout, an early end) is resumed from the last byte received (the
+ * SDK retries only whole requests), with backoff, within the transfer's retry window.
  *
  * Integrity: ranges are read with `If-Match` so they all come from one version. S3 sends no
  * checksum for a range, so a HeadObject (in parallel with the first ranges) fetches the
@@ -146,20 +148,30 @@ export class RangedObjectStream extends Readable {
   }
 
   async #fetch(range: RangeState): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#fetchOnce(range);
-        range.done = true;
-        return;
-      } catch (err) {
-        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata
-          ?.httpStatusCode;
-        const retryable =
-          status === undefined &&
-          !this.#controller.signal.aborted &&
-          !(err instanceof S3WorkerError);
-        if (!retryable || attempt >= RANGE_ATTEMPTS) throw this.#explain(err, 'GetObject');
-      }
+    const { bucket, key, retry } = this.#o;
+    try {
+      // Each attempt asks only for what is missing: a cut body resumes where it stopped.
+      await retryTransient(() => this.#fetchOnce(range), {
+        windowMs: retry.windowMs,
+        signal: this.#controller.signal,
+        onRetry: (err, attempt, delayMs) =>
+          retry.log?.warn(
+            {
+              action: 'GetObject',
+              bucket,
+              key,
+              range: range.start,
+              from: range.start + range.received,
+              attempt,
+              delayMs,
+              reason: reasonOf(err),
+            },
+            'object read cut off; resuming',
+          ),
+      });
+      range.done = true;
+    } catch (err) {
+      throw this.#explain(err, 'GetObject');
     }
   }
 
@@ -189,7 +201,12 @@ export class RangedObjectStream extends Readable {
         range.received += chunk.length;
         if (range === this.#ranges.get(this.#nextToPush)) this.#tryPush();
       }
-      if (range.received !== range.length) throw this.#sizeError(range.received, range.length);
+      if (range.received !== range.length) {
+        throw new S3WorkerError(
+          `a range of s3://${this.#o.bucket}/${this.#o.key} ended after ${range.received} of ${range.length} bytes`,
+          { code: BODY_TRUNCATED, context: { bucket: this.#o.bucket, key: this.#o.key } },
+        );
+      }
     } finally {
       this.#bodies.delete(body);
       body.destroy();
@@ -268,15 +285,21 @@ export class RangedObjectStream extends Readable {
     const { bucket, key, etag, versionId, size } = this.#o;
     let head: HeadObjectCommandOutput;
     try {
-      head = await this.#s3.send(
-        new HeadObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          IfMatch: etag,
-          VersionId: versionId,
-          ChecksumMode: 'ENABLED',
-        }),
-        { abortSignal: this.#controller.signal },
+      head = await sendWithRetry(
+        () =>
+          this.#s3.send(
+            new HeadObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              IfMatch: etag,
+              VersionId: versionId,
+              ChecksumMode: 'ENABLED',
+            }),
+            { abortSignal: this.#controller.signal },
+          ),
+        this.#o.retry,
+        { action: 'HeadObject', bucket, key },
+        this.#controller.signal,
       );
     } catch (err) {
       throw this.#explain(err, 'HeadObject');

@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
 import type { ByteBudget } from './byte-budget.js';
 import type { DirectRequests } from './direct-requests.js';
 import type { PartBufferPool } from './part-buffer-pool.js';
@@ -12,4 +13,14 @@ export interface TransferParts {
   readonly buffers: PartBufferPool;
   /** GET/PUT of small objects without the SDK's middleware; undefined when turned off. */
   readonly direct: DirectRequests | undefined;
+  /** How transient faults are retried on top of the SDK's attempts (see `retryTransient`). */
+  readonly retry: TransferRetry;
+}
+
+/** The retry settings every request of a transfer shares. */
+export interface TransferRetry {
+  /** How long after a request's first transient failure another attempt may start, ms. */
+  windowMs: number;
+  /** Gets a line for each retry (warn) and each resumed body. */
+  log?: Logger | undefined;
 }

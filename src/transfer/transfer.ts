@@ -7,7 +7,7 @@ import { DirectRequests } from './direct-requests.js';
 import { openObjectStream, type ReadSmallObjectOptions, readSmallObject } from './download.js';
 import type { DownloadOptions } from './download-options.js';
 import { PartBufferPool } from './part-buffer-pool.js';
-import type { TransferParts } from './transfer-parts.js';
+import type { TransferParts, TransferRetry } from './transfer-parts.js';
 import {
   type PutObjectOptions,
   putSmallObject,
@@ -53,6 +53,7 @@ export class Transfer implements TransferParts {
   readonly budget: ByteBudget;
   readonly buffers: PartBufferPool;
   readonly direct: DirectRequests | undefined;
+  readonly retry: TransferRetry;
   /** The resolved options: each one given, else its default. */
   readonly settings: TransferSettings;
 
@@ -66,7 +67,9 @@ export class Transfer implements TransferParts {
       rangeThreshold: options.rangeThreshold ?? TRANSFER_DEFAULTS.rangeThreshold,
       rangeSize: options.rangeSize ?? TRANSFER_DEFAULTS.rangeSize,
       rangeConcurrency: options.rangeConcurrency ?? TRANSFER_DEFAULTS.rangeConcurrency,
+      retryWindow: options.retryWindow ?? TRANSFER_DEFAULTS.retryWindow,
     };
+    this.retry = { windowMs: this.settings.retryWindow, log: options.log };
     this.budget = options.budget ?? new ByteBudget(this.settings.maxBufferedBytes);
     this.buffers = new PartBufferPool(this.settings.maxBufferedBytes);
     this.direct =

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import {
@@ -6,6 +7,7 @@ import {
   type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -17,6 +19,7 @@ import {
   type ObjectWriteParams,
   objectWriteParams,
 } from './object-write-options.js';
+import { sendWithRetry } from './send-with-retry.js';
 import { transferError } from './transfer-error.js';
 import type { TransferParts } from './transfer-parts.js';
 import { UploadPartReader } from './upload-part-reader.js';
@@ -165,13 +168,19 @@ export async function uploadStream(
     }
 
     action = 'CreateMultipartUpload';
-    const created = await s3.send(
-      new CreateMultipartUploadCommand({
-        ...params,
-        ChecksumAlgorithm: algorithm,
-        ChecksumType: fullObject ? 'FULL_OBJECT' : undefined,
-      }),
-      { abortSignal: signal },
+    const created = await sendWithRetry(
+      () =>
+        s3.send(
+          new CreateMultipartUploadCommand({
+            ...params,
+            ChecksumAlgorithm: algorithm,
+            ChecksumType: fullObject ? 'FULL_OBJECT' : undefined,
+          }),
+          { abortSignal: signal },
+        ),
+      parts.retry,
+      { action: 'CreateMultipartUpload', bucket, key },
+      signal,
     );
     uploadId = created.UploadId;
     if (uploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
@@ -187,20 +196,26 @@ export async function uploadStream(
         crc = crc32Combine(crc, value, length);
         partCrc = crc32Base64(value);
       }
-      const p = s3
-        .send(
-          new UploadPartCommand({
-            Bucket: bucket,
-            Key: key,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            Body: body,
-            ContentLength: length,
-            ChecksumAlgorithm: algorithm,
-            ChecksumCRC32: partCrc,
-          }),
-          { abortSignal: signal },
-        )
+      // A part is a buffer: a reset or a 503 past the SDK's attempts sends it again.
+      const p = sendWithRetry(
+        () =>
+          s3.send(
+            new UploadPartCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: partNumber,
+              Body: body,
+              ContentLength: length,
+              ChecksumAlgorithm: algorithm,
+              ChecksumCRC32: partCrc,
+            }),
+            { abortSignal: signal },
+          ),
+        parts.retry,
+        { action: 'UploadPart', bucket, key },
+        signal,
+      )
         .then(
           (res) => {
             completed.push({
@@ -248,17 +263,35 @@ export async function uploadStream(
 
     action = 'CompleteMultipartUpload';
     completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    const done = await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: completed },
-        IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
-        ChecksumType: fullObject ? 'FULL_OBJECT' : undefined,
-        ChecksumCRC32: algorithm === 'CRC32' ? crc32Base64(crc) : undefined,
-      }),
-      { abortSignal: signal },
+    const completeId = uploadId;
+    const done = await sendWithRetry(
+      async () => {
+        try {
+          return await s3.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: completeId,
+              MultipartUpload: { Parts: completed },
+              IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+              ChecksumType: fullObject ? 'FULL_OBJECT' : undefined,
+              ChecksumCRC32: algorithm === 'CRC32' ? crc32Base64(crc) : undefined,
+            }),
+            { abortSignal: signal },
+          );
+        } catch (err) {
+          // A completion whose answer was lost completed all the same: sent again, it finds no
+          // upload. The object is ours when its ETag is the one these parts make.
+          const written = isNoSuchUpload(err)
+            ? await completedEarlier(s3, bucket, key, completed, signal)
+            : undefined;
+          if (written) return written;
+          throw err;
+        }
+      },
+      parts.retry,
+      { action: 'CompleteMultipartUpload', bucket, key },
+      signal,
     );
     uploadId = undefined;
     return { etag: done.ETag ?? '', bytes, parts: completed.length, versionId: done.VersionId };
@@ -271,7 +304,7 @@ export async function uploadStream(
     if (held > 0) budget.release(held);
     held = 0;
     if (uploadId !== undefined) {
-      await abortUpload(s3, bucket, key, uploadId, cause);
+      await abortUpload(parts, bucket, key, uploadId, cause);
     }
     // A failure of the body (a corrupt gzip input, a broken download) is the caller's own
     // error, not an S3 one: it goes back unchanged.
@@ -328,15 +361,21 @@ async function putObject(
     signal,
   );
   if (direct) return { ...direct, bytes: body.length, parts: 1 };
-  const res = await parts.s3.send(
-    new PutObjectCommand({
-      ...params,
-      Body: body,
-      ContentLength: body.length,
-      ChecksumAlgorithm: checksumAlgorithm,
-      IfNoneMatch: ifNoneMatch ? '*' : undefined,
-    }),
-    signal ? { abortSignal: signal } : {},
+  const res = await sendWithRetry(
+    () =>
+      parts.s3.send(
+        new PutObjectCommand({
+          ...params,
+          Body: body,
+          ContentLength: body.length,
+          ChecksumAlgorithm: checksumAlgorithm,
+          IfNoneMatch: ifNoneMatch ? '*' : undefined,
+        }),
+        signal ? { abortSignal: signal } : {},
+      ),
+    parts.retry,
+    { action: 'PutObject', bucket: params.Bucket, key: params.Key },
+    signal,
   );
   return { etag: res.ETag ?? '', bytes: body.length, parts: 1, versionId: res.VersionId };
 }
@@ -350,18 +389,25 @@ function checksumAlgorithmOf(options: {
 
 /** Aborts a multipart upload even though the caller's signal has aborted; its own failure goes to the log via the cause. */
 async function abortUpload(
-  s3: TransferParts['s3'],
+  parts: TransferParts,
   bucket: string,
   key: string,
   uploadId: string,
   cause: unknown,
 ): Promise<void> {
+  const signal = AbortSignal.timeout(ABORT_UPLOAD_TIMEOUT_MS);
   try {
-    await s3.send(
-      new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
-      {
-        abortSignal: AbortSignal.timeout(ABORT_UPLOAD_TIMEOUT_MS),
-      },
+    // Retried like any request (within its own deadline): an upload that failed because the
+    // endpoint hiccuped must not be left behind by the same hiccup.
+    await sendWithRetry(
+      () =>
+        parts.s3.send(
+          new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+          { abortSignal: signal },
+        ),
+      { ...parts.retry, windowMs: Math.min(parts.retry.windowMs, ABORT_UPLOAD_TIMEOUT_MS) },
+      { action: 'AbortMultipartUpload', bucket, key },
+      signal,
     );
   } catch (abortErr) {
     // The original failure is what the caller must see; the left-over upload is reported on it
@@ -369,6 +415,34 @@ async function abortUpload(
     if (cause instanceof Error && cause.cause === undefined) {
       Object.defineProperty(cause, 'cause', { value: abortErr, configurable: true });
     }
+  }
+}
+
+function isNoSuchUpload(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string };
+  return e?.name === 'NoSuchUpload' || e?.Code === 'NoSuchUpload';
+}
+
+/**
+ * The object at `key`, when it is the completion of `completed` (its ETag is the MD5 of the
+ * parts' MD5s, then `-<parts>`, as S3 and MinIO compute it); `undefined` otherwise.
+ */
+async function completedEarlier(
+  s3: TransferParts['s3'],
+  bucket: string,
+  key: string,
+  completed: CompletedPart[],
+  signal: AbortSignal,
+): Promise<{ ETag?: string | undefined; VersionId?: string | undefined } | undefined> {
+  const md5s = completed.map((p) => Buffer.from((p.ETag ?? '').replace(/"/g, ''), 'hex'));
+  const expected = `"${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${completed.length}"`;
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: signal,
+    });
+    return head.ETag === expected ? { ETag: head.ETag, VersionId: head.VersionId } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

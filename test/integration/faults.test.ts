@@ -1,0 +1,190 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ExitCode } from '../../src/errors.js';
+import {
+  incompleteUploads,
+  listKeys,
+  putObjects,
+  sha256,
+  sha256Of,
+} from '../fixtures/stream-transform/harness.js';
+import { type FaultProxy, type FaultRule, startFaultProxy } from '../support/fault-proxy.js';
+import { type CliResult, runCli, workerEnv } from '../support/run-cli.js';
+import { useTestBucket } from '../support/test-bucket.js';
+
+const MiB = 1024 * 1024;
+
+/** Deterministic bytes that do not compress to nothing. */
+function bytes(size: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed * 2654435761 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeInt32LE(x | 0, Math.min(i, size - 4));
+  }
+  return out;
+}
+
+/** A rule that faults at most `times` requests that `match` picks, one in every `every`. */
+function some(
+  times: number,
+  every: number,
+  match: (r: Parameters<FaultRule>[0]) => boolean,
+  fault: NonNullable<ReturnType<FaultRule>>,
+): FaultRule {
+  let seen = 0;
+  let done = 0;
+  return (r) => {
+    if (!match(r)) return undefined;
+    seen++;
+    if (done >= times || seen % every !== 0) return undefined;
+    done++;
+    return fault;
+  };
+}
+
+// Each case runs the CLI through the proxy, then checks the exit code, every output's SHA-256,
+// that no multipart upload is left, and how many requests the proxy saw.
+describe('fault suite: s3worker through a fault proxy in front of MinIO', {
+  timeout: 300_000,
+}, () => {
+  const servers = inject('servers');
+  const bucket = useTestBucket(servers.s3, 'faults');
+  let proxy: FaultProxy;
+  let tmp: string;
+  const hashes = new Map<string, string>();
+
+  beforeAll(async () => {
+    proxy = await startFaultProxy(servers.s3.endpoint);
+    tmp = mkdtempSync(join(tmpdir(), 's3worker-faults-'));
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Puts objects under `prefix`; remembers their SHA-256. */
+  async function inputs(prefix: string, sizes: number[]): Promise<void> {
+    const objects = sizes.map((size, i) => ({
+      key: `${prefix}/obj-${String(i).padStart(4, '0')}.bin`,
+      body: bytes(size, i + 1),
+    }));
+    await putObjects(bucket.admin, bucket.name, objects);
+    for (const o of objects) hashes.set(o.key, sha256(o.body));
+  }
+
+  /** Runs stream-transform from `in` to `out` through the proxy. */
+  function run(
+    input: string,
+    output: string,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ) {
+    return runCli(
+      [
+        'run',
+        'stream-transform',
+        '--input',
+        `s3://${bucket.name}/${input}/`,
+        '--output',
+        `s3://${bucket.name}/${output}/`,
+        '--part-size',
+        '5MiB',
+        '--log-level',
+        'debug',
+        ...extra,
+      ],
+      { env: workerEnv(servers.s3, tmp, { S3WORKER_ENDPOINT: proxy.endpoint, ...env }) },
+    );
+  }
+
+  /** Exit 0, every output byte-identical to its input, no multipart upload left. */
+  async function expectComplete(r: CliResult, input: string, output: string): Promise<void> {
+    const summary = r.logs.find((l) => l.msg === 'summary');
+    expect({ code: r.code, summary }, r.stdout.slice(-3000)).toMatchObject({
+      code: ExitCode.Success,
+    });
+    const sources = [...hashes.keys()].filter((k) => k.startsWith(`${input}/`));
+    const outputs = await listKeys(bucket.admin, bucket.name, `${output}/`);
+    expect(outputs.length).toBe(sources.length);
+    for (const key of sources) {
+      const out = key.replace(`${input}/`, `${output}/`);
+      expect(await sha256Of(bucket.admin, bucket.name, out), out).toBe(hashes.get(key));
+    }
+    expect(await incompleteUploads(bucket.admin, bucket.name)).toBe(0);
+  }
+
+  /** Requests of a fault-free run of the same job (to another output prefix). */
+  async function baseline(input: string, extra: string[] = []): Promise<number> {
+    proxy.setRule(undefined);
+    proxy.resetCounts();
+    const r = await run(input, `${input}-baseline`, extra);
+    expect(r.code).toBe(ExitCode.Success);
+    return proxy.total;
+  }
+
+  it('connection resets mid-body on GET and on UploadPart, several times in one run', async () => {
+    await inputs('reset', [300_000, 300_000, 12 * MiB, 300_000, 12 * MiB, 300_000, 11 * MiB]);
+    const fault_free = await baseline('reset');
+    proxy.resetCounts();
+    const getResets = some(3, 2, (r) => r.action === 'GetObject', {
+      kind: 'reset-response',
+      afterBytes: 100_000,
+    });
+    const partResets = some(3, 2, (r) => r.action === 'UploadPart', {
+      kind: 'reset-request',
+      afterBytes: 1 * MiB,
+    });
+    proxy.setRule((r) => getResets(r) ?? partResets(r));
+    const r = await run('reset', 'reset-out');
+    expect(proxy.faults.get('reset-response')).toBe(3);
+    expect(proxy.faults.get('reset-request')).toBe(3);
+    await expectComplete(r, 'reset', 'reset-out');
+    // Each reset costs one more request (a resumed GET, a resent part), plus slack for a
+    // keep-alive socket the reset also took down.
+    expect(proxy.total).toBeLessThanOrEqual(fault_free + 6 * 2);
+  });
+
+  it('a stalled connection (no bytes flow) is dropped after the socket timeout and retried', async () => {
+    await inputs('stall', [200_000, 200_000, 11 * MiB, 200_000, 11 * MiB]);
+    const fault_free = await baseline('stall', ['--socket-timeout', '2s']);
+    proxy.resetCounts();
+    const getStalls = some(2, 2, (r) => r.action === 'GetObject', {
+      kind: 'stall-response',
+      afterBytes: 50_000,
+    });
+    const partStalls = some(2, 2, (r) => r.action === 'UploadPart', { kind: 'stall' });
+    proxy.setRule((r) => getStalls(r) ?? partStalls(r));
+    const r = await run('stall', 'stall-out', ['--socket-timeout', '2s']);
+    expect(proxy.faults.get('stall-response')).toBe(2);
+    expect(proxy.faults.get('stall')).toBe(2);
+    await expectComplete(r, 'stall', 'stall-out');
+    expect(proxy.total).toBeLessThanOrEqual(fault_free + 4 * 2);
+  });
+
+  it('a truncated response body is resumed from the last byte received', async () => {
+    await inputs('cut', [400_000, 400_000, 12 * MiB, 400_000]);
+    const fault_free = await baseline('cut');
+    proxy.resetCounts();
+    proxy.setRule(
+      some(3, 1, (r) => r.action === 'GetObject' && !r.headers.range, {
+        kind: 'truncate',
+        keepBytes: 150_000,
+      }),
+    );
+    const r = await run('cut', 'cut-out');
+    expect(proxy.faults.get('truncate')).toBe(3);
+    await expectComplete(r, 'cut', 'cut-out');
+    const retried = r.logs.filter(
+      (l) =>
+        l.msg === 'object read cut off; resuming' || l.msg === 'transient s3 failure; retrying',
+    );
+    expect(retried.length).toBeGreaterThanOrEqual(3);
+    expect(proxy.total).toBeLessThanOrEqual(fault_free + 3 * 2);
+  });
+});
