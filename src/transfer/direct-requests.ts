@@ -1,6 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
+import { Crc32c, Crc64Nvme } from '@aws-sdk/checksums/crc';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { HttpRequest } from '@smithy/core/protocols';
@@ -8,8 +10,12 @@ import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type {
   AwsCredentialIdentityProvider,
+  Checksum,
   ChecksumConstructor,
   HashConstructor,
+  RetryErrorType,
+  RetryStrategyV2,
+  RetryToken,
 } from '@smithy/types';
 import type { Logger } from 'pino';
 import { crc32Base64 } from './crc32-combine.js';
@@ -19,8 +25,8 @@ import { type ObjectWriteParams, objectWriteHeaders } from './object-write-optio
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 
-/** Response checksums a direct GET verifies itself; any other one sends the GET through the SDK. */
-const VERIFIABLE = ['crc32', 'sha1', 'sha256'] as const;
+/** Checksums a direct request computes itself (the CRCs with the SDK's own implementations). */
+const VERIFIABLE = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256'] as const;
 /** Every full-object checksum header S3 may answer with, in the order the SDK prefers them. */
 const RESPONSE_CHECKSUMS = ['crc64nvme', 'crc32c', 'crc32', 'sha1', 'sha256'] as const;
 
@@ -61,7 +67,7 @@ export interface ChecksumCheck {
   algorithm: string;
   update(chunk: Uint8Array): void;
   /** True when the bytes given to `update` match. */
-  matches(): boolean;
+  matches(): Promise<boolean>;
 }
 
 /** What a PutObject writes. */
@@ -102,6 +108,15 @@ interface ClientConfig {
   sha256: ChecksumConstructor | HashConstructor;
   requestHandler: NodeHttpHandler;
   systemClockOffset?: number;
+  retryStrategy: () => Promise<RetryStrategyV2>;
+  /** The client's own checksum implementations, when it was given some. */
+  checksumAlgorithms?: Partial<Record<string, ChecksumConstructor>>;
+}
+
+/** An answer that did not succeed after the retry strategy's attempts, shaped as an SDK error. */
+interface DirectFailure extends Error {
+  Code?: string;
+  $metadata: { httpStatusCode?: number; attempts: number };
 }
 
 /**
@@ -115,11 +130,15 @@ interface ClientConfig {
  * rotation apply) and clock offset, and sent through the client's HTTP handler (its agents,
  * keep-alive and timeouts).
  *
- * Only the plain case goes direct: a 200 answer. Anything else (an error status, a network error,
- * an endpoint that needs another signer, a checksum algorithm not computed here) returns
- * `undefined`, and the caller sends the same request through the SDK, which retries, parses the
- * error and explains it exactly as before. A direct attempt that failed is thus one extra attempt
- * in front of the SDK's.
+ * Retries follow the client's own retry strategy (standard or adaptive, its attempts, backoff and
+ * retry quota; adaptive mode's rate limiter paces every attempt): a 5xx, 429 or network error is
+ * sent again direct after the strategy's delay, so a throttled store sees no more requests than
+ * the SDK would send. When the strategy gives up, the last answer is thrown as an SDK-shaped error
+ * (`name`/`Code`, `$metadata.httpStatusCode`); the transfer's own retry window takes over from
+ * there. An answer that retrying cannot change (403, 404, 412...) or a case this path does not
+ * handle (an endpoint that needs another signer, a field without a header) returns `undefined`,
+ * and the caller sends the request through the SDK, which parses and explains the error: one
+ * more request, only on an error.
  */
 export class DirectRequests {
   readonly stats: DirectRequestStats = { direct: 0, viaSdk: 0 };
@@ -156,14 +175,19 @@ export class DirectRequests {
     if (input.range !== undefined) headers.range = input.range;
     const query: Record<string, string> = {};
     if (input.versionId !== undefined) query.versionId = input.versionId;
-    const response = await this.#send(target, 'GET', input.key, headers, query, undefined, signal);
-    if (!response) return this.#viaSdk('GetObject', 'network');
+    const ok = input.range === undefined ? 200 : 206;
+    const response = await this.#exchange(
+      'GetObject',
+      ok,
+      () => this.#send(target, 'GET', input.key, headers, query, undefined, signal),
+      signal,
+    );
+    if (!response) return undefined;
     const body = response.body as Readable;
-    if (response.statusCode !== (input.range === undefined ? 200 : 206)) {
-      body.destroy();
-      return this.#viaSdk('GetObject', response.statusCode);
-    }
-    const checksum = input.range === undefined ? responseChecksum(response.headers) : undefined;
+    const checksum =
+      input.range === undefined
+        ? responseChecksum(response.headers, this.#config.checksumAlgorithms)
+        : undefined;
     if (checksum === 'unsupported') {
       body.destroy();
       return this.#viaSdk('GetObject', 'checksum');
@@ -207,13 +231,17 @@ export class DirectRequests {
     if (input.ifNoneMatch) headers['if-none-match'] = '*';
     if (algorithm !== undefined) {
       headers['x-amz-sdk-checksum-algorithm'] = algorithm.toUpperCase();
-      headers[`x-amz-checksum-${algorithm}`] = checksumOf(algorithm, body);
+      headers[`x-amz-checksum-${algorithm}`] = await this.#checksumOf(algorithm, body);
     }
-    const response = await this.#send(target, 'PUT', input.params.Key, headers, {}, body, signal);
-    if (!response) return this.#viaSdk('PutObject', 'network');
-    // The answer to a PUT is empty or a short XML error: read it so the socket is reused.
+    const response = await this.#exchange(
+      'PutObject',
+      200,
+      () => this.#send(target, 'PUT', input.params.Key, headers, {}, body, signal),
+      signal,
+    );
+    if (!response) return undefined;
+    // The answer to a PUT is empty: read it so the socket is reused.
     (response.body as Readable | undefined)?.resume();
-    if (response.statusCode !== 200) return this.#viaSdk('PutObject', response.statusCode);
     this.stats.direct += 1;
     const etag = header(response.headers, 'etag') ?? '';
     const versionId = header(response.headers, 'x-amz-version-id');
@@ -251,9 +279,82 @@ export class DirectRequests {
       return response;
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err;
-      this.#log?.debug({ err: (err as Error)?.message }, 'direct request failed, using the SDK');
-      return undefined;
+      throw err;
     }
+  }
+
+  /**
+   * Sends a request (`send` builds, signs and sends one attempt) until it answers `ok`, under the
+   * client's retry strategy: a retryable answer or network error waits the strategy's delay and
+   * is sent again; when the strategy stops, the last failure is thrown. An answer retrying
+   * cannot change returns `undefined` (the caller asks the SDK, which explains it).
+   */
+  async #exchange(
+    action: string,
+    ok: number,
+    send: () => Promise<Awaited<ReturnType<NodeHttpHandler['handle']>>['response']>,
+    signal: AbortSignal | undefined,
+  ): Promise<Awaited<ReturnType<NodeHttpHandler['handle']>>['response'] | undefined> {
+    const strategy = await this.#config.retryStrategy();
+    // Adaptive mode's rate limiter waits here, as before an SDK request.
+    let token: RetryToken = await strategy.acquireInitialRetryToken('');
+    for (let attempt = 1; ; attempt++) {
+      let failure: DirectFailure;
+      let errorType: RetryErrorType;
+      try {
+        const response = await send();
+        if (response.statusCode === ok) {
+          strategy.recordSuccess(token);
+          return response;
+        }
+        const status = response.statusCode;
+        const retryable = status >= 500 || status === 429;
+        if (!retryable) {
+          (response.body as Readable | undefined)?.destroy();
+          return this.#viaSdk(action, status);
+        }
+        failure = await responseFailure(response, attempt);
+        errorType = status === 503 || status === 429 ? 'THROTTLING' : 'SERVER_ERROR';
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason ?? err;
+        failure = Object.assign(err instanceof Error ? err : new Error(String(err)), {
+          $metadata: { attempts: attempt },
+        });
+        errorType = 'TRANSIENT';
+      }
+      try {
+        token = await strategy.refreshRetryTokenForRetry(token, {
+          error: failure as Parameters<RetryStrategyV2['refreshRetryTokenForRetry']>[1]['error'],
+          errorType,
+        });
+      } catch {
+        // The strategy is out of attempts (or of retry quota): this request has failed.
+        throw failure;
+      }
+      this.#log?.debug(
+        {
+          action,
+          attempt,
+          delayMs: token.getRetryDelay(),
+          status: failure.$metadata.httpStatusCode,
+        },
+        'direct request retried',
+      );
+      await sleep(token.getRetryDelay(), undefined, signal ? { signal } : {}).catch(() => {
+        throw signal?.reason ?? failure;
+      });
+    }
+  }
+
+  /** The base64 checksum of `body` S3 verifies the PUT against. */
+  async #checksumOf(algorithm: string, body: Buffer): Promise<string> {
+    if (algorithm === 'crc32') return crc32Base64(crc32(body));
+    if (algorithm === 'sha1' || algorithm === 'sha256') {
+      return createHash(algorithm).update(body).digest('base64');
+    }
+    const checksum = sdkChecksum(algorithm, this.#config);
+    checksum.update(body);
+    return Buffer.from(await checksum.digest()).toString('base64');
   }
 
   #viaSdk(action: string, why: string | number): undefined {
@@ -351,6 +452,7 @@ function header(headers: Record<string, string | undefined>, name: string): stri
  */
 export function responseChecksum(
   headers: Record<string, string | undefined>,
+  implementations?: ClientConfig['checksumAlgorithms'],
 ): ChecksumCheck | 'unsupported' | undefined {
   if (header(headers, 'x-amz-checksum-type') === 'COMPOSITE') return undefined;
   for (const algorithm of RESPONSE_CHECKSUMS) {
@@ -360,9 +462,67 @@ export function responseChecksum(
     if (/-\d+$/.test(expected)) return undefined;
     if (algorithm === 'crc32') return crc32Check(expected);
     if (algorithm === 'sha1' || algorithm === 'sha256') return hashCheck(algorithm, expected);
-    return 'unsupported';
+    return sdkCheck(algorithm, expected, implementations);
   }
   return undefined;
+}
+
+/** The SDK's implementation of a CRC S3 sends (CRC32C, CRC64NVME), or the client's own. */
+function sdkChecksum(
+  algorithm: string,
+  config?: Pick<ClientConfig, 'checksumAlgorithms'> | undefined,
+): Checksum {
+  const name = algorithm.toUpperCase();
+  const own = config?.checksumAlgorithms?.[name];
+  if (own) return new own();
+  if (name === 'CRC32C') return new Crc32c();
+  if (name === 'CRC64NVME') return new Crc64Nvme();
+  throw new Error(`no implementation of checksum ${name}`);
+}
+
+function sdkCheck(
+  algorithm: string,
+  expected: string,
+  implementations: ClientConfig['checksumAlgorithms'],
+): ChecksumCheck | 'unsupported' {
+  let checksum: Checksum;
+  try {
+    checksum = sdkChecksum(algorithm, { checksumAlgorithms: implementations });
+  } catch {
+    return 'unsupported';
+  }
+  return {
+    algorithm: algorithm.toUpperCase(),
+    update(chunk) {
+      checksum.update(chunk);
+    },
+    matches: async () => Buffer.from(await checksum.digest()).toString('base64') === expected,
+  };
+}
+
+/** The SDK-shaped error of an answer that was not the one wanted (its XML `Code` when there is one). */
+async function responseFailure(
+  response: Awaited<ReturnType<NodeHttpHandler['handle']>>['response'],
+  attempt: number,
+): Promise<DirectFailure> {
+  let text = '';
+  const body = response.body as Readable | undefined;
+  if (body) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      if (chunks.length > 16) break;
+    }
+    body.destroy();
+    text = Buffer.concat(chunks).toString('utf8');
+  }
+  const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `Http${response.statusCode}`;
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? `HTTP ${response.statusCode}`;
+  return Object.assign(new Error(message), {
+    name: code,
+    Code: code,
+    $metadata: { httpStatusCode: response.statusCode, attempts: attempt },
+  });
 }
 
 function crc32Check(expected: string): ChecksumCheck {
@@ -372,7 +532,7 @@ function crc32Check(expected: string): ChecksumCheck {
     update(chunk) {
       value = crc32(chunk, value);
     },
-    matches: () => crc32Base64(value) === expected,
+    matches: async () => crc32Base64(value) === expected,
   };
 }
 
@@ -383,11 +543,6 @@ function hashCheck(algorithm: 'sha1' | 'sha256', expected: string): ChecksumChec
     update(chunk) {
       hash.update(chunk);
     },
-    matches: () => hash.digest('base64') === expected,
+    matches: async () => hash.digest('base64') === expected,
   };
-}
-
-function checksumOf(algorithm: string, body: Buffer): string {
-  if (algorithm === 'crc32') return crc32Base64(crc32(body));
-  return createHash(algorithm).update(body).digest('base64');
 }

@@ -118,7 +118,7 @@ export async function readSmallObject(
           throw truncated(bucket, key, received, contentLength);
         }
         if (received !== size) throw sizeMismatch(bucket, key, received, size);
-        if (checksum && !checksum.matches()) {
+        if (checksum && !(await checksum.matches())) {
           throw checksumMismatchError({ action: 'GetObject', bucket, key });
         }
         return buffer;
@@ -251,7 +251,11 @@ class SingleGetStream extends Readable {
       if (!resume) {
         // Verified here too (the SDK verifies only the first body), so that a resumed read is
         // covered end to end; a checksum computed only by the SDK stays the SDK's to verify.
-        const check = responseChecksum(checksumHeaders(res));
+        const check = responseChecksum(
+          checksumHeaders(res),
+          (this.#parts.s3.config as { checksumAlgorithms?: Parameters<typeof responseChecksum>[1] })
+            .checksumAlgorithms,
+        );
         this.#checksum = check === 'unsupported' ? undefined : check;
       }
       this.#responseEnd =
@@ -295,11 +299,16 @@ class SingleGetStream extends Readable {
         return;
       }
       this.#ended = true;
-      if (this.#checksum && !this.#checksum.matches()) {
-        this.destroy(checksumMismatchError({ action: 'GetObject', bucket, key }));
+      const checksum = this.#checksum;
+      if (!checksum) {
+        this.push(null);
         return;
       }
-      this.push(null);
+      void checksum.matches().then((matches) => {
+        if (this.destroyed) return;
+        if (matches) this.push(null);
+        else this.destroy(checksumMismatchError({ action: 'GetObject', bucket, key }));
+      });
     });
     body.once('error', (err) => {
       if (current()) this.#failed(err);

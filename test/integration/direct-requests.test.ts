@@ -31,6 +31,8 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 /** Answers the first `count` requests with `status` itself, without sending them. */
 class FailFirst extends NodeHttpHandler {
   failed = 0;
+  /** Every request the client sent through this handler. */
+  requests = 0;
   constructor(
     private readonly count: number,
     private readonly status: number,
@@ -38,6 +40,7 @@ class FailFirst extends NodeHttpHandler {
     super();
   }
   override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    this.requests += 1;
     if (this.failed < this.count) {
       this.failed += 1;
       const body = Readable.from([Buffer.from('<Error><Code>SlowDown</Code></Error>')]);
@@ -62,6 +65,7 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
   function directClient(
     handler?: NodeHttpHandler,
     unsignedPayload = false,
+    retryWindow?: number,
   ): { client: S3Client; direct: DirectRequests } {
     const client = adminClient(servers.s3, handler ? { requestHandler: handler } : {});
     client.middlewareStack.add(
@@ -72,7 +76,10 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
       },
       { step: 'initialize', name: 'countCommands' },
     );
-    const transfer = new Transfer(client, { unsignedPayload });
+    const transfer = new Transfer(client, {
+      unsignedPayload,
+      ...(retryWindow === undefined ? {} : { retryWindow }),
+    });
     transfers.set(client, transfer);
     return { client, direct: transfer.direct! };
   }
@@ -195,15 +202,25 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     client.destroy();
   });
 
-  it('retries a 503 through the SDK and succeeds', async () => {
+  it('retries a 503 direct, under the SDK retry strategy, and succeeds', async () => {
     const handler = new FailFirst(1, 503);
     const { client, direct } = directClient(handler);
     const body = randomBytes(5000);
     await upload(client, 'slowdown/a.bin', body);
     expect(handler.failed).toBe(1);
-    expect(direct.stats).toEqual({ direct: 0, viaSdk: 1 });
+    expect(handler.requests).toBe(2);
+    expect(direct.stats).toEqual({ direct: 1, viaSdk: 0 });
     expect(sha256(await download(client, 'slowdown/a.bin', body.length))).toBe(sha256(body));
-    expect(direct.stats).toEqual({ direct: 1, viaSdk: 1 });
+    expect(direct.stats).toEqual({ direct: 2, viaSdk: 0 });
+    client.destroy();
+  });
+
+  it('sends no more requests under a lasting 503 than the SDK retry strategy allows', async () => {
+    const handler = new FailFirst(100, 503);
+    // No retry window: only the client's own strategy (3 attempts) applies.
+    const { client } = directClient(handler, false, 0);
+    await expect(upload(client, 'slowdown/b.bin', randomBytes(5000))).rejects.toBeDefined();
+    expect(handler.requests).toBe(3);
     client.destroy();
   });
 
@@ -220,9 +237,10 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     client.destroy();
   });
 
-  it('verifies SHA-256 checksums itself and leaves CRC32C ones to the SDK', async () => {
+  it('verifies SHA-256, CRC32C and CRC64NVME checksums itself, with the SDK implementations', async () => {
     const body = randomBytes(100 * 1024);
-    for (const algorithm of ['SHA256', 'CRC32C'] as const) {
+    const algorithms = ['SHA256', 'CRC32C', 'CRC64NVME'] as const;
+    for (const algorithm of algorithms) {
       await bucket.admin.send(
         new PutObjectCommand({
           Bucket: bucket.name,
@@ -232,17 +250,22 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
         }),
       );
     }
-    const flipping = directClient(new FlipFirstByte((range) => range === undefined));
-    await expect(download(flipping.client, 'algo/SHA256.bin', body.length)).rejects.toMatchObject({
-      code: 'CHECKSUM_MISMATCH',
-    });
-    expect(flipping.direct.stats).toEqual({ direct: 1, viaSdk: 0 });
-    flipping.client.destroy();
+    for (const algorithm of algorithms) {
+      const flipping = directClient(new FlipFirstByte((range) => range === undefined));
+      await expect(
+        download(flipping.client, `algo/${algorithm}.bin`, body.length),
+      ).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+      expect(flipping.direct.stats).toEqual({ direct: 1, viaSdk: 0 });
+      flipping.client.destroy();
+    }
 
     const { client, direct } = directClient();
-    expect(sha256(await download(client, 'algo/SHA256.bin', body.length))).toBe(sha256(body));
-    expect(sha256(await download(client, 'algo/CRC32C.bin', body.length))).toBe(sha256(body));
-    expect(direct.stats).toEqual({ direct: 1, viaSdk: 1 });
+    for (const algorithm of algorithms) {
+      expect(sha256(await download(client, `algo/${algorithm}.bin`, body.length))).toBe(
+        sha256(body),
+      );
+    }
+    expect(direct.stats).toEqual({ direct: 3, viaSdk: 0 });
     client.destroy();
   });
 
