@@ -22,7 +22,8 @@ export interface ObjectWriteOptions {
   /** Server-side encryption. Default: the bucket's. */
   sse?: SseOption | undefined;
   /**
-   * Checksum sent with every request and verified by S3 (default CRC32). With a CRC algorithm a
+   * Checksum sent with every request and verified by S3 (default CRC32, or none when the client
+   * was built with `requestChecksumCalculation: WHEN_REQUIRED`). With a CRC algorithm a
    * multipart upload asks for a full-object checksum, so downloads can verify the whole object.
    * `false`: no checksum headers (stores that reject them).
    */

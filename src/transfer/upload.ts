@@ -95,7 +95,7 @@ export async function uploadStream(
   if (!Number.isInteger(queueSize) || queueSize < 1) {
     throw new RangeError(`queueSize must be a positive integer, got ${queueSize}`);
   }
-  const algorithm = checksumAlgorithmOf(options);
+  const algorithm = await checksumAlgorithmOf(parts, options);
   const fullObject = algorithm?.startsWith('CRC') === true;
   let params: ObjectWriteParams;
   try {
@@ -339,7 +339,7 @@ export async function putSmallObject(
       objectWriteParams(bucket, key, options),
       body,
       options.ifNoneMatch,
-      checksumAlgorithmOf(options),
+      await checksumAlgorithmOf(parts, options),
       signal,
     );
   } catch (err) {
@@ -380,11 +380,20 @@ async function putObject(
   return { etag: res.ETag ?? '', bytes: body.length, parts: 1, versionId: res.VersionId };
 }
 
-/** The checksum the requests carry: CRC32 unless the caller names another, none for `false`. */
-function checksumAlgorithmOf(options: {
-  checksumAlgorithm?: ChecksumAlgorithm | false | undefined;
-}): ChecksumAlgorithm | undefined {
-  return options.checksumAlgorithm === false ? undefined : (options.checksumAlgorithm ?? 'CRC32');
+/**
+ * The checksum the requests carry: the one the caller names, none for `false`, else CRC32 —
+ * unless the client was built with `requestChecksumCalculation: WHEN_REQUIRED`
+ * (`--checksum-calculation WHEN_REQUIRED`, for stores that reject checksum headers): then none.
+ */
+async function checksumAlgorithmOf(
+  parts: TransferParts,
+  options: { checksumAlgorithm?: ChecksumAlgorithm | false | undefined },
+): Promise<ChecksumAlgorithm | undefined> {
+  if (options.checksumAlgorithm === false) return undefined;
+  if (options.checksumAlgorithm !== undefined) return options.checksumAlgorithm;
+  const setting = (parts.s3.config as { requestChecksumCalculation?: () => Promise<string> })
+    .requestChecksumCalculation;
+  return (await setting?.()) === 'WHEN_REQUIRED' ? undefined : 'CRC32';
 }
 
 /** Aborts a multipart upload even though the caller's signal has aborted; its own failure goes to the log via the cause. */

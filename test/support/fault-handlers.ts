@@ -87,3 +87,17 @@ export class DropContinuationToken extends NodeHttpHandler {
     return result;
   }
 }
+
+/** Passes every request through and keeps the names of the headers each one carried. */
+export class RecordHeaders extends NodeHttpHandler {
+  readonly requests: Array<{ method: string; headers: string[] }> = [];
+
+  override async handle(...args: Parameters<NodeHttpHandler['handle']>) {
+    const request = args[0];
+    this.requests.push({
+      method: request.method,
+      headers: Object.keys(request.headers).map((h) => h.toLowerCase()),
+    });
+    return super.handle(...args);
+  }
+}

@@ -67,7 +67,7 @@ export const outputOptionsSchema = z.object({
     .enum(CHECKSUM_ALGORITHMS)
     .optional()
     .describe(
-      "Checksum sent with each upload request and verified by S3. Default: the client's (CRC32).",
+      'Checksum sent with each upload request and verified by S3. Default: CRC32, or none with --checksum-calculation WHEN_REQUIRED.',
     ),
 });
 
