@@ -33,7 +33,7 @@ export const transferOptionsSchema = z.object({
   partSize: sizeInRange({ min: MIN_PART_SIZE, max: MAX_PART_SIZE })
     .default(TRANSFER_DEFAULTS.partSize)
     .describe(
-      'Multipart part size, 5MiB-5GiB. Default 8MiB (10,000 parts cap one upload at about 78 GiB). A body smaller than one part goes up as one PutObject.',
+      'Size of the first multipart parts, 5MiB-5GiB. Default 8MiB. Parts grow so that the 10,000-part limit is never hit: a copy of known size gets the size that holds it; a stream of unknown length doubles its part size every 1,000 parts (about 7.8 TiB in 10,000 parts from 8MiB). A body smaller than one part goes up as one PutObject.',
     ),
   queueSize: z
     .int()

@@ -19,13 +19,12 @@ import {
   type ObjectWriteParams,
   objectWriteParams,
 } from './object-write-options.js';
+import { MAX_PARTS, partSizeSchedule } from './part-size.js';
 import { sendWithRetry } from './send-with-retry.js';
 import { transferError } from './transfer-error.js';
 import type { TransferParts } from './transfer-parts.js';
 import { UploadPartReader } from './upload-part-reader.js';
 
-/** S3's most parts per upload. */
-export const MAX_PARTS = 10_000;
 /** How long the abort of a failed multipart upload may take (it runs after the caller's signal aborted). */
 const ABORT_UPLOAD_TIMEOUT_MS = 30_000;
 
@@ -36,10 +35,17 @@ export interface UploadOptions extends ObjectWriteOptions {
   /** The bytes to write; any length, unknown in advance is fine. Consumed (or destroyed on failure). */
   body: Readable | AsyncIterable<Uint8Array>;
   /**
-   * Bytes per part, 5 MiB–5 GiB. Default: the run's `--part-size` (8 MiB). 10,000 parts max: 8 MiB
-   * parts cap an upload of unknown length at ≈ 78 GiB; pick it from the largest body you expect.
+   * Bytes of the first parts, 5 MiB–5 GiB. Default: the run's `--part-size` (8 MiB). Parts grow
+   * so that S3's 10,000-part limit is never hit (see `partSizeSchedule`): for a body of known
+   * length (`expectedBytes`) to the size that holds it; for an unknown length they double every
+   * 1,000 parts (`partsPerDoubling`), which holds ≈ 7.8 TiB from 8 MiB parts.
    */
   partSize?: number | undefined;
+  /**
+   * Parts of one size before the size doubles, for a body of unknown length. Default 1000.
+   * Cost: memory follows the part size, `(queueSize + 1)` parts of the current size.
+   */
+  partsPerDoubling?: number | undefined;
   /**
    * Parts in flight at once. Default: the run's `--queue-size` (4). Memory: up to
    * `(queueSize + 1) × partSize` (one part filling while the others are sent), within the budget.
@@ -123,14 +129,19 @@ export async function uploadStream(
   let crc = 0;
   // Part buffers come from a pool shared by every upload on this budget: a fresh one per part
   // (or per small object) costs garbage-collector time and lets RSS drift above the budget.
-  const acquirePart = async (): Promise<Buffer> => {
-    await budget.acquire(partSize, signal, { holdsNothing: () => held === 0 });
-    held += partSize;
-    return buffers.take(partSize);
+  const sizeOf = partSizeSchedule({
+    partSize,
+    expectedBytes: options.expectedBytes,
+    partsPerDoubling: options.partsPerDoubling,
+  });
+  const acquirePart = async (size: number): Promise<Buffer> => {
+    await budget.acquire(size, signal, { holdsNothing: () => held === 0 });
+    held += size;
+    return buffers.take(size);
   };
   const releasePart = (buffer: Buffer) => {
-    held -= partSize;
-    budget.release(partSize);
+    held -= buffer.length;
+    budget.release(buffer.length);
     buffers.give(buffer);
   };
 
@@ -151,7 +162,7 @@ export async function uploadStream(
     const expected = options.expectedBytes;
     const small = expected !== undefined && expected < partSize;
     // A small body gets a buffer of its own size, plus one byte to notice a longer body.
-    let buffer = small ? await acquireSmall(expected + 1) : await acquirePart();
+    let buffer = small ? await acquireSmall(expected + 1) : await acquirePart(sizeOf(1));
     let filled = await reader.fill(buffer, signal);
     if (small && filled > expected) throw bodyTooLong(bucket, key, expected);
     if (filled < buffer.length || (await reader.atEnd(signal))) {
@@ -242,14 +253,14 @@ export async function uploadStream(
     };
 
     for (let partNumber = 1; ; partNumber++) {
-      if (partNumber > MAX_PARTS) throw tooManyParts(bucket, key, partSize);
+      if (partNumber > MAX_PARTS) throw tooManyParts(bucket, key, bytes);
       bytes += filled;
       void sendPart(partNumber, buffer, filled);
-      if (filled < partSize) break;
+      if (filled < buffer.length) break;
       while (inFlight.size >= queueSize) await Promise.race(inFlight);
       if (failure !== undefined) throw failure;
       if (await reader.atEnd(signal)) break;
-      buffer = await acquirePart();
+      buffer = await acquirePart(sizeOf(partNumber + 1));
       filled = await reader.fill(buffer, signal);
     }
     await Promise.all(inFlight);
@@ -477,13 +488,13 @@ function bodyTooShort(bucket: string, key: string, got: number, expected: number
   );
 }
 
-function tooManyParts(bucket: string, key: string, partSize: number): S3WorkerError {
+function tooManyParts(bucket: string, key: string, bytes: number): S3WorkerError {
   return new S3WorkerError(
-    `s3://${bucket}/${key} needs more than ${MAX_PARTS} parts of ${partSize} bytes`,
+    `s3://${bucket}/${key} needs more than ${MAX_PARTS} parts (${bytes} bytes sent so far)`,
     {
       code: 'TOO_MANY_PARTS',
       context: { bucket, key },
-      hint: 'raise --part-size: parts × part size must cover the largest object',
+      hint: 'the body is larger than S3 allows for one object (5 TiB), or longer than announced',
     },
   );
 }
