@@ -10,6 +10,7 @@ import type {
   CredentialProvider,
   CredentialSource,
 } from '../credentials/credential-types.js';
+import { keepValidCredentials } from '../credentials/keep-valid-credentials.js';
 import { addRefreshOnExpiredToken } from '../credentials/refresh-on-expired-token.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../errors.js';
 import { addUnsignedPayload, isPayloadUnsigned } from './payload-signing.js';
@@ -56,7 +57,9 @@ export interface CreatedS3Client {
  * - keep-alive http and https agents with `maxSockets` each; a connection idle for
  *   `socketTimeout` (default 30 s) is dropped, so a stall is found in seconds;
  * - writes signed with `UNSIGNED-PAYLOAD` or the body's SHA-256 as `payloadSigning` says (`auto`);
- * - credentials refreshed 5 min before expiry (the SDK's cache), and once more on ExpiredToken.
+ * - credentials refreshed 5 min before expiry (the SDK's cache), and once more on ExpiredToken;
+ *   a refresh that fails while the cached credentials are still valid is retried with backoff
+ *   and the cached ones used meanwhile (`keepValidCredentials`).
  */
 export async function createS3Client(
   options: S3ClientFactoryOptions = {},
@@ -81,9 +84,10 @@ export async function createS3Client(
     region,
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
-    credentials: options.log
-      ? logFetches(selected.provider, selected.source, options.log)
-      : selected.provider,
+    credentials: keepValidCredentials(
+      options.log ? logFetches(selected.provider, selected.source, options.log) : selected.provider,
+      { log: options.log },
+    ),
     maxAttempts,
     retryMode,
     requestHandler: new NodeHttpHandler({
