@@ -367,14 +367,16 @@ async function putObject(
   checksumAlgorithm: ChecksumAlgorithm | undefined,
   signal: AbortSignal | undefined,
 ): Promise<UploadResult> {
-  const direct = await parts.direct?.putObject(
-    { params, body, ifNoneMatch, checksumAlgorithm },
-    signal,
-  );
-  if (direct) return { ...direct, bytes: body.length, parts: 1 };
-  const res = await sendWithRetry(
-    () =>
-      parts.s3.send(
+  // Direct or through the SDK, each with its own attempts; what still fails transiently after
+  // them is tried again within the retry window (the body is a buffer).
+  return sendWithRetry(
+    async () => {
+      const direct = await parts.direct?.putObject(
+        { params, body, ifNoneMatch, checksumAlgorithm },
+        signal,
+      );
+      if (direct) return { ...direct, bytes: body.length, parts: 1 };
+      const res = await parts.s3.send(
         new PutObjectCommand({
           ...params,
           Body: body,
@@ -383,12 +385,13 @@ async function putObject(
           IfNoneMatch: ifNoneMatch ? '*' : undefined,
         }),
         signal ? { abortSignal: signal } : {},
-      ),
+      );
+      return { etag: res.ETag ?? '', bytes: body.length, parts: 1, versionId: res.VersionId };
+    },
     parts.retry,
     { action: 'PutObject', bucket: params.Bucket, key: params.Key },
     signal,
   );
-  return { etag: res.ETag ?? '', bytes: body.length, parts: 1, versionId: res.VersionId };
 }
 
 /**
