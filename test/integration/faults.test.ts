@@ -1,17 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import {
   incompleteUploads,
   listKeys,
+  putLargeObject,
   putObjects,
   sha256,
   sha256Of,
 } from '../fixtures/stream-transform/harness.js';
+import {
+  createTaskRoleMinter,
+  startEcsCredentialsEndpoint,
+} from '../support/ecs-credentials-endpoint.js';
 import { type FaultProxy, type FaultRule, startFaultProxy } from '../support/fault-proxy.js';
-import { type CliResult, runCli, workerEnv } from '../support/run-cli.js';
+import { type CliResult, runCli, startCli, workerEnv } from '../support/run-cli.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
 const MiB = 1024 * 1024;
@@ -78,29 +84,29 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     for (const o of objects) hashes.set(o.key, sha256(o.body));
   }
 
-  /** Runs stream-transform from `in` to `out` through the proxy. */
-  function run(
-    input: string,
-    output: string,
-    extra: string[] = [],
-    env: Record<string, string> = {},
-  ) {
-    return runCli(
-      [
-        'run',
-        'stream-transform',
-        '--input',
-        `s3://${bucket.name}/${input}/`,
-        '--output',
-        `s3://${bucket.name}/${output}/`,
-        '--part-size',
-        '5MiB',
-        '--log-level',
-        'debug',
-        ...extra,
-      ],
-      { env: workerEnv(servers.s3, tmp, { S3WORKER_ENDPOINT: proxy.endpoint, ...env }) },
-    );
+  /** The CLI arguments of stream-transform from `input` to `output`. */
+  function cliArgs(input: string, output: string, extra: string[] = []): string[] {
+    return [
+      'run',
+      'stream-transform',
+      '--input',
+      `s3://${bucket.name}/${input}/`,
+      '--output',
+      `s3://${bucket.name}/${output}/`,
+      '--part-size',
+      '5MiB',
+      ...extra,
+    ];
+  }
+
+  /** The root keys, and the proxy as the S3 endpoint. */
+  function cliEnv(): Record<string, string> {
+    return workerEnv(servers.s3, tmp, { S3WORKER_ENDPOINT: proxy.endpoint });
+  }
+
+  /** Runs stream-transform from `input` to `output` through the proxy. */
+  function run(input: string, output: string, extra: string[] = []) {
+    return runCli(cliArgs(input, output, extra), { env: cliEnv() });
   }
 
   /** Exit 0, every output byte-identical to its input, no multipart upload left. */
@@ -186,5 +192,100 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     );
     expect(retried.length).toBeGreaterThanOrEqual(3);
     expect(proxy.total).toBeLessThanOrEqual(fault_free + 3 * 2);
+  });
+
+  it('503 SlowDown on 30% of requests: 2,000 objects and a 300 MiB multipart copy succeed within 1.5x the requests', async () => {
+    await inputs(
+      'slow',
+      Array.from({ length: 2000 }, (_, i) => 200 + (i % 50)),
+    );
+    const big = await putLargeObject(bucket.admin, bucket.name, 'slow/zz-large.bin', 300 * MiB, 7);
+    hashes.set('slow/zz-large.bin', big);
+    const args = ['--concurrency', '64'];
+    const fault_free = await baseline('slow', args);
+    proxy.resetCounts();
+    // A fixed 30% of requests by a hash of their number: the same share on every run.
+    proxy.setRule((r) =>
+      ((r.n * 2654435761) >>> 0) % 100 < 30
+        ? { kind: 'status', status: 503, code: 'SlowDown' }
+        : undefined,
+    );
+    const r = await run('slow', 'slow-out', args);
+    await expectComplete(r, 'slow', 'slow-out');
+    const slowDowns = proxy.faults.get('status') ?? 0;
+    expect(slowDowns).toBeGreaterThan(0.25 * proxy.total);
+    // Every 503 costs exactly one more request: 1 / (1 - 0.3) = 1.43x on average.
+    expect(proxy.total).toBeLessThanOrEqual(1.5 * fault_free);
+  });
+
+  it('the endpoint refusing connections for 10 s during a multipart upload: the job completes', async () => {
+    await inputs('down', [40 * MiB, 300_000]);
+    const fault_free = await baseline('down');
+    proxy.resetCounts();
+    // Slow parts so that the outage lands in the middle of the upload.
+    proxy.setRule((r) => (r.action === 'UploadPart' ? { kind: 'delay', ms: 300 } : undefined));
+    const job = startCli(cliArgs('down', 'down-out'), { env: cliEnv() });
+    while ((proxy.counts.get('UploadPart') ?? 0) < 2) await sleep(20);
+    // Not the shared MinIO: the proxy in front of it goes away (every connection reset, the
+    // port refusing) and comes back 10 s later, as a restarted server would.
+    await proxy.down(10_000);
+    const r = await job.done;
+    await expectComplete(r, 'down', 'down-out');
+    expect(r.logs.some((l) => l.msg === 'transient s3 failure; retrying')).toBe(true);
+    // Each request cut by the outage is retried a handful of times within the retry window.
+    expect(proxy.total).toBeLessThanOrEqual(fault_free + 80);
+  });
+
+  it('the credentials endpoint failing for 30 s while the cached credentials are valid: the job completes', async () => {
+    await inputs(
+      'creds',
+      Array.from({ length: 150 }, () => 1000),
+    );
+    const minter = await createTaskRoleMinter(servers.s3, {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: ['arn:aws:s3:::*'] }],
+    });
+    // Expiry reported just past the SDK's 5-minute refresh window: refreshing starts at once,
+    // while the credentials stay valid for minutes (MinIO's sessions last 15).
+    const endpoint = await startEcsCredentialsEndpoint({
+      mint: minter.mint,
+      reportedLifetimeMs: 5 * 60_000 + 2_000,
+    });
+    try {
+      // Paced so the run outlasts the outage: 150 objects one at a time, each GET 250 ms late.
+      proxy.resetCounts();
+      proxy.setRule((r) => (r.action === 'GetObject' ? { kind: 'delay', ms: 250 } : undefined));
+      const env = {
+        AWS_REGION: servers.s3.region,
+        S3WORKER_ENDPOINT: proxy.endpoint,
+        S3WORKER_TMPDIR: tmp,
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: endpoint.url,
+      };
+      const job = startCli(cliArgs('creds', 'creds-out', ['--concurrency', '1']), { env });
+      await job.waitForLog('aws credentials resolved');
+      const outageStart = Date.now();
+      endpoint.failAlways(500);
+      await sleep(15_000);
+      endpoint.failAlways(undefined);
+      endpoint.failNext(Array.from({ length: 1000 }, () => 'hang' as const));
+      await sleep(15_000);
+      endpoint.failNext([]);
+      const r = await job.done;
+      await expectComplete(r, 'creds', 'creds-out');
+      const during = endpoint.log.filter((e) => e.at.getTime() >= outageStart);
+      expect(during.some((e) => e.status === 500)).toBe(true);
+      expect(during.some((e) => e.status === 0)).toBe(true);
+      // The job outlived the outage and picked up fresh credentials afterwards.
+      expect(during.at(-1)?.status).toBe(200);
+      expect(
+        r.logs.some(
+          (l) =>
+            l.msg === 'credential refresh failed; using the cached credentials until they expire',
+        ),
+      ).toBe(true);
+    } finally {
+      await endpoint.close();
+      await minter.remove();
+    }
   });
 });

@@ -30,6 +30,8 @@ export type Fault =
   | { kind: 'reset-request'; afterBytes: number }
   /** Forward headers and `afterBytes` body bytes, then send nothing more (the socket stays open). */
   | { kind: 'stall-response'; afterBytes: number }
+  /** Forward it after `ms` (a slow network: paces a run without failing anything). */
+  | { kind: 'delay'; ms: number }
   /** Take the request (its body is read and dropped) and never answer: the client must time out. */
   | { kind: 'stall' }
   /** Forward headers and `keepBytes` body bytes, then close the connection (a cut body). */
@@ -117,19 +119,30 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     total++;
+    handleOne(req, res);
+  };
+
+  const handleOne = (req: IncomingMessage, res: ServerResponse, delayed = false) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const method = req.method ?? 'GET';
     const action = actionOf(method, url.pathname, url.searchParams);
-    bump(counts, action);
-    const fault = rule?.({
-      method,
-      path: url.pathname,
-      query: url.searchParams,
-      headers: req.headers,
-      n: total,
-      action,
-    });
+    if (!delayed) bump(counts, action);
+    const fault = delayed
+      ? undefined
+      : rule?.({
+          method,
+          path: url.pathname,
+          query: url.searchParams,
+          headers: req.headers,
+          n: total,
+          action,
+        });
     if (fault) bump(faults, fault.kind);
+    if (fault?.kind === 'delay') {
+      req.pause();
+      setTimeout(() => handleOne(req, res, true), fault.ms);
+      return;
+    }
 
     if (fault?.kind === 'stall') {
       req.resume();
