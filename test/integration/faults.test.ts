@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import {
@@ -17,7 +18,9 @@ import {
   startEcsCredentialsEndpoint,
 } from '../support/ecs-credentials-endpoint.js';
 import { type FaultProxy, type FaultRule, startFaultProxy } from '../support/fault-proxy.js';
+import { assumeRole, createUserWithPolicy, type Keys, mc } from '../support/minio-admin.js';
 import { type CliResult, runCli, startCli, workerEnv } from '../support/run-cli.js';
+import { adminClient } from '../support/s3.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
 const MiB = 1024 * 1024;
@@ -286,6 +289,81 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     } finally {
       await endpoint.close();
       await minter.remove();
+    }
+  });
+
+  it('credentials rotated and the old ones revoked during a multipart upload: MinIO accepts each new key', async () => {
+    await inputs('rot', [70 * MiB]);
+    const allowAll = {
+      Version: '2012-10-17' as const,
+      Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: ['arn:aws:s3:::*'] }],
+    };
+    // One MinIO user per credential set, made up front (minting must answer within the
+    // endpoint's timeout): revoking a set is disabling its user.
+    const users = await Promise.all(
+      Array.from({ length: 8 }, () => createUserWithPolicy(servers.s3, allowAll, 'rot')),
+    );
+    const minted: Array<{ accessKeyId: string; user: string; creds: Keys }> = [];
+    const revoked: string[] = [];
+    const pending: Array<Promise<unknown>> = [];
+    const endpoint = await startEcsCredentialsEndpoint({
+      // Stale for the SDK 2 s after each fetch, valid on MinIO for 15 minutes.
+      reportedLifetimeMs: 5 * 60_000 + 2_000,
+      mint: async () => {
+        const user = users[Math.min(minted.length, users.length - 1)]!;
+        const creds = await assumeRole(servers.s3, user, { policy: allowAll });
+        const previous = minted.at(-1);
+        minted.push({ accessKeyId: creds.accessKeyId, user: user.name, creds });
+        if (previous && previous.user !== user.name) {
+          // Once the client has moved on, the set it held is revoked on the server.
+          pending.push(
+            sleep(1_000).then(async () => {
+              await mc(servers.s3, ['admin', 'user', 'disable', '@', previous.user]);
+              revoked.push(previous.accessKeyId);
+            }),
+          );
+        }
+        return creds;
+      },
+    });
+    try {
+      proxy.resetCounts();
+      // One part at a time, each 400 ms late: the upload spans several rotations.
+      proxy.setRule((r) => (r.action === 'UploadPart' ? { kind: 'delay', ms: 400 } : undefined));
+      const env = {
+        AWS_REGION: servers.s3.region,
+        S3WORKER_ENDPOINT: proxy.endpoint,
+        S3WORKER_TMPDIR: tmp,
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: endpoint.url,
+      };
+      const r = await runCli(cliArgs('rot', 'rot-out', ['--queue-size', '1']), { env });
+      await Promise.all(pending);
+      await expectComplete(r, 'rot', 'rot-out');
+      // The server's answers, as the proxy in front of it saw them: every part accepted, and
+      // signed with at least three different keys, each one handed out by the endpoint.
+      const parts = proxy.answers.filter((a) => a.action === 'UploadPart');
+      const accepted = parts.filter((a) => a.status === 200);
+      const keys = new Set(accepted.map((a) => a.accessKeyId));
+      const handedOut = new Set(minted.map((m) => m.accessKeyId));
+      expect(keys.size).toBeGreaterThanOrEqual(3);
+      for (const key of keys) expect(handedOut.has(key ?? '')).toBe(true);
+      // A refresh was needed: the earlier sets were revoked during the upload, and MinIO
+      // refuses them now.
+      expect(revoked.length).toBeGreaterThanOrEqual(2);
+      const rejected = parts.filter((a) => a.status !== 200);
+      for (const a of rejected) expect(revoked).toContain(a.accessKeyId);
+      const first = minted[0]!;
+      expect(revoked).toContain(first.accessKeyId);
+      const old = adminClient(servers.s3, { credentials: first.creds, maxAttempts: 1 });
+      try {
+        await expect(old.send(new HeadBucketCommand({ Bucket: bucket.name }))).rejects.toThrow();
+      } finally {
+        old.destroy();
+      }
+    } finally {
+      await Promise.allSettled(pending);
+      await endpoint.close();
+      for (const user of users) await user.remove();
     }
   });
 });

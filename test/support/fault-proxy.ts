@@ -39,6 +39,14 @@ export type Fault =
   /** Answer with an S3 error (e.g. 503 SlowDown) without forwarding. */
   | { kind: 'status'; status: number; code: string };
 
+/** One forwarded request as the server answered it: who signed it and what the server said. */
+export interface ServerAnswer {
+  action: string;
+  /** The access key id the request was signed with (never the secret or the signature). */
+  accessKeyId: string | undefined;
+  status: number;
+}
+
 /** Decides the fault of each request; `undefined` forwards it untouched. */
 export type FaultRule = (request: ProxiedRequest) => Fault | undefined;
 
@@ -52,6 +60,8 @@ export interface FaultProxy {
   readonly total: number;
   /** Requests that got a fault, by fault kind. */
   faults: Map<string, number>;
+  /** The server's answer to every forwarded request, in order (see `ServerAnswer`). */
+  answers: ServerAnswer[];
   /** Sets the fault rule (replacing the previous one); `undefined` forwards everything. */
   setRule(rule: FaultRule | undefined): void;
   /** Forgets the counts. */
@@ -111,6 +121,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const counts = new Map<string, number>();
   const faults = new Map<string, number>();
+  const answers: ServerAnswer[] = [];
   const sockets = new Set<Socket>();
   let rule: FaultRule | undefined;
   let total = 0;
@@ -183,6 +194,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     req.pipe(out);
 
     out.on('response', (up) => {
+      const signedBy = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1];
+      answers.push({ action, accessKeyId: signedBy, status: up.statusCode ?? 0 });
       res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
       if (fault === undefined || fault.kind === 'reset-request') {
         up.pipe(res);
@@ -230,12 +243,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return total;
     },
     faults,
+    answers,
     setRule(next) {
       rule = next;
     },
     resetCounts() {
       counts.clear();
       faults.clear();
+      answers.length = 0;
       total = 0;
     },
     async down(ms) {
