@@ -128,6 +128,14 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     expect(await incompleteUploads(bucket.admin, bucket.name)).toBe(0);
   }
 
+  /** One line per case in the test output: requests seen against the fault-free run. */
+  function note(name: string, baselineRequests: number | undefined): void {
+    const faults = [...proxy.faults].map(([k, v]) => `${k} ${v}`).join(', ');
+    console.error(
+      `[faults] ${name}: ${proxy.total} requests${baselineRequests === undefined ? '' : ` (fault-free ${baselineRequests}, ${(proxy.total / baselineRequests).toFixed(2)}x)`}; faults: ${faults}`,
+    );
+  }
+
   /** Requests of a fault-free run of the same job (to another output prefix). */
   async function baseline(input: string, extra: string[] = []): Promise<number> {
     proxy.setRule(undefined);
@@ -153,6 +161,7 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     const r = await run('reset', 'reset-out');
     expect(proxy.faults.get('reset-response')).toBe(3);
     expect(proxy.faults.get('reset-request')).toBe(3);
+    note('resets', fault_free);
     await expectComplete(r, 'reset', 'reset-out');
     // Each reset costs one more request (a resumed GET, a resent part), plus slack for a
     // keep-alive socket the reset also took down.
@@ -172,6 +181,7 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     const r = await run('stall', 'stall-out', ['--socket-timeout', '2s']);
     expect(proxy.faults.get('stall-response')).toBe(2);
     expect(proxy.faults.get('stall')).toBe(2);
+    note('stalls', fault_free);
     await expectComplete(r, 'stall', 'stall-out');
     expect(proxy.total).toBeLessThanOrEqual(fault_free + 4 * 2);
   });
@@ -188,6 +198,7 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     );
     const r = await run('cut', 'cut-out');
     expect(proxy.faults.get('truncate')).toBe(3);
+    note('cut bodies', fault_free);
     await expectComplete(r, 'cut', 'cut-out');
     const retried = r.logs.filter(
       (l) =>
@@ -215,6 +226,7 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
         : undefined,
     );
     const r = await run('slow', 'slow-out', args);
+    note('503 on 30%', fault_free);
     await expectComplete(r, 'slow', 'slow-out');
     const slowDowns = proxy.faults.get('status') ?? 0;
     expect(slowDowns).toBeGreaterThan(0.25 * proxy.total);
@@ -234,6 +246,7 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     // port refusing) and comes back 10 s later, as a restarted server would.
     await proxy.down(10_000);
     const r = await job.done;
+    note('down 10 s', fault_free);
     await expectComplete(r, 'down', 'down-out');
     expect(r.logs.some((l) => l.msg === 'transient s3 failure; retrying')).toBe(true);
     // Each request cut by the outage is retried a handful of times within the retry window.
@@ -275,6 +288,7 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
       await sleep(15_000);
       endpoint.failNext([]);
       const r = await job.done;
+      note('credentials endpoint down 30 s', undefined);
       await expectComplete(r, 'creds', 'creds-out');
       // S3 itself was healthy: a GET and a PUT per object, plus the listings.
       expect(proxy.total).toBeLessThanOrEqual(2 * 150 + 10);
@@ -341,6 +355,7 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
       };
       const r = await runCli(cliArgs('rot', 'rot-out', ['--queue-size', '1']), { env });
       await Promise.all(pending);
+      note('rotation', undefined);
       await expectComplete(r, 'rot', 'rot-out');
       // The server's answers, as the proxy in front of it saw them: every part accepted, and
       // signed with at least three different keys, each one handed out by the endpoint.
