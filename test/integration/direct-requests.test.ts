@@ -215,6 +215,33 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     client.destroy();
   });
 
+  it("paces direct requests with the client's retry strategy (adaptive mode's rate limiter included)", async () => {
+    const handler = new FailFirst(1, 503);
+    const client = adminClient(servers.s3, { requestHandler: handler, retryMode: 'adaptive' });
+    const strategy = await client.config.retryStrategy();
+    const calls: string[] = [];
+    for (const name of ['acquireInitialRetryToken', 'refreshRetryTokenForRetry', 'recordSuccess']) {
+      const original = (strategy as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!;
+      (strategy as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        calls.push(name);
+        return original.apply(strategy, args);
+      };
+    }
+    try {
+      const transfer = new Transfer(client);
+      await transfer.putObject({ bucket: bucket.name, key: 'paced/a.bin', body: randomBytes(100) });
+      expect(transfer.direct?.stats).toEqual({ direct: 1, viaSdk: 0 });
+      expect(handler.requests).toBe(2);
+      expect(calls).toEqual([
+        'acquireInitialRetryToken',
+        'refreshRetryTokenForRetry',
+        'recordSuccess',
+      ]);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('sends no more requests under a lasting 503 than the SDK retry strategy allows', async () => {
     const handler = new FailFirst(100, 503);
     // No retry window: only the client's own strategy (3 attempts) applies.

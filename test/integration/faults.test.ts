@@ -118,6 +118,15 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     expect({ code: r.code, summary }, r.stdout.slice(-3000)).toMatchObject({
       code: ExitCode.Success,
     });
+    // Every listed input is accounted for in the summary.
+    const objects = summary?.objects as {
+      listed: number;
+      done: number;
+      skipped: number;
+      failed: number;
+    };
+    expect(objects.done + objects.skipped + objects.failed).toBe(objects.listed);
+    expect(objects.failed).toBe(0);
     const sources = [...hashes.keys()].filter((k) => k.startsWith(`${input}/`));
     const outputs = await listKeys(bucket.admin, bucket.name, `${output}/`);
     expect(outputs.length).toBe(sources.length);
