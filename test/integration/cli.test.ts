@@ -61,7 +61,10 @@ describe('s3worker --version, jobs, --help', () => {
   it('run --help without a job lists the jobs; every command has --help', async () => {
     const r = await runCli(['run', '--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/Jobs:\n {2}stream-transform/);
+    // Every built-in job, one per line, in name order.
+    expect(r.stdout).toMatch(
+      /Jobs:\n {2}db-backup\b[^\n]*\n {2}db-restore\b[^\n]*\n {2}ship-logs\b[^\n]*\n {2}stream-transform\b/,
+    );
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
     const commands = [...top.stdout.split('Commands:')[1]!.matchAll(/^ {2}([a-z][\w-]*)/gm)].map(
@@ -141,7 +144,9 @@ describe('an invalid config makes no S3 request', () => {
       env: awsEnv({ S3WORKER_ENDPOINT: endpoint }),
     });
     expect(r.code).toBe(ExitCode.Config);
-    expect(r.stdout).toContain('unknown job \\"stream-transfrom\\"; known jobs: stream-transform');
+    expect(r.stdout).toContain(
+      'unknown job \\"stream-transfrom\\"; known jobs: db-backup, db-restore, ship-logs, stream-transform',
+    );
     expect(requests).toBe(0);
   });
 
