@@ -65,7 +65,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   await checkServers(servers);
   console.error(
-    `[integration servers] from ${servers.source}: S3 ${servers.s3.endpoint}, PostgreSQL ${servers.postgres.host}:${servers.postgres.port}, MariaDB ${servers.mysql.host}:${servers.mysql.port}`,
+    `[integration servers] from ${servers.source}: S3 ${servers.s3.endpoint}, PostgreSQL ${servers.postgres.host}:${servers.postgres.port}, MariaDB ${servers.mysql.host}:${servers.mysql.port}, SQS ${servers.sqs.endpoint}`,
   );
   project.provide('servers', servers);
   return stop;
