@@ -40,6 +40,12 @@ export interface WorkLoopOptions<T> {
   onError: (item: T, err: unknown) => void;
   /** Called once per counted item, as it ends (progress). */
   onOutcome?: ((outcome: 'done' | 'skipped' | 'failed') => void) | undefined;
+  /**
+   * Called once for every item taken from the source, however it ended: also `filtered`, and
+   * `aborted` for an item never started because the loop stopped. A source that must account
+   * for each item it gave (a queue message to delete or hand back) hears it here.
+   */
+  onSettled?: ((item: T, outcome: Outcome) => void) | undefined;
 }
 
 /** What a loop did. */
@@ -128,6 +134,7 @@ export class WorkLoop<T> {
         }
         if (this.shouldStop()) {
           early = true;
+          this.#o.onSettled?.(item, 'aborted');
           break;
         }
         const task = limit(() => this.#one(item));
@@ -169,6 +176,7 @@ export class WorkLoop<T> {
         }
       }
     }
+    this.#o.onSettled?.(item, outcome);
     if (outcome === 'filtered') return;
     if (outcome === 'aborted') {
       this.#aborted++;
