@@ -22,6 +22,7 @@ import {
   renderKeyTemplate,
 } from '../kit/key-template.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
+import { queuePermissions } from '../kit/queue/queue-options.js';
 import { runChain, type TransformSpec, toStages } from '../kit/transforms.js';
 import { type Outcome, WorkLoop } from '../kit/work-loop.js';
 import type { Permission } from '../permissions.js';
@@ -33,6 +34,7 @@ import {
 import { KeyOutsideInputError, OutputExistsError } from './errors.js';
 import { createObjectFilter } from './filters.js';
 import { readKeysFile } from './keys-file.js';
+import { QueueSource } from './queue/queue-source.js';
 import { checkOutput, type SourceRecord, sourceMetadata } from './resume.js';
 import { inShard, resolveShard } from './shard.js';
 
@@ -54,6 +56,8 @@ export interface SourceObject {
 interface SourceEntry {
   key: string;
   object?: SourceObject;
+  /** Queue mode: told how the entry ended, so its message is deleted or handed back. */
+  settled?: (outcome: Outcome) => void;
 }
 
 /** Folder under the output prefix where s3worker writes its own files (failure reports). */
@@ -84,7 +88,7 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
   permissions(): Permission[] {
     const { input, output, config } = { ...this.config, config: this.config };
     const perms: Permission[] = [];
-    if (config.keys === undefined) {
+    if (config.keys === undefined && config.queue === undefined) {
       perms.push({
         action: 's3:ListBucket',
         bucket: input.bucket,
@@ -98,6 +102,7 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
       prefix: input.prefix,
       reason: 'read input objects',
     });
+    perms.push(...queuePermissions(config));
     if (config.keys?.startsWith('s3://')) {
       const keysFile = parseS3Url(config.keys, 'keys');
       perms.push({
@@ -238,6 +243,7 @@ class ObjectTransformRun {
       process: (entry) => this.processEntry(entry),
       onError: (entry, err) => this.report1(entry.key, undefined, err),
       onOutcome: (outcome) => ctx.progress.objectDone(outcome),
+      onSettled: (entry, outcome) => entry.settled?.(outcome),
     });
   }
 
@@ -257,19 +263,24 @@ class ObjectTransformRun {
     );
     await this.sweep();
     this.freshOutput = await this.outputIsEmpty();
+    const queue = await this.openQueue();
 
     let outcome: Awaited<ReturnType<WorkLoop<SourceEntry>['run']>> | undefined;
     let error: unknown;
     try {
-      outcome = await this.loop.run(this.accepted(shard));
+      outcome = await this.loop.run(queue?.entries() ?? this.accepted(shard));
     } catch (err) {
       error = err;
+    } finally {
+      await queue?.close();
     }
     // Failures are reported even when the run stops on a fatal or listing error.
     const failureReport = await this.writeReport();
     if (error !== undefined || outcome === undefined) throw error;
     const interrupted =
-      (ctx.stopSignal.aborted || ctx.signal.aborted) && (!outcome.complete || outcome.aborted > 0);
+      queue?.interrupted === true ||
+      ((ctx.stopSignal.aborted || ctx.signal.aborted) &&
+        (!outcome.complete || outcome.aborted > 0));
     const result: JobResult = {
       objects: outcome.counts,
       bytesIn: this.bytesIn,
@@ -282,10 +293,22 @@ class ObjectTransformRun {
         ...result,
         stopReason: outcome.stopReason,
         budgetHighWaterMark: ctx.transfer.budget.highWaterMark,
+        ...(queue ? { queue: queue.stats() } : {}),
       },
       'stream-transform finished',
     );
     return result;
+  }
+
+  /** Queue mode: the objects named by the queue's messages instead of a listing (queue/). */
+  private async openQueue(): Promise<QueueSource | undefined> {
+    const { queue } = this.config;
+    if (queue === undefined) return undefined;
+    return QueueSource.open({
+      config: { ...this.config, queue },
+      ctx: this.ctx,
+      isOwnOutput: (key) => this.isOwnOutput(key),
+    });
   }
 
   /** The entries of this shard that the filters accept (those known before a HeadObject), counted into the total. */
