@@ -55,7 +55,7 @@ const KMS_CODES = new Set([
 export function explainSqsError(err: unknown, action: string, queue: QueueAddress): S3WorkerError {
   if (err instanceof S3WorkerError) return err;
   const e = (err ?? {}) as SdkErrorLike;
-  const code = e.Code ?? e.name ?? 'Error';
+  const code = sqsErrorCode(err);
   const status = e.$metadata?.httpStatusCode;
   const make = (message: string, errorCode: string, exitCode: ExitCodeValue, hint: string) =>
     new S3WorkerError(message, {
@@ -126,6 +126,15 @@ export function explainSqsError(err: unknown, action: string, queue: QueueAddres
     ExitCode.Unexpected,
     'see the cause; if it persists, report it with the request id',
   );
+}
+
+/**
+ * The error code of an SQS answer: its `Code` or name without the namespace some servers send in
+ * the JSON protocol's `__type` (`com.amazonaws.sqs#QueueDoesNotExist`).
+ */
+export function sqsErrorCode(err: unknown): string {
+  const e = (err ?? {}) as SdkErrorLike;
+  return (e.Code ?? e.name ?? 'Error').replace(/^.*#/, '');
 }
 
 /** The network error code behind an SDK error, when there is one. */

@@ -66,21 +66,25 @@ export function queuePermissions(config: QueueOptions): Permission[] {
   const parsed = parseQueueUrl(config.queue);
   if (typeof parsed === 'string') return [];
   const resource = parsed.arn;
+  const url = config.queue;
   const perms: Permission[] = [
-    { action: 'sqs:ReceiveMessage', resource, reason: 'receive S3 event notifications' },
+    { action: 'sqs:ReceiveMessage', resource, url, reason: 'receive S3 event notifications' },
     {
       action: 'sqs:DeleteMessage',
       resource,
+      url,
       reason: 'delete a message once every object it names is done',
     },
     {
       action: 'sqs:ChangeMessageVisibility',
       resource,
+      url,
       reason: 'keep in-flight messages hidden (heartbeat) and hand unfinished ones back on SIGTERM',
     },
     {
       action: 'sqs:GetQueueAttributes',
       resource,
+      url,
       reason: "read the queue's visibility timeout and redrive policy at start",
     },
   ];
