@@ -40,6 +40,11 @@ export interface QueueItem<T> {
 
 /** Counts for progress lines and the summary. */
 export interface QueueStats {
+  /**
+   * Receive requests answered, empty long polls included: it moves every 20 s while the queue is
+   * idle, so the health check sees a live worker (its progress mark includes it).
+   */
+  polls: number;
   /** Messages received (a redelivered message counts again). */
   received: number;
   /** Messages deleted: all their objects done or skipped, or nothing to do. */
@@ -123,6 +128,7 @@ export class QueueConsumer<T> {
   readonly #held = new Set<HeldMessage>();
   readonly #ops = new Set<Promise<void>>();
   readonly #stats: QueueStats = {
+    polls: 0,
     received: 0,
     deleted: 0,
     returned: 0,
@@ -326,6 +332,7 @@ export class QueueConsumer<T> {
           }),
           { abortSignal: halt },
         );
+        this.#stats.polls++;
         return out.Messages ?? [];
       } catch (err) {
         if (halt.aborted) return undefined;
