@@ -240,7 +240,12 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     ]);
     const removed = JSON.parse(s3EventBody(input.name, [{ key: `${prefix}good.txt.gz`, size: 1 }]));
     removed.Records[0].eventName = 'ObjectRemoved:Delete';
-    const poison = ['this is not an event', JSON.stringify(removed)];
+    // Not an event, another event type, and an object outside the input bucket (misrouted).
+    const poison = [
+      'this is not an event',
+      JSON.stringify(removed),
+      s3EventBody('another-bucket', [{ key: `${prefix}good.txt.gz`, size: 25 }]),
+    ];
     const corrupt = s3EventBody(input.name, [{ key: `${prefix}broken.txt.gz`, size: 30 }]);
     const good = s3EventBody(input.name, [{ key: `${prefix}good.txt.gz`, size: 25 }]);
     await sendBodies(sqs, queue.url, [...poison, corrupt, good]);
@@ -258,13 +263,23 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     expect((await getBytes(s3, out, 'good.txt')).toString()).toBe('good\n');
     const s = summaryOf(r);
     expect(s.objects).toMatchObject({ done: 1, failed: 2 });
-    expect(s.queue).toMatchObject({ poison: 4, failed: 2, deleted: 1 });
-    expect(
-      r.logs.filter((l) => l.msg === 'poison message: left for the redrive policy'),
-    ).toHaveLength(4);
+    expect(s.queue).toMatchObject({ poison: 6, failed: 2, deleted: 1 });
+    const poisoned = r.logs.filter((l) => l.msg === 'poison message: left for the redrive policy');
+    expect(poisoned).toHaveLength(6);
+    expect(poisoned.map((l) => l.reason)).toContainEqual(
+      `names an object in bucket another-bucket, not the input bucket ${input.name}`,
+    );
     expect(await queueCounts(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
     expect((await drainBodies(sqs, queue.dlqUrl)).sort()).toEqual([...poison, corrupt].sort());
   }, 120_000);
+
+  it('stops at start with the missing-resource exit code when the queue does not exist', async () => {
+    const { queue, out } = await setup();
+    const missing = { ...queue, url: `${queue.url}-missing` };
+    const r = await worker('none/', missing, out, ['--exit-when-idle', '1s']).done;
+    expect(r.code, r.stderr).toBe(ExitCode.NoSuchBucket);
+    expect(r.logs.find((l) => l.code === 'QUEUE_NOT_FOUND')?.msg).toContain(missing.url);
+  });
 
   it('an object slower than the visibility timeout is processed once, thanks to the heartbeat', async () => {
     const { queue, out } = await setup({ visibilityTimeoutSeconds: 2 });
