@@ -157,10 +157,10 @@ function trickyKey(prefix: string, i: number): string {
 }
 
 describe('stream-transform --queue (S3 event notifications on SQS)', () => {
-  it('three workers consume 300 S3 events for tricky keys: every output once, queue empty', async () => {
+  it('three workers consume 2,000 S3 events for tricky keys: every output once, queue empty', async () => {
     const { queue, out } = await setup();
     const prefix = `many-${randomBytes(3).toString('hex')}/`;
-    const objects = Array.from({ length: 300 }, (_, i) => ({
+    const objects = Array.from({ length: 2000 }, (_, i) => ({
       key: trickyKey(prefix, i),
       body: randomBytes(1024 + (i % 7) * 512),
     }));
