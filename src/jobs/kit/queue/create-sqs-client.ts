@@ -11,18 +11,24 @@ const SQS_MAX_SOCKETS = 8;
 /**
  * An SQS client for `queue` that shares the run's S3 client's credential provider (so the task
  * role's refreshes and the `--credentials` choice apply alike) and retry attempts. It sends to
- * the queue URL's own host: for AWS that is the regional endpoint, and for an SQS-compatible
- * server it is the server. The region is the one the URL names, else the S3 client's.
+ * the queue URL's own host — for AWS the regional endpoint, for an SQS-compatible server the
+ * server — unless `AWS_ENDPOINT_URL_SQS` names another (a VPC endpoint without private DNS; the
+ * generic `AWS_ENDPOINT_URL` is left to S3, where it usually points at MinIO). The region is the
+ * one the URL names, else the S3 client's.
  *
  * The request timeout leaves a 20 s long poll room to answer; keep-alive sockets are reused
  * between polls.
  */
-export async function createSqsClient(s3: S3Client, queue: QueueAddress): Promise<SQSClient> {
+export async function createSqsClient(
+  s3: S3Client,
+  queue: QueueAddress,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SQSClient> {
   const region = queue.region ?? (await s3.config.region());
   const maxAttempts = await s3.config.maxAttempts();
   return new SQSClient({
     region,
-    endpoint: queue.origin,
+    endpoint: nonEmpty(env.AWS_ENDPOINT_URL_SQS) ?? queue.origin,
     credentials: s3.config.credentials,
     maxAttempts,
     requestHandler: new NodeHttpHandler({
@@ -32,4 +38,8 @@ export async function createSqsClient(s3: S3Client, queue: QueueAddress): Promis
       requestTimeout: 40_000,
     }),
   });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }
