@@ -174,7 +174,7 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
           input.name,
           objects.slice(i, i + n).map((o, j) => ({
             key: o.key,
-            size: o.body.length,
+            body: o.body,
             encodeSlash: (i + j) % 2 === 0,
           })),
         ),
@@ -218,7 +218,7 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     await putObjects(s3, input.name, [{ key, body: 'from eventbridge\n' }]);
     await sendBodies(sqs, queue.url, [
       testEventBody(input.name),
-      eventBridgeBody(input.name, key, 17),
+      eventBridgeBody(input.name, key, 'from eventbridge\n'),
     ]);
     const r = await worker(prefix, queue, out, ['--exit-when-idle', '2s']).done;
     expect(r.code, r.stderr).toBe(ExitCode.Success);
@@ -231,23 +231,51 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     expect(await queueCounts(sqs, queue.dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
   });
 
+  it('an event for an object deleted or replaced since is done with (skipped), not retried', async () => {
+    const { queue, out } = await setup({ maxReceiveCount: 2 });
+    const prefix = `gone-${randomBytes(3).toString('hex')}/`;
+    const first = 'first version\n';
+    const second = 'second version\n';
+    await putObjects(s3, input.name, [{ key: `${prefix}replaced.txt`, body: second }]);
+    await sendBodies(sqs, queue.url, [
+      // The event of a version replaced since (its ETag no longer matches), then the new one's.
+      s3EventBody(input.name, [{ key: `${prefix}replaced.txt`, body: first }]),
+      s3EventBody(input.name, [{ key: `${prefix}replaced.txt`, body: second }]),
+      // An object deleted before its event was read.
+      s3EventBody(input.name, [{ key: `${prefix}deleted.txt`, body: 'gone\n' }]),
+    ]);
+    const r = await worker(prefix, queue, out, ['--exit-when-idle', '2s', '--concurrency', '1'])
+      .done;
+    expect(r.code, r.stderr).toBe(ExitCode.Success);
+    expect(summaryOf(r).objects).toEqual({ done: 1, skipped: 2, failed: 0 });
+    expect(summaryOf(r).queue).toMatchObject({ received: 3, deleted: 3 });
+    expect((await getBytes(s3, out, 'replaced.txt')).toString()).toBe(second);
+    expect(await listKeys(s3, out)).toEqual(['replaced.txt']);
+    expect(await queueCounts(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
+    expect(await queueCounts(sqs, queue.dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
   it('a poison message and an event for a corrupt gzip end in the DLQ after maxReceiveCount; the rest is done', async () => {
     const { queue, out } = await setup({ maxReceiveCount: 2 });
     const prefix = `poison-${randomBytes(3).toString('hex')}/`;
+    const goodBody = gzipSync('good\n');
+    const brokenBody = Buffer.from('\x1f\x8bthis is not deflate');
     await putObjects(s3, input.name, [
-      { key: `${prefix}good.txt.gz`, body: gzipSync('good\n') },
-      { key: `${prefix}broken.txt.gz`, body: Buffer.from('\x1f\x8bthis is not deflate') },
+      { key: `${prefix}good.txt.gz`, body: goodBody },
+      { key: `${prefix}broken.txt.gz`, body: brokenBody },
     ]);
-    const removed = JSON.parse(s3EventBody(input.name, [{ key: `${prefix}good.txt.gz`, size: 1 }]));
+    const removed = JSON.parse(
+      s3EventBody(input.name, [{ key: `${prefix}good.txt.gz`, body: goodBody }]),
+    );
     removed.Records[0].eventName = 'ObjectRemoved:Delete';
     // Not an event, another event type, and an object outside the input bucket (misrouted).
     const poison = [
       'this is not an event',
       JSON.stringify(removed),
-      s3EventBody('another-bucket', [{ key: `${prefix}good.txt.gz`, size: 25 }]),
+      s3EventBody('another-bucket', [{ key: `${prefix}good.txt.gz`, body: goodBody }]),
     ];
-    const corrupt = s3EventBody(input.name, [{ key: `${prefix}broken.txt.gz`, size: 30 }]);
-    const good = s3EventBody(input.name, [{ key: `${prefix}good.txt.gz`, size: 25 }]);
+    const corrupt = s3EventBody(input.name, [{ key: `${prefix}broken.txt.gz`, body: brokenBody }]);
+    const good = s3EventBody(input.name, [{ key: `${prefix}good.txt.gz`, body: goodBody }]);
     await sendBodies(sqs, queue.url, [...poison, corrupt, good]);
 
     const r = await worker(prefix, queue, out, [
@@ -284,9 +312,10 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
   it('an object slower than the visibility timeout is processed once, thanks to the heartbeat', async () => {
     const { queue, out } = await setup({ visibilityTimeoutSeconds: 2 });
     const prefix = `slow-${randomBytes(3).toString('hex')}/`;
-    await putObjects(s3, input.name, [{ key: `${prefix}slow.bin`, body: randomBytes(4096) }]);
+    const body = randomBytes(4096);
+    await putObjects(s3, input.name, [{ key: `${prefix}slow.bin`, body }]);
     await sendBodies(sqs, queue.url, [
-      s3EventBody(input.name, [{ key: `${prefix}slow.bin`, size: 4096 }]),
+      s3EventBody(input.name, [{ key: `${prefix}slow.bin`, body }]),
     ]);
     const slow = { handler: SLOW_JOB, env: { SLOW_DELAY_MS: '6000' } };
     const first = worker(prefix, queue, out, ['--exit-when-idle', '3s'], slow);
@@ -307,17 +336,16 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     // A long visibility timeout: only the hand-back can make them visible again soon.
     const { queue, out } = await setup({ visibilityTimeoutSeconds: 120 });
     const prefix = `term-${randomBytes(3).toString('hex')}/`;
-    const keys = Array.from({ length: 6 }, (_, i) => `${prefix}big-${i}.bin`);
-    await putObjects(
-      s3,
-      input.name,
-      keys.map((key) => ({ key, body: randomBytes(8 * MiB) })),
-      3,
-    );
+    const objects = Array.from({ length: 6 }, (_, i) => ({
+      key: `${prefix}big-${i}.bin`,
+      body: randomBytes(8 * MiB),
+    }));
+    const keys = objects.map((o) => o.key);
+    await putObjects(s3, input.name, objects, 3);
     await sendBodies(
       sqs,
       queue.url,
-      keys.map((key) => s3EventBody(input.name, [{ key, size: 8 * MiB }])),
+      objects.map((o) => s3EventBody(input.name, [o])),
     );
     // Each copy pauses after its first part is uploaded: multipart uploads stay in flight.
     const run = worker(
@@ -354,7 +382,7 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     await sendBodies(
       sqs,
       queue.url,
-      objects.map((o) => s3EventBody(input.name, [{ key: o.key, size: o.body.length }])),
+      objects.map((o) => s3EventBody(input.name, [o])),
     );
     // Every object takes 300 ms, so the run lasts long enough to kill one worker mid-way; the
     // survivors wait longer than the visibility timeout for the killed one's messages.

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
@@ -120,10 +120,24 @@ export function s3EventKey(key: string, options: { encodeSlash?: boolean } = {})
   return options.encodeSlash ? encoded : encoded.replace(/%2F/g, '/');
 }
 
-/** The body S3 sends to SQS for ObjectCreated events of these objects. */
+/** The ETag S3 gives an object written in one PUT: the MD5 of its bytes, in hex. */
+export function md5Etag(body: Buffer | string): string {
+  return createHash('md5').update(body).digest('hex');
+}
+
+/**
+ * The body S3 sends to SQS for ObjectCreated events of these objects: size and ETag from `body`
+ * (as S3 reports an object written in one PUT), unless given.
+ */
 export function s3EventBody(
   bucket: string,
-  objects: Array<{ key: string; size: number; etag?: string; encodeSlash?: boolean }>,
+  objects: Array<{
+    key: string;
+    body?: Buffer | string;
+    size?: number;
+    etag?: string;
+    encodeSlash?: boolean;
+  }>,
 ): string {
   return JSON.stringify({
     Records: objects.map((o) => ({
@@ -145,8 +159,8 @@ export function s3EventBody(
         },
         object: {
           key: s3EventKey(o.key, { encodeSlash: o.encodeSlash ?? false }),
-          size: o.size,
-          eTag: o.etag ?? '0123456789abcdef0123456789abcdef',
+          size: o.size ?? Buffer.byteLength(o.body ?? ''),
+          eTag: o.etag ?? md5Etag(o.body ?? ''),
           sequencer: '0055AED6DCD90281E5',
         },
       },
@@ -155,7 +169,7 @@ export function s3EventBody(
 }
 
 /** The body EventBridge sends to an SQS target for an S3 "Object Created" event. */
-export function eventBridgeBody(bucket: string, key: string, size: number): string {
+export function eventBridgeBody(bucket: string, key: string, body: Buffer | string): string {
   return JSON.stringify({
     version: '0',
     id: randomBytes(16).toString('hex'),
@@ -170,8 +184,8 @@ export function eventBridgeBody(bucket: string, key: string, size: number): stri
       bucket: { name: bucket },
       object: {
         key,
-        size,
-        etag: '0123456789abcdef0123456789abcdef',
+        size: Buffer.byteLength(body),
+        etag: md5Etag(body),
         sequencer: '0055AED6DCD90281E5',
       },
       'request-id': 'TEST',

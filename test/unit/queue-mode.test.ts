@@ -45,14 +45,28 @@ describe('parseS3EventMessage', () => {
       kind: 'objects',
       format: 's3',
       objects: [
-        { bucket: 'b', key: 'in/a b.txt', size: 5, etag: 'e1', eventName: 'ObjectCreated:Put' },
-        { bucket: 'b', key: 'in/c+d.txt', size: 7, etag: 'e2', eventName: 'ObjectCreated:Put' },
+        {
+          bucket: 'b',
+          key: 'in/a b.txt',
+          size: 5,
+          etag: 'e1',
+          eventName: 'ObjectCreated:Put',
+          eventTime: expect.any(String),
+        },
+        {
+          bucket: 'b',
+          key: 'in/c+d.txt',
+          size: 7,
+          etag: 'e2',
+          eventName: 'ObjectCreated:Put',
+          eventTime: expect.any(String),
+        },
       ],
     });
   });
 
   it('reads an EventBridge Object Created event without decoding its key', () => {
-    const parsed = parseS3EventMessage(eventBridgeBody('b', 'in/a+b%20c.txt', 3));
+    const parsed = parseS3EventMessage(eventBridgeBody('b', 'in/a+b%20c.txt', 'abc'));
     expect(parsed).toMatchObject({
       kind: 'objects',
       format: 'eventbridge',
@@ -80,7 +94,7 @@ describe('parseS3EventMessage', () => {
   it('calls everything else poison, saying why', () => {
     const removed = JSON.parse(s3EventBody('b', [{ key: 'k', size: 1 }]));
     removed.Records[0].eventName = 'ObjectRemoved:Delete';
-    const ebDeleted = JSON.parse(eventBridgeBody('b', 'k', 1));
+    const ebDeleted = JSON.parse(eventBridgeBody('b', 'k', 'x'));
     ebDeleted['detail-type'] = 'Object Deleted';
     const cases: Array<[string, RegExp]> = [
       ['not json', /not JSON/],

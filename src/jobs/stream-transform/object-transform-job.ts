@@ -34,6 +34,7 @@ import {
 import { KeyOutsideInputError, OutputExistsError } from './errors.js';
 import { createObjectFilter } from './filters.js';
 import { readKeysFile } from './keys-file.js';
+import { goneSinceEvent } from './queue/gone-since-event.js';
 import { QueueSource } from './queue/queue-source.js';
 import { checkOutput, type SourceRecord, sourceMetadata } from './resume.js';
 import { inShard, resolveShard } from './shard.js';
@@ -249,7 +250,8 @@ class ObjectTransformRun {
 
   async run(): Promise<JobResult> {
     const { ctx, config } = this;
-    const shard = resolveShard(config.shard);
+    // A queue is shared without sharding (an AWS Batch array's variables must not split it).
+    const shard = resolveShard(config.queue === undefined ? config.shard : '0/1');
     ctx.log.info(
       {
         input: this.report.toJSON().input,
@@ -268,7 +270,7 @@ class ObjectTransformRun {
     let outcome: Awaited<ReturnType<WorkLoop<SourceEntry>['run']>> | undefined;
     let error: unknown;
     try {
-      outcome = await this.loop.run(queue?.entries() ?? this.accepted(shard));
+      outcome = await this.loop.run(this.accepted(shard, queue?.entries()));
     } catch (err) {
       error = err;
     } finally {
@@ -312,11 +314,17 @@ class ObjectTransformRun {
   }
 
   /** The entries of this shard that the filters accept (those known before a HeadObject), counted into the total. */
-  private async *accepted(shard: ReturnType<typeof resolveShard>): AsyncGenerator<SourceEntry> {
-    for await (const entry of this.entries()) {
+  private async *accepted(
+    shard: ReturnType<typeof resolveShard>,
+    source: AsyncIterable<SourceEntry> = this.entries(),
+  ): AsyncGenerator<SourceEntry> {
+    for await (const entry of source) {
       if (!inShard(entry.key, shard)) continue;
       if (entry.object) {
-        if (!(await this.accepts(entry.object))) continue;
+        if (!(await this.accepts(entry.object))) {
+          entry.settled?.('filtered');
+          continue;
+        }
         this.ctx.progress.addTotal(1, entry.object.size);
       }
       yield entry;
@@ -438,6 +446,13 @@ class ObjectTransformRun {
     } catch (err) {
       if (ctx.signal.aborted) return 'aborted';
       if (entry.object === undefined && object === undefined) ctx.progress.addTotal(1, 0);
+      if (entry.settled !== undefined && goneSinceEvent(err)) {
+        ctx.log.info(
+          { key: entry.key, code: (err as S3WorkerError).code },
+          'object changed or deleted since its event; skipped',
+        );
+        return 'skipped';
+      }
       this.loop.noteFailure(err);
       this.report1(entry.key, outputKey, err);
       return 'failed';

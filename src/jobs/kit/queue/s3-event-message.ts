@@ -9,6 +9,8 @@ export interface ObjectCreatedEvent {
   etag?: string;
   /** `ObjectCreated:Put`, `Object Created`... as the event names it. */
   eventName: string;
+  /** When the event happened (ISO 8601), when it says: about when the object was written. */
+  eventTime?: string;
 }
 
 /** What a queue message holds, as far as an S3-object job is concerned. */
@@ -97,6 +99,7 @@ function parseRecords(records: unknown[]): S3EventMessage {
       key,
       eventName,
       ...sizeAndEtag(object.size, object.eTag),
+      ...(typeof record.eventTime === 'string' ? { eventTime: record.eventTime } : {}),
     });
   }
   return { kind: 'objects', format: 's3', objects };
@@ -125,7 +128,13 @@ function parseEventBridge(event: Record<string, unknown>): S3EventMessage {
     kind: 'objects',
     format: 'eventbridge',
     objects: [
-      { bucket, key: object.key, eventName: detailType, ...sizeAndEtag(object.size, object.etag) },
+      {
+        bucket,
+        key: object.key,
+        eventName: detailType,
+        ...sizeAndEtag(object.size, object.etag),
+        ...(typeof event.time === 'string' ? { eventTime: event.time } : {}),
+      },
     ],
   };
 }

@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Location } from '../../../config/s3-location.js';
 import type { JobContext } from '../../job.js';
+import { relativeKey } from '../../kit/key-template.js';
 import { createSqsClient } from '../../kit/queue/create-sqs-client.js';
 import {
   type ItemOutcome,
@@ -10,12 +11,18 @@ import {
 } from '../../kit/queue/queue-consumer.js';
 import type { QueueOptions } from '../../kit/queue/queue-options.js';
 import { parseQueueUrl } from '../../kit/queue/queue-url.js';
-import { parseS3EventMessage } from '../../kit/queue/s3-event-message.js';
+import { type ObjectCreatedEvent, parseS3EventMessage } from '../../kit/queue/s3-event-message.js';
 import type { Outcome } from '../../kit/work-loop.js';
+import type { SourceObject } from '../object-transform-job.js';
 
 /** One object named by a queue message, as the job's loop takes it. */
 export interface QueueEntry {
   key: string;
+  /**
+   * The object as the event describes it (size, ETag, the event's time as its modified time),
+   * like a listed object: no HeadObject. Absent when the event lacks the size or ETag.
+   */
+  object?: SourceObject;
   /** Tells the message how the object ended (deleted once all its objects are done). */
   settled: (outcome: Outcome) => void;
 }
@@ -30,8 +37,9 @@ export interface QueueSourceOptions {
 
 /**
  * stream-transform's queue mode: the objects named by S3 event notifications on `--queue`, as
- * entries for the job's loop, each going through the same pipeline as a key of `--keys` (a
- * HeadObject for its current size and ETag, then filters, key template, conditional write).
+ * entries for the job's loop, each going through the same pipeline as a listed object: the event
+ * gives its size and ETag as a listing would (the read is conditional on that ETag), then
+ * filters, key template, conditional write. An event without them costs a HeadObject.
  *
  * Every object must lie in the input bucket under the input prefix: a message naming another is
  * treated as poison (it ends in the dead-letter queue, where a misrouted notification shows),
@@ -40,11 +48,17 @@ export interface QueueSourceOptions {
  */
 export class QueueSource {
   readonly #client: SQSClient;
-  readonly #consumer: QueueConsumer<string>;
+  readonly #consumer: QueueConsumer<ObjectCreatedEvent>;
+  readonly #input: S3Location;
 
-  private constructor(client: SQSClient, consumer: QueueConsumer<string>) {
+  private constructor(
+    client: SQSClient,
+    consumer: QueueConsumer<ObjectCreatedEvent>,
+    input: S3Location,
+  ) {
     this.#client = client;
     this.#consumer = consumer;
+    this.#input = input;
   }
 
   /** Connects to the queue (GetQueueAttributes) and adds the `queue` progress section. */
@@ -54,7 +68,7 @@ export class QueueSource {
     // The schema already refused a bad URL; this only narrows the type.
     if (typeof queue === 'string') throw new Error(queue);
     const client = await createSqsClient(ctx.s3, queue);
-    const consumer = new QueueConsumer<string>({
+    const consumer = new QueueConsumer<ObjectCreatedEvent>({
       client,
       queue,
       visibilityTimeoutMs: config.queueVisibilityTimeout,
@@ -71,7 +85,7 @@ export class QueueSource {
       throw err;
     }
     ctx.progress.addSection?.('queue', () => ({ ...consumer.stats() }));
-    return new QueueSource(client, consumer);
+    return new QueueSource(client, consumer, config.input);
   }
 
   /** True when the queue was left because of the stop signal (the run was interrupted). */
@@ -87,7 +101,22 @@ export class QueueSource {
   /** The entries of received messages, until stopped or idle (see `QueueConsumer.items`). */
   async *entries(): AsyncGenerator<QueueEntry> {
     for await (const queued of this.#consumer.items()) {
-      yield { key: queued.item, settled: (outcome) => queued.settle(itemOutcome(outcome)) };
+      const event = queued.item;
+      const settled = (outcome: Outcome) => queued.settle(itemOutcome(outcome));
+      if (event.size === undefined || event.etag === undefined) {
+        yield { key: event.key, settled };
+        continue;
+      }
+      const object: SourceObject = {
+        bucket: this.#input.bucket,
+        key: event.key,
+        relKey: relativeKey(event.key, this.#input.prefix),
+        size: event.size,
+        // Events give the ETag bare; S3 listings and HEADs quote it.
+        etag: event.etag.startsWith('"') ? event.etag : `"${event.etag}"`,
+        lastModified: eventDate(event.eventTime),
+      };
+      yield { key: event.key, object, settled };
     }
   }
 
@@ -107,16 +136,22 @@ function itemOutcome(outcome: Outcome): ItemOutcome {
   return 'ok';
 }
 
-/** The keys a message names, or why it is not for this job. */
+/** The event's time, or now when it has none (or an unreadable one). */
+function eventDate(text: string | undefined): Date {
+  const date = text === undefined ? new Date() : new Date(text);
+  return Number.isNaN(date.getTime()) ? new Date() : date;
+}
+
+/** The objects a message names (one per key), or why it is not for this job. */
 function parseBody(
   body: string,
   input: S3Location,
   isOwnOutput: (key: string) => boolean,
-): ParsedMessage<string> {
+): ParsedMessage<ObjectCreatedEvent> {
   const parsed = parseS3EventMessage(body);
   if (parsed.kind === 'test-event') return { kind: 'discard', reason: 's3:TestEvent' };
   if (parsed.kind === 'poison') return parsed;
-  const keys = new Set<string>();
+  const objects = new Map<string, ObjectCreatedEvent>();
   for (const object of parsed.objects) {
     if (object.bucket !== input.bucket) {
       return {
@@ -130,8 +165,11 @@ function parseBody(
         reason: `names ${JSON.stringify(object.key)}, outside the input prefix ${JSON.stringify(input.prefix)}`,
       };
     }
-    if (!isOwnOutput(object.key)) keys.add(object.key);
+    if (isOwnOutput(object.key)) continue;
+    // A key written twice within one message is read once, in its current version (HeadObject).
+    const { bucket, key, eventName } = object;
+    objects.set(key, objects.has(key) ? { bucket, key, eventName } : object);
   }
-  if (keys.size === 0) return { kind: 'discard', reason: 'names only outputs of this job' };
-  return { kind: 'items', items: [...keys] };
+  if (objects.size === 0) return { kind: 'discard', reason: 'names only outputs of this job' };
+  return { kind: 'items', items: [...objects.values()] };
 }
