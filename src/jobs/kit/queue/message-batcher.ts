@@ -20,10 +20,12 @@ export class MessageBatcher<E> {
   readonly #inFlight = new Set<Promise<void>>();
 
   /**
-   * @param delayMs how long the first entry of a batch waits for more; default 20 ms (a delete is
-   *   never urgent, and a visibility change waits no longer than that either).
+   * @param delayMs how long the first entry of a batch waits for more; default 100 ms. Longer
+   *   fills more batches (SQS bills per request, and each costs the server), and costs nothing:
+   *   a finished message stays invisible until deleted, a heartbeat renews well before the
+   *   timeout, and `flush()` sends at once when the run stops.
    */
-  constructor(send: (entries: E[]) => Promise<BatchEntryResult[]>, delayMs = 20) {
+  constructor(send: (entries: E[]) => Promise<BatchEntryResult[]>, delayMs = 100) {
     this.#send = send;
     this.#delayMs = delayMs;
   }
