@@ -1,13 +1,19 @@
 import type { ConfigIssue } from '../../../errors.js';
-import { queueOptionProblems } from '../../kit/queue/queue-options.js';
-import type { StreamTransformConfig } from '../config.js';
+import { type QueueOptions, queueOptionProblems } from '../../kit/queue/queue-options.js';
+
+/** The stream-transform options queue mode is checked against (a part of its config). */
+export interface QueueModeConfig extends QueueOptions {
+  keys?: string | undefined;
+  shard?: string | undefined;
+  dryRun: boolean;
+}
 
 /**
  * stream-transform options that contradict queue mode, or queue options without `queue`; empty
  * when consistent. The queue decides which objects are processed, so `keys` and `shard` make no
  * sense beside it, and a dry run would have to consume messages it does not process.
  */
-export function queueModeProblems(config: StreamTransformConfig): ConfigIssue[] {
+export function queueModeProblems(config: QueueModeConfig): ConfigIssue[] {
   const issues = queueOptionProblems(config);
   if (config.queue === undefined) return issues;
   if (config.keys !== undefined) {

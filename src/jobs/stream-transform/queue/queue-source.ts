@@ -13,7 +13,16 @@ import type { QueueOptions } from '../../kit/queue/queue-options.js';
 import { parseQueueUrl } from '../../kit/queue/queue-url.js';
 import { type ObjectCreatedEvent, parseS3EventMessage } from '../../kit/queue/s3-event-message.js';
 import type { Outcome } from '../../kit/work-loop.js';
-import type { SourceObject } from '../object-transform-job.js';
+
+/** An object as its event describes it: the fields of the job's `SourceObject`. */
+export interface EventObject {
+  bucket: string;
+  key: string;
+  relKey: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
 
 /** One object named by a queue message, as the job's loop takes it. */
 export interface QueueEntry {
@@ -22,7 +31,7 @@ export interface QueueEntry {
    * The object as the event describes it (size, ETag, the event's time as its modified time),
    * like a listed object: no HeadObject. Absent when the event lacks the size or ETag.
    */
-  object?: SourceObject;
+  object?: EventObject;
   /** Tells the message how the object ended (deleted once all its objects are done). */
   settled: (outcome: Outcome) => void;
 }
@@ -107,7 +116,7 @@ export class QueueSource {
         yield { key: event.key, settled };
         continue;
       }
-      const object: SourceObject = {
+      const object: EventObject = {
         bucket: this.#input.bucket,
         key: event.key,
         relKey: relativeKey(event.key, this.#input.prefix),
