@@ -366,6 +366,24 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     expect(summaryOf(r).queue).toMatchObject({ deleted: 0, returned: summaryOf(r).queue.received });
   }, 180_000);
 
+  it('on SIGTERM while idle, the long poll in flight is not abandoned: a message arriving then stays visible', async () => {
+    const { queue, out } = await setup({ visibilityTimeoutSeconds: 120 });
+    const prefix = `idle-${randomBytes(3).toString('hex')}/`;
+    const run = worker(prefix, queue, out);
+    await run.waitForLog('queue consumer starting');
+    // Let the first long poll go out on the empty queue.
+    await sleep(500);
+    run.child.kill('SIGTERM');
+    // SQS would hand this to a poll the worker had cut off, and hide it for 120 s.
+    await sendBodies(sqs, queue.url, [
+      s3EventBody(input.name, [{ key: `${prefix}late.txt`, body: 'x' }]),
+    ]);
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(ExitCode.Interrupted);
+    expect(await queueCounts(sqs, queue.url)).toEqual({ visible: 1, inFlight: 0 });
+    expect(await listKeys(s3, out)).toEqual([]);
+  });
+
   it('kill -9 one of three workers: its messages come back and are finished by the others, nothing written twice', async () => {
     const { queue, out } = await setup({ visibilityTimeoutSeconds: 4 });
     const prefix = `kill-${randomBytes(3).toString('hex')}/`;

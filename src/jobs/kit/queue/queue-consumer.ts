@@ -86,6 +86,14 @@ export interface QueueConsumerOptions<T> {
 /** SQS's own maxima: 10 messages per receive, 20 s of long polling. */
 const RECEIVE_BATCH = 10;
 const LONG_POLL_SECONDS = 20;
+/**
+ * The next receive starts while fewer than this many items still wait, so the loop never waits
+ * for SQS's answer with nothing to hand out; at most this many plus one batch are held waiting.
+ * That early receive is a short poll: a long poll left waiting when the run stops could be
+ * handed, server-side, the very messages this worker hands back, and lose them until their
+ * visibility timeout ends.
+ */
+const PREFETCH_BELOW = RECEIVE_BATCH;
 /** Receives that fail in a row (after the SDK's retries) before the run gives up. */
 const MAX_RECEIVE_FAILURES = 5;
 /** Visibility used when the queue's own is 0 and none is configured, ms. */
@@ -239,35 +247,59 @@ export class QueueConsumer<T> {
   }
 
   /**
-   * The items of received messages, in order, received lazily (a receive happens only when the
-   * loop asks for an item and none is waiting). Ends on the stop signal, or once idle for
-   * `exitWhenIdleMs`. Items received but never taken are settled `aborted` when it ends.
+   * The items of received messages, in order, received lazily: a receive starts only when the
+   * loop asks for an item and fewer than `PREFETCH_BELOW` wait (so the next batch is on its way
+   * before the last one runs out). Ends on the stop signal, or once idle for `exitWhenIdleMs`.
+   * Items received but never taken are settled `aborted` when it ends.
+   *
+   * The stop signal does not cut a receive short: SQS keeps serving an abandoned long poll and
+   * would hand it the next message — one this worker hands back, another worker's, or a new
+   * event — which would then stay hidden for a whole visibility timeout. The receive in flight is
+   * left to answer (at once when a message is there, else after at most 20 s) and what it brings
+   * is handed back. Only `signal` (the drain deadline) aborts it.
    *
    * @throws S3WorkerError when receiving fails for good (access denied, queue gone, or
    *   `MAX_RECEIVE_FAILURES` failures in a row).
    */
   async *items(): AsyncGenerator<QueueItem<T>> {
     const buffer: QueueItem<T>[] = [];
+    let receiving: Promise<Message[] | undefined> | undefined;
+    const receive = (longPoll: boolean): Promise<Message[] | undefined> => {
+      const started = this.#receive(longPoll);
+      // Awaited below; until then a failure must not count as unhandled.
+      started.catch(() => {});
+      receiving = started;
+      return started;
+    };
     try {
       for (;;) {
         if (this.#halted()) {
           this.#stopped = true;
           return;
         }
+        if (receiving === undefined && buffer.length > 0 && buffer.length < PREFETCH_BELOW) {
+          receive(false);
+        }
         const next = buffer.shift();
         if (next) {
           yield next;
           continue;
         }
-        if (this.#idleLongEnough()) {
-          this.#o.log.info(
-            { idleMs: Date.now() - this.#lastActivity },
-            'queue idle: no more messages',
-          );
-          return;
+        let answered = receiving;
+        if (answered === undefined) {
+          if (this.#idleLongEnough()) {
+            this.#o.log.info(
+              { idleMs: Date.now() - this.#lastActivity },
+              'queue idle: no more messages',
+            );
+            return;
+          }
+          answered = receive(true);
         }
-        const messages = await this.#receive();
-        if (messages === undefined) {
+        const messages = await answered;
+        receiving = undefined;
+        if (messages === undefined || this.#halted()) {
+          if (messages !== undefined) this.#track(this.#handBack(answered));
           this.#stopped = true;
           return;
         }
@@ -275,6 +307,9 @@ export class QueueConsumer<T> {
       }
     } finally {
       for (const item of buffer) item.settle('aborted');
+      // A receive still out, or answered but not taken (the loop stopped first): hand back
+      // what it brings; close() waits for it.
+      if (receiving !== undefined) this.#track(this.#handBack(receiving));
     }
   }
 
@@ -310,13 +345,18 @@ export class QueueConsumer<T> {
     return idle !== undefined && this.#held.size === 0 && Date.now() - this.#lastActivity >= idle;
   }
 
-  /** One ReceiveMessage; undefined when the run stopped meanwhile. Retries transient failures. */
-  async #receive(): Promise<Message[] | undefined> {
+  /**
+   * One ReceiveMessage, a long poll or a short one; undefined when `signal` aborted it (or the
+   * run stopped while it waited to retry). Retries transient failures.
+   */
+  async #receive(longPoll: boolean): Promise<Message[] | undefined> {
     const { client, queue, log, stopSignal, signal, exitWhenIdleMs } = this.#o;
+    // Only the hard abort cuts a request short (see items()); a stop still ends a retry wait.
     const halt = AbortSignal.any([stopSignal, signal]);
     // Polls no longer than the idle time, so --exit-when-idle is kept to about a second.
-    const wait =
-      exitWhenIdleMs === undefined
+    const wait = !longPoll
+      ? 0
+      : exitWhenIdleMs === undefined
         ? LONG_POLL_SECONDS
         : Math.min(LONG_POLL_SECONDS, Math.ceil(exitWhenIdleMs / 1000));
     for (let failures = 0; ; ) {
@@ -330,7 +370,7 @@ export class QueueConsumer<T> {
             VisibilityTimeout: this.#visibilityMs / 1000,
             MessageSystemAttributeNames: ['SentTimestamp', 'ApproximateReceiveCount'],
           }),
-          { abortSignal: halt },
+          { abortSignal: signal },
         );
         this.#stats.polls++;
         return out.Messages ?? [];
@@ -439,6 +479,20 @@ export class QueueConsumer<T> {
           { messageId: message.id, code: result.code, detail: result.message },
           'could not delete a finished message: it will be received again and skipped then',
         );
+      }),
+    );
+  }
+
+  async #handBack(receiving: Promise<Message[] | undefined>): Promise<void> {
+    const late = await receiving.catch(() => undefined);
+    this.#stats.received += late?.length ?? 0;
+    await Promise.all(
+      (late ?? []).map(async (message) => {
+        const result = await this.#visibility.add({
+          receiptHandle: message.ReceiptHandle ?? '',
+          visibilitySeconds: 0,
+        });
+        if (result.ok) this.#stats.returned++;
       }),
     );
   }
