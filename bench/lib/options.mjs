@@ -32,12 +32,14 @@ the peers once). Writes <out>/latest.json and <out>/latest.md and prints the tab
   --scenario LIST     a (copy-through), b (many small objects), c (gzip -1 of text),
                       d (zstd -1 of text), e (gunzip back to text), f (unzstd back to text),
                       rss (s3worker peak RSS by object size), u (upload of a stream of
-                      unknown length: s3worker's Transfer vs lib-storage's Upload);
-                      comma-separated or repeated (default: a,b,c,d,e,f,rss,u)
+                      unknown length: s3worker's Transfer vs lib-storage's Upload),
+                      q (queue mode: S3 events on SQS with 1, 2 and 4 workers beside
+                      listing mode, b's objects); comma-separated or repeated
+                      (default: a,b,c,d,e,f,rss,u,q)
   --size SIZE         object size for a, and the text size for c-f (default 1GiB)
   --upload-size SIZE  stream length for u (default 2GiB)
-  --objects N         object count for b (default 5000)
-  --object-size SIZE  object size for b (default 64KiB)
+  --objects N         object count for b and q (default 5000)
+  --object-size SIZE  object size for b and q (default 64KiB)
   --rss-sizes LIST    object sizes for rss (default 1GiB,4GiB)
   --tools LIST        s5cmd,aws,s3worker,local (default: all; local = the C tool alone on a
                       local copy of the source, the physical bound of c-f)
@@ -95,8 +97,8 @@ export function parseOptions(argv) {
   return {
     help: values.help,
     scenarios: pick(
-      list(values.scenario ?? ['a,b,c,d,e,f,rss,u']),
-      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u'],
+      list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q']),
+      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q'],
       'scenario',
     ),
     size: parseSize(values.size),

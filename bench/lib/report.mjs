@@ -130,6 +130,26 @@ export function summarize(results) {
     });
   }
 
+  const queue = results.scenarios.find((e) => e.id === 'q');
+  if (queue) {
+    const listing = find(queue, 's3worker', 'listing');
+    const one = find(queue, 's3worker', 'queue ×1');
+    const r = ratio(one, listing);
+    targets.push({
+      target: '(q) queue mode with 1 worker ≥ 0.8× listing mode',
+      measured:
+        r === undefined
+          ? 'not measured'
+          : `${r}× (${one.throughput} vs ${listing.throughput} objects/s; ` +
+            queue.runs
+              .filter((x) => ok(x) && x.variant.startsWith('queue'))
+              .map((x) => `${x.variant}: ${x.throughput}`)
+              .join(', ') +
+            ')',
+      met: r === undefined ? undefined : r >= 0.8,
+    });
+  }
+
   const rssRuns = results.scenarios
     .filter((e) => e.id === 'rss')
     .map((e) => ({ bytes: e.work.bytes, run: e.runs.find((r) => ok(r)) }))

@@ -11,6 +11,7 @@ import {
   PutObjectTaggingCommand,
 } from '@aws-sdk/client-s3';
 import type { Permission } from '../jobs/permissions.js';
+import { probeQueuePermissions } from './probe-queue.js';
 import type { Prober } from './prober.js';
 
 /** An ETag no object has: a write conditional on it cannot succeed. */
@@ -37,7 +38,8 @@ function declares(perms: readonly Permission[], action: string, bucket: string, 
  * behind: reads read one byte or HEAD a key that does not exist, writes are a multipart upload
  * started and aborted (or, without `s3:AbortMultipartUpload`, a PutObject conditional on an ETag
  * no object has), tagging and deletes target a key that does not exist. One check per
- * permission, named by the job's reason for it. Actions with no probe (KMS, others) are listed
+ * permission, named by the job's reason for it. SQS actions are probed on the queue their
+ * permission's `url` names (see probe-queue.ts). Actions with no probe (KMS, others) are listed
  * as skipped with why; what could not be cleaned up goes to `leftovers`.
  */
 export async function probePermissions(
@@ -51,8 +53,13 @@ export async function probePermissions(
   const ordered = [...perms].sort(
     (a, b) => Number(b.action === 's3:ListBucket') - Number(a.action === 's3:ListBucket'),
   );
+  const queuePerms: Permission[] = [];
   for (const p of ordered) {
     const bucket = p.bucket;
+    if (p.action.startsWith('sqs:')) {
+      queuePerms.push(p);
+      continue;
+    }
     if (bucket === undefined || !p.action.startsWith('s3:')) {
       probe.skip(
         p.reason,
@@ -152,6 +159,7 @@ export async function probePermissions(
         );
     }
   }
+  await probeQueuePermissions(probe, queuePerms);
 }
 
 /** GetObject: one byte of an existing object, else a HEAD of a missing key (404 = allowed). */

@@ -15,6 +15,12 @@ export interface ProgressReporter {
   addBytesOut(bytes: number): void;
   /** One object is finished, one way or another. */
   objectDone(outcome: 'done' | 'skipped' | 'failed'): void;
+  /**
+   * Adds a named group of counts to every progress line and to the summary (`queue: {...}`),
+   * read from `fields` at each line: a job's own counters beside the object counts. Optional
+   * for reporters that have no use for it.
+   */
+  addSection?(name: string, fields: () => Record<string, unknown>): void;
 }
 
 /** What a running job gets from the runtime. */

@@ -15,6 +15,11 @@ export interface Permission {
   /** A full resource ARN, for non-S3 actions (e.g. a KMS key). */
   resource?: string;
   /**
+   * Where a non-S3 resource is reached, when its ARN does not say (an SQS queue URL): `doctor`
+   * probes it there. Not part of the policy.
+   */
+  url?: string;
+  /**
    * An IAM condition that narrows a non-S3 permission, as operator → key → values (e.g. a KMS key
    * named by alias: `{ 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/logs'] } }`).
    */

@@ -64,6 +64,7 @@ export function progressFields(snap: ProgressSnapshot): Record<string, unknown> 
     elapsedMs: snap.elapsedMs,
     mbPerSecond: Number(snap.mbPerSecond.toFixed(2)),
     ...(snap.etaMs === undefined ? {} : { etaMs: snap.etaMs }),
+    ...snap.sections,
   };
 }
 

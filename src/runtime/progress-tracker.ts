@@ -11,6 +11,8 @@ export interface ProgressSnapshot {
   mbPerSecond: number;
   /** Milliseconds left at the current rate; undefined while the total or rate is unknown. */
   etaMs: number | undefined;
+  /** The job's own groups of counts (`addSection`), by name; absent when it added none. */
+  sections?: Record<string, Record<string, unknown>>;
 }
 
 /**
@@ -25,6 +27,7 @@ export class ProgressTracker implements ProgressReporter {
   #bytesIn = 0;
   #bytesOut = 0;
   readonly #outcomes = { done: 0, skipped: 0, failed: 0 };
+  readonly #sections = new Map<string, () => Record<string, unknown>>();
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -48,6 +51,10 @@ export class ProgressTracker implements ProgressReporter {
     this.#outcomes[outcome]++;
   }
 
+  addSection(name: string, fields: () => Record<string, unknown>): void {
+    this.#sections.set(name, fields);
+  }
+
   snapshot(): ProgressSnapshot {
     const elapsedMs = Math.max(0, this.#now() - this.#startedAt);
     const rate = elapsedMs > 0 ? this.#bytesIn / (elapsedMs / 1000) : 0;
@@ -66,6 +73,13 @@ export class ProgressTracker implements ProgressReporter {
       elapsedMs,
       mbPerSecond: rate / 1e6,
       etaMs: etaMs === undefined ? undefined : Math.round(etaMs),
+      ...(this.#sections.size > 0
+        ? {
+            sections: Object.fromEntries(
+              [...this.#sections].map(([name, fields]) => [name, fields()]),
+            ),
+          }
+        : {}),
     };
   }
 }

@@ -72,7 +72,9 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
   const status = (state: RunState, exitCode?: number): void => {
     const snap = tracker.snapshot();
     const now = new Date().toISOString();
-    const mark = `${snap.bytesIn}/${snap.bytesOut}/${snap.objects.done}/${snap.objects.skipped}/${snap.objects.failed}`;
+    // A job's own counts move the mark too: a queue worker's answered polls prove it alive
+    // while the queue is idle.
+    const mark = `${snap.bytesIn}/${snap.bytesOut}/${snap.objects.done}/${snap.objects.skipped}/${snap.objects.failed}/${JSON.stringify(snap.sections ?? {})}`;
     if (mark !== progressMark) {
       progressMark = mark;
       lastProgressAt = now;

@@ -70,10 +70,13 @@ describe('deploy/', () => {
     expect(r.stderr).toContain(path);
   });
 
-  it.each(['stream-transform'])('has valid IAM JSON for %s and a valid trust policy', (job) => {
-    const policy = JSON.parse(readFileSync(join(root, `deploy/${job}/policy.json`), 'utf8'));
-    expect(policyProblems(policy, 'identity')).toEqual([]);
-    const trust = JSON.parse(readFileSync(join(root, 'deploy/trust-policy.json'), 'utf8'));
-    expect(policyProblems(trust, 'trust')).toEqual([]);
-  });
+  it.each(['stream-transform', 'stream-transform-queue'])(
+    'has valid IAM JSON for %s and a valid trust policy',
+    (job) => {
+      const policy = JSON.parse(readFileSync(join(root, `deploy/${job}/policy.json`), 'utf8'));
+      expect(policyProblems(policy, 'identity')).toEqual([]);
+      const trust = JSON.parse(readFileSync(join(root, 'deploy/trust-policy.json'), 'utf8'));
+      expect(policyProblems(trust, 'trust')).toEqual([]);
+    },
+  );
 });

@@ -6,23 +6,26 @@ export const IMAGES = {
   minio: 'minio/minio:RELEASE.2025-09-07T16-13-09Z',
   postgres: 'postgres:15-alpine',
   mariadb: 'mariadb:10.11',
+  elasticmq: 'softwaremill/elasticmq-native:1.7.1',
 } as const;
 
 /**
- * Starts MinIO, PostgreSQL and MariaDB with Testcontainers (needs a Docker engine).
+ * Starts MinIO, PostgreSQL, MariaDB and ElasticMQ (SQS) with Testcontainers (needs a Docker engine).
  * Returns the servers and a function that stops them.
  */
 export async function startContainers(): Promise<{
   servers: Omit<TestServers, 'source'>;
   stop: () => Promise<void>;
 }> {
-  const [{ MinioContainer }, { PostgreSqlContainer }, { MariaDbContainer }] = await Promise.all([
-    import('@testcontainers/minio'),
-    import('@testcontainers/postgresql'),
-    import('@testcontainers/mariadb'),
-  ]);
+  const [{ MinioContainer }, { PostgreSqlContainer }, { MariaDbContainer }, { GenericContainer }] =
+    await Promise.all([
+      import('@testcontainers/minio'),
+      import('@testcontainers/postgresql'),
+      import('@testcontainers/mariadb'),
+      import('testcontainers'),
+    ]);
   const minioPassword = randomBytes(18).toString('base64url');
-  const [minio, postgres, mariadb] = await Promise.all([
+  const [minio, postgres, mariadb, elasticmq] = await Promise.all([
     new MinioContainer(IMAGES.minio)
       .withUsername('s3worker-root')
       .withPassword(minioPassword)
@@ -37,6 +40,7 @@ export async function startContainers(): Promise<{
       .withUsername('s3worker')
       .withUserPassword(randomBytes(18).toString('base64url'))
       .start(),
+    new GenericContainer(IMAGES.elasticmq).withExposedPorts(9324).start(),
   ]);
   return {
     servers: {
@@ -60,9 +64,13 @@ export async function startContainers(): Promise<{
         password: mariadb.getUserPassword(),
         database: mariadb.getDatabase(),
       },
+      sqs: {
+        endpoint: `http://${elasticmq.getHost()}:${elasticmq.getMappedPort(9324)}`,
+        region: 'us-east-1',
+      },
     },
     stop: async () => {
-      await Promise.allSettled([minio.stop(), postgres.stop(), mariadb.stop()]);
+      await Promise.allSettled([minio.stop(), postgres.stop(), mariadb.stop(), elasticmq.stop()]);
     },
   };
 }

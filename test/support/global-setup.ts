@@ -27,7 +27,10 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let stop = async () => {};
   const fromEnv = serversFromEnv(process.env);
-  let fromScript = fromEnv ? undefined : serversFromEnv(readServicesEnvFile() ?? {});
+  const scriptEnv = readServicesEnvFile() ?? {};
+  // An env file written before ElasticMQ joined counts as none: `start` again adds it and reuses
+  // the servers that run.
+  let fromScript = fromEnv || !scriptEnv.SQS_ENDPOINT ? undefined : serversFromEnv(scriptEnv);
   const plan = planServers(
     {
       environment: fromEnv !== undefined,
@@ -57,7 +60,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       if (!fromScript) throw new Error('scripts/test-services.sh start wrote no env file');
       servers = { source: 'services-script', ...fromScript };
       console.error(
-        '[integration servers] started MinIO, PostgreSQL and MariaDB on 127.0.0.1 with scripts/test-services.sh; they keep running for the next test runs. Stop them with `scripts/test-services.sh stop`.',
+        '[integration servers] started MinIO, PostgreSQL, MariaDB and ElasticMQ on 127.0.0.1 with scripts/test-services.sh; they keep running for the next test runs. Stop them with `scripts/test-services.sh stop`.',
       );
       break;
     case 'fail':
@@ -65,7 +68,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   await checkServers(servers);
   console.error(
-    `[integration servers] from ${servers.source}: S3 ${servers.s3.endpoint}, PostgreSQL ${servers.postgres.host}:${servers.postgres.port}, MariaDB ${servers.mysql.host}:${servers.mysql.port}`,
+    `[integration servers] from ${servers.source}: S3 ${servers.s3.endpoint}, PostgreSQL ${servers.postgres.host}:${servers.postgres.port}, MariaDB ${servers.mysql.host}:${servers.mysql.port}, SQS ${servers.sqs.endpoint}`,
   );
   project.provide('servers', servers);
   return stop;

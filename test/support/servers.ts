@@ -22,18 +22,25 @@ export interface SqlServer {
   database: string;
 }
 
+/** The SQS server (ElasticMQ) the queue-mode tests talk to; it accepts any credentials. */
+export interface SqsServer {
+  endpoint: string;
+  region: string;
+}
+
 export interface TestServers {
   /** Where the servers came from, printed at the start of the run. */
   source: 'environment' | 'services-script' | 'testcontainers';
   s3: S3Server;
   postgres: SqlServer;
   mysql: SqlServer;
+  sqs: SqsServer;
 }
 
 export type Env = Record<string, string | undefined>;
 
 const SCRIPT_HINT =
-  'start local servers with `scripts/test-services.sh start` (no Docker needed), or run a Docker engine so Testcontainers can start them, or set S3_ENDPOINT/S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY, PGHOST/PGPORT/PGUSER/PGPASSWORD and MYSQL_HOST/MYSQL_PORT/MYSQL_USER/MYSQL_PASSWORD';
+  'start local servers with `scripts/test-services.sh start` (no Docker needed), or run a Docker engine so Testcontainers can start them, or set S3_ENDPOINT/S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY, PGHOST/PGPORT/PGUSER/PGPASSWORD, MYSQL_HOST/MYSQL_PORT/MYSQL_USER/MYSQL_PASSWORD and SQS_ENDPOINT';
 
 /** The env file scripts/test-services.sh writes, parsed; undefined when it has not run. */
 export function readServicesEnvFile(env: Env = process.env): Env | undefined {
@@ -62,6 +69,7 @@ export function serversFromEnv(env: Env): Omit<TestServers, 'source'> | undefine
     'MYSQL_PORT',
     'MYSQL_USER',
     'MYSQL_PASSWORD',
+    'SQS_ENDPOINT',
   ].filter((k) => !env[k]);
   if (missing.length > 0) {
     throw new Error(
@@ -92,6 +100,7 @@ export function serversFromEnv(env: Env): Omit<TestServers, 'source'> | undefine
       password: env.MYSQL_PASSWORD!,
       database: env.MYSQL_DATABASE ?? 'mysql',
     },
+    sqs: { endpoint: env.SQS_ENDPOINT!, region: env.S3_REGION ?? 'us-east-1' },
   };
 }
 
@@ -129,6 +138,22 @@ export async function probeS3(s3: S3Server): Promise<void> {
   }
 }
 
+/** Checks the SQS server answers an SQS request (ListQueues). */
+export async function probeSqs(sqs: SqsServer): Promise<void> {
+  const { ListQueuesCommand, SQSClient } = await import('@aws-sdk/client-sqs');
+  const client = new SQSClient({
+    endpoint: sqs.endpoint,
+    region: sqs.region,
+    credentials: { accessKeyId: 'probe', secretAccessKey: 'probe' },
+    maxAttempts: 1,
+  });
+  try {
+    await client.send(new ListQueuesCommand({}), { abortSignal: AbortSignal.timeout(5000) });
+  } finally {
+    client.destroy();
+  }
+}
+
 /** Every server answers, or one error that names each one that does not and how to fix it. */
 export async function checkServers(servers: Omit<TestServers, 'source'>): Promise<void> {
   const problems: string[] = [];
@@ -144,6 +169,11 @@ export async function checkServers(servers: Omit<TestServers, 'source'>): Promis
     probeTcp(servers.mysql.host, servers.mysql.port).catch((err: Error) => {
       problems.push(
         `MariaDB at ${servers.mysql.host}:${servers.mysql.port} is not answering: ${describe(err)}`,
+      );
+    }),
+    probeSqs(servers.sqs).catch((err: Error) => {
+      problems.push(
+        `SQS (ElasticMQ) at ${servers.sqs.endpoint} is not answering: ${describe(err)}`,
       );
     }),
   ]);

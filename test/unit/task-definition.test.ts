@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   Compatibility,
   CPUArchitecture,
@@ -10,6 +11,9 @@ import {
 import { DockerfileParser } from 'dockerfile-ast';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import streamTransform from '../../deploy/stream-transform/task-definition.json' with {
+  type: 'json',
+};
+import streamTransformQueue from '../../deploy/stream-transform-queue/task-definition.json' with {
   type: 'json',
 };
 import { resolveConfig } from '../../src/config/resolve-config.js';
@@ -77,6 +81,12 @@ const TASK_DEFINITIONS: Array<[file: string, job: string, td: Input, secrets: st
     streamTransform as Input,
     [],
   ],
+  [
+    'deploy/stream-transform-queue/task-definition.json',
+    'stream-transform',
+    streamTransformQueue as Input,
+    [],
+  ],
 ];
 
 describe('task-definition.json at the top level', () => {
@@ -86,7 +96,7 @@ describe('task-definition.json at the top level', () => {
   });
 });
 
-describe.each(TASK_DEFINITIONS)('%s', (_file, job, td, secrets) => {
+describe.each(TASK_DEFINITIONS)('%s', (tdFile, job, td, secrets) => {
   const container = td.containerDefinitions?.[0];
   const env = Object.fromEntries((container?.environment ?? []).map((e) => [e.name, e.value]));
 
@@ -178,7 +188,14 @@ describe.each(TASK_DEFINITIONS)('%s', (_file, job, td, secrets) => {
     const schemas = { runtime: runtimeOptionsSchema, job: ObjectTransformJob.configSchema };
     const fromEnv = resolveConfig(schemas, { flags: {}, env });
     const file = JSON.parse(
-      readFileSync(new URL(`../../deploy/${job}/config.json`, import.meta.url), 'utf8'),
+      // Beside the task definition in deploy/, the main job's for the top-level copy.
+      readFileSync(
+        new URL(
+          `../../${tdFile.startsWith('deploy/') ? dirname(tdFile) : `deploy/${job}`}/config.json`,
+          import.meta.url,
+        ),
+        'utf8',
+      ),
     ) as Record<string, unknown>;
     const fromFile = resolveConfig(schemas, {
       flags: {},

@@ -35,6 +35,7 @@ describe('choosing the integration test servers', () => {
       MYSQL_PORT: String(port),
       MYSQL_USER: 'u',
       MYSQL_PASSWORD: 'p',
+      SQS_ENDPOINT: `http://127.0.0.1:${port}`,
     })!;
     const err = await checkServers(servers).then(
       () => undefined,
@@ -45,6 +46,9 @@ describe('choosing the integration test servers', () => {
     );
     expect(err?.message).toContain('PostgreSQL at');
     expect(err?.message).toContain('MariaDB at');
+    expect(err?.message).toMatch(
+      new RegExp(`SQS \\(ElasticMQ\\) at http://127.0.0.1:${port} is not answering`),
+    );
     expect(err?.message).toContain('scripts/test-services.sh start');
   });
 

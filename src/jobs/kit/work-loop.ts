@@ -45,6 +45,12 @@ export interface WorkLoopOptions<T> {
   onError: (item: T, err: unknown) => void;
   /** Called once per counted item, as it ends (progress). */
   onOutcome?: ((outcome: 'done' | 'skipped' | 'failed') => void) | undefined;
+  /**
+   * Called once for every item taken from the source, however it ended: also `filtered`, and
+   * `aborted` for an item never started because the loop stopped. A source that must account
+   * for each item it gave (a queue message to delete or hand back) hears it here.
+   */
+  onSettled?: ((item: T, outcome: Outcome) => void) | undefined;
 }
 
 /** What a loop did. Once a run took every item (`complete`), `listed = done + skipped + failed + aborted`. */
@@ -159,6 +165,7 @@ export class WorkLoop<T> {
           this.#listed++;
           this.#aborted++;
           early = true;
+          this.#o.onSettled?.(item, 'aborted');
           break;
         }
         this.#listed++;
@@ -203,6 +210,7 @@ export class WorkLoop<T> {
         }
       }
     }
+    this.#o.onSettled?.(item, outcome);
     if (outcome === 'filtered') {
       // Not in the progress total either: only counted here, as skipped.
       this.#countSkipped('filtered');

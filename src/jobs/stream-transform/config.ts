@@ -18,7 +18,9 @@ import { outputOptionProblems, outputOptionsSchema } from '../kit/output-options
 import { outputsReadBack } from '../kit/outputs-read-back.js';
 import { GZIP_BLOCK_SIZE, GZIP_MIN_BLOCK_SIZE } from '../kit/parallel-gzip.js';
 import { ZSTD_BLOCK_SIZE, ZSTD_MIN_BLOCK_SIZE } from '../kit/parallel-zstd.js';
+import { queueOptionsSchema } from '../kit/queue/queue-options.js';
 import { createObjectFilter } from './filters.js';
+import { queueModeProblems } from './queue/queue-mode-problems.js';
 import { parseShard } from './shard.js';
 
 const isoDate = z.string().transform((text, ctx): Date => {
@@ -184,6 +186,7 @@ export const streamTransformConfigSchema = z.object({
       'At start, abort incomplete multipart uploads under the output prefix started longer ago than this (left by a killed task); 0 turns the sweep off. Default 24h.',
     ),
   ...outputOptionsSchema.shape,
+  ...queueOptionsSchema.shape,
 });
 
 /** The parsed options of the stream-transform job. */
@@ -196,7 +199,7 @@ export type StreamTransformConfigInput = z.input<typeof streamTransformConfigSch
  * its own options). Empty when the config is consistent.
  */
 export function crossFieldProblems(config: StreamTransformConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = outputOptionProblems(config);
+  const issues: ConfigIssue[] = [...outputOptionProblems(config), ...queueModeProblems(config)];
   if (
     config.minSize !== undefined &&
     config.maxSize !== undefined &&

@@ -27,6 +27,7 @@ import { outputFingerprint } from '../kit/output-fingerprint.js';
 import { OutputKeyClaims } from '../kit/output-key-claims.js';
 import { OutputKeyCollisionError } from '../kit/output-key-collision-error.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
+import { queuePermissions } from '../kit/queue/queue-options.js';
 import { runChain, type TransformSpec, toStages } from '../kit/transforms.js';
 import { type Outcome, WorkLoop } from '../kit/work-loop.js';
 import type { Permission } from '../permissions.js';
@@ -38,6 +39,8 @@ import {
 import { KeyOutsideInputError, OutputExistsError } from './errors.js';
 import { createObjectFilter } from './filters.js';
 import { readKeysFile } from './keys-file.js';
+import { goneSinceEvent } from './queue/gone-since-event.js';
+import { QueueSource } from './queue/queue-source.js';
 import { checkOutput, type SourceRecord, sameSource, sourceMetadata } from './resume.js';
 import { inShard, resolveShard } from './shard.js';
 
@@ -59,6 +62,8 @@ export interface SourceObject {
 interface SourceEntry {
   key: string;
   object?: SourceObject;
+  /** Queue mode: told how the entry ended, so its message is deleted or handed back. */
+  settled?: (outcome: Outcome) => void;
 }
 
 /** Folder under the output prefix where s3worker writes its own files (failure reports). */
@@ -89,7 +94,7 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
   permissions(): Permission[] {
     const { input, output, config } = { ...this.config, config: this.config };
     const perms: Permission[] = [];
-    if (config.keys === undefined) {
+    if (config.keys === undefined && config.queue === undefined) {
       perms.push({
         action: 's3:ListBucket',
         bucket: input.bucket,
@@ -103,6 +108,7 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
       prefix: input.prefix,
       reason: 'read input objects',
     });
+    perms.push(...queuePermissions(config));
     if (config.keys?.startsWith('s3://')) {
       const keysFile = parseS3Url(config.keys, 'keys');
       perms.push({
@@ -277,12 +283,14 @@ class ObjectTransformRun {
       process: (entry) => this.processEntry(entry),
       onError: (entry, err) => this.report1(entry.key, undefined, err),
       onOutcome: (outcome) => ctx.progress.objectDone(outcome),
+      onSettled: (entry, outcome) => entry.settled?.(outcome),
     });
   }
 
   async run(): Promise<JobResult> {
     const { ctx, config } = this;
-    const shard = resolveShard(config.shard);
+    // A queue is shared without sharding (an AWS Batch array's variables must not split it).
+    const shard = resolveShard(config.queue === undefined ? config.shard : '0/1');
     ctx.log.info(
       {
         input: this.report.toJSON().input,
@@ -296,19 +304,24 @@ class ObjectTransformRun {
     );
     await this.sweep();
     this.freshOutput = await this.outputIsEmpty();
+    const queue = await this.openQueue();
 
     let outcome: Awaited<ReturnType<WorkLoop<SourceEntry>['run']>> | undefined;
     let error: unknown;
     try {
-      outcome = await this.loop.run(this.accepted(shard));
+      outcome = await this.loop.run(this.accepted(shard, queue?.entries()));
     } catch (err) {
       error = err;
+    } finally {
+      await queue?.close();
     }
     // Failures are reported even when the run stops on a fatal or listing error.
     const failureReport = await this.writeReport();
     if (error !== undefined || outcome === undefined) throw error;
     const interrupted =
-      (ctx.stopSignal.aborted || ctx.signal.aborted) && (!outcome.complete || outcome.aborted > 0);
+      queue?.interrupted === true ||
+      ((ctx.stopSignal.aborted || ctx.signal.aborted) &&
+        (!outcome.complete || outcome.aborted > 0));
     const result: JobResult = {
       objects: { ...outcome.counts, listed: outcome.listed },
       skippedBy: outcome.skippedBy,
@@ -322,15 +335,30 @@ class ObjectTransformRun {
         ...result,
         stopReason: outcome.stopReason,
         budgetHighWaterMark: ctx.transfer.budget.highWaterMark,
+        ...(queue ? { queue: queue.stats() } : {}),
       },
       'stream-transform finished',
     );
     return result;
   }
 
+  /** Queue mode: the objects named by the queue's messages instead of a listing (queue/). */
+  private async openQueue(): Promise<QueueSource | undefined> {
+    const { queue } = this.config;
+    if (queue === undefined) return undefined;
+    return QueueSource.open({
+      config: { ...this.config, queue },
+      ctx: this.ctx,
+      isOwnOutput: (key) => this.isOwnOutput(key),
+    });
+  }
+
   /** The entries of this shard that the filters accept (those known before a HeadObject), counted into the total. */
-  private async *accepted(shard: ReturnType<typeof resolveShard>): AsyncGenerator<SourceEntry> {
-    for await (const entry of this.entries()) {
+  private async *accepted(
+    shard: ReturnType<typeof resolveShard>,
+    source: AsyncIterable<SourceEntry> = this.entries(),
+  ): AsyncGenerator<SourceEntry> {
+    for await (const entry of source) {
       if (!inShard(entry.key, shard)) {
         this.loop.skip('other-shard');
         continue;
@@ -338,6 +366,7 @@ class ObjectTransformRun {
       if (entry.object) {
         if (!(await this.accepts(entry.object))) {
           this.loop.skip('filtered');
+          entry.settled?.('filtered');
           continue;
         }
         this.ctx.progress.addTotal(1, entry.object.size);
@@ -468,6 +497,13 @@ class ObjectTransformRun {
     } catch (err) {
       if (ctx.signal.aborted) return 'aborted';
       if (entry.object === undefined && object === undefined) ctx.progress.addTotal(1, 0);
+      if (entry.settled !== undefined && goneSinceEvent(err)) {
+        ctx.log.info(
+          { key: entry.key, code: (err as S3WorkerError).code },
+          'object changed or deleted since its event; skipped',
+        );
+        return 'skipped';
+      }
       this.loop.noteFailure(err);
       this.report1(entry.key, outputKey, err);
       return 'failed';
