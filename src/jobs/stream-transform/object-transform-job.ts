@@ -492,7 +492,8 @@ class ObjectTransformRun {
         output.prefix,
         normaliseRelativeKey(this.job.outputKey(object), object.key),
       );
-      if (!this.claims.claim(outputKey)) throw new OutputKeyCollisionError(object.key, outputKey);
+      if (!this.claims.claim(outputKey, object.key))
+        throw new OutputKeyCollisionError(object.key, outputKey);
       return await this.processObject(object, outputKey);
     } catch (err) {
       if (ctx.signal.aborted) return 'aborted';
