@@ -44,10 +44,8 @@ export {
   type StreamTransformConfig,
   streamTransformConfigSchema,
 } from './jobs/stream-transform/config.js';
-export {
-  ObjectTransformJob,
-  type SourceObject,
-} from './jobs/stream-transform/object-transform-job.js';
+export { ObjectTransformJob } from './jobs/stream-transform/object-transform-job.js';
+export type { SourceObject } from './jobs/stream-transform/source-object.js';
 export { type RunJobOptions, runJob } from './runtime/run-job.js';
 export {
   type CreatedS3Client,

@@ -12,10 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import type { FailureReportDocument } from '../../src/jobs/kit/failure-report.js';
 import { recordMap } from '../../src/jobs/kit/transforms.js';
-import {
-  ObjectTransformJob,
-  type SourceObject,
-} from '../../src/jobs/stream-transform/object-transform-job.js';
+import { ObjectTransformJob } from '../../src/jobs/stream-transform/object-transform-job.js';
+import type { SourceObject } from '../../src/jobs/stream-transform/source-object.js';
 import {
   type CountingClient,
   countingClient,
