@@ -110,9 +110,9 @@ export function summarize(results) {
           : `${speed}× (${mine.throughput} vs ${theirs.throughput} ${upload.unit})`,
       met: speed === undefined ? undefined : speed >= 1,
     });
-    // Peak RSS of the uploading process, and above the floor: the same process reading the
-    // same pipe with the same modules loaded and uploading nothing.
-    const floor = find(upload, 'floor', 'no upload');
+    // Peak RSS of the uploading process, and above the floor: the same process with the same
+    // modules loaded, reading nothing.
+    const floor = find(upload, 'floor', 'idle');
     const rss = mine && theirs ? mine.peakRssBytes / theirs.peakRssBytes : undefined;
     const mib = (bytes) => `${bytes >= 0 ? '+' : '−'}${formatSize(Math.abs(bytes))}`;
     targets.push({
@@ -122,8 +122,8 @@ export function summarize(results) {
           ? 'not measured'
           : `${rss.toFixed(2)}× (${formatSize(mine.peakRssBytes)} vs ${formatSize(theirs.peakRssBytes)})` +
             (floor
-              ? `; above the ${formatSize(floor.peakRssBytes)} of the same process reading the pipe ` +
-                `without uploading: ${mib(mine.peakRssBytes - floor.peakRssBytes)} vs ` +
+              ? `; above the ${formatSize(floor.peakRssBytes)} of the same process idle ` +
+                `(modules loaded): ${mib(mine.peakRssBytes - floor.peakRssBytes)} vs ` +
                 `${mib(theirs.peakRssBytes - floor.peakRssBytes)}`
               : ''),
       met: rss === undefined ? undefined : rss <= 0.5,

@@ -1,9 +1,9 @@
 // Uploads standard input (length unknown) to one object with either s3worker's Transfer or
 // lib-storage's Upload, same part size and queue size; prints the SHA-256 and byte count of
 // what it read, as JSON. Credentials and endpoint come from the environment (never argv).
-//   node upload-stdin.mjs <transfer|lib-storage|none> <bucket> <key> <partSize> <queueSize>
-// `none` reads and hashes the same input and uploads nothing: the memory of a process that has
-// loaded the same modules, the floor the other two are measured above.
+//   node upload-stdin.mjs <transfer|lib-storage|idle> <bucket> <key> <partSize> <queueSize>
+// `idle` loads the same modules and reads nothing: the memory any such process starts from, the
+// floor the other two are measured above.
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -42,13 +42,12 @@ if (uploader === 'transfer') {
     partSize,
     queueSize,
   }).done();
-} else if (uploader === 'none') {
-  body.resume();
-  await new Promise((resolve, reject) => body.once('end', resolve).once('error', reject));
+} else if (uploader === 'idle') {
+  process.stdin.destroy();
 } else {
   throw new Error(`unknown uploader ${uploader}`);
 }
 s3.destroy();
 process.stdout.write(
-  `${JSON.stringify({ sha256: hash.digest('hex'), bytes, uploaded: uploader !== 'none' })}\n`,
+  `${JSON.stringify({ sha256: hash.digest('hex'), bytes, uploaded: uploader !== 'idle' })}\n`,
 );

@@ -17,9 +17,8 @@ import {
 } from './config.js';
 import { type Connection, describeConnection, resolveConnection } from './connection.js';
 import { DumpGuard } from './dump-guard.js';
+import { createEngine } from './engines/create-engine.js';
 import type { ClientTools, DatabaseEngine, DumpPlan } from './engines/engine.js';
-import { MysqlEngine } from './engines/mysql.js';
-import { PostgresEngine } from './engines/postgres.js';
 import { MANIFEST_FORMAT, type Manifest, manifestKeyOf, s3workerVersion } from './manifest.js';
 import { applyRetention, planRetention } from './retention.js';
 import { SecretDir } from './secret-dir.js';
@@ -110,17 +109,8 @@ export class DatabaseBackupJob extends Job<DatabaseBackupConfig> {
   }
 
   /** The engine for this config; override to drive another one. */
-  protected async createEngine(
-    connection: Connection,
-    secrets: SecretDir,
-  ): Promise<DatabaseEngine> {
-    const env = this.environment();
-    return this.config.engine === 'postgres'
-      ? PostgresEngine.create(connection, secrets, {
-          env,
-          ...(this.config.pgBinDir !== undefined ? { pgBinDir: this.config.pgBinDir } : {}),
-        })
-      : MysqlEngine.create(connection, secrets, { env });
+  protected createEngine(connection: Connection, secrets: SecretDir): Promise<DatabaseEngine> {
+    return createEngine(this.config, connection, secrets, this.environment());
   }
 
   async run(ctx: JobContext<DatabaseBackupConfig>): Promise<JobResult> {

@@ -8,9 +8,8 @@ import { ageDecryptStage, loadIdentities } from '../db-backup/age-encryption.js'
 import { type CatalogEntry, listBackups, readSmall } from '../db-backup/backup-catalog.js';
 import { backupListPrefix, GLOBALS_NAME } from '../db-backup/backup-key.js';
 import { type Connection, describeConnection, resolveConnection } from '../db-backup/connection.js';
+import { createEngine } from '../db-backup/engines/create-engine.js';
 import type { DatabaseEngine } from '../db-backup/engines/engine.js';
-import { MysqlEngine } from '../db-backup/engines/mysql.js';
-import { PostgresEngine } from '../db-backup/engines/postgres.js';
 import { manifestKeyOf, parseManifest } from '../db-backup/manifest.js';
 import { SecretDir } from '../db-backup/secret-dir.js';
 import { Sha256Meter } from '../db-backup/sha256-meter.js';
@@ -64,17 +63,8 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
   }
 
   /** The engine for this config; override to drive another one. */
-  protected async createEngine(
-    connection: Connection,
-    secrets: SecretDir,
-  ): Promise<DatabaseEngine> {
-    const env = this.environment();
-    return this.config.engine === 'postgres'
-      ? PostgresEngine.create(connection, secrets, {
-          env,
-          ...(this.config.pgBinDir !== undefined ? { pgBinDir: this.config.pgBinDir } : {}),
-        })
-      : MysqlEngine.create(connection, secrets, { env });
+  protected createEngine(connection: Connection, secrets: SecretDir): Promise<DatabaseEngine> {
+    return createEngine(this.config, connection, secrets, this.environment());
   }
 
   async run(ctx: JobContext<DatabaseRestoreConfig>): Promise<JobResult> {
