@@ -73,6 +73,43 @@ async function main() {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  // The jobs' own benches run as their scripts, after the scenarios measured here.
+  const external = options.scenarios.filter((id) => id in JOB_BENCHES);
+  options.scenarios = options.scenarios.filter((id) => !(id in JOB_BENCHES));
+  if (options.scenarios.length > 0) await measure(options);
+  for (const id of external) await runJobBench(id, options);
+}
+
+/**
+ * The jobs' benches (`bench/<job>.mjs`): each needs work running beside the measured process (a
+ * writer appending to the file the shipper follows, a database to dump), so it drives its own
+ * runs and prints its own table, with the peers measured in the same run.
+ */
+const JOB_BENCHES = {
+  logs: { script: 'ship-logs.mjs', runs: 3 },
+  db: { script: 'db-backup.mjs', runs: 1 },
+};
+
+function runJobBench(id, options) {
+  const { script, runs } = JOB_BENCHES[id];
+  say(`${id}: node bench/${script}`);
+  return new Promise((resolveRun) => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bench', script), '--runs', String(Math.max(runs, options.repeat))],
+      { stdio: 'inherit' },
+    );
+    child.once('close', (code, signal) => {
+      if (code !== 0) {
+        say(`${id}: bench/${script} ended with ${signal ?? code}`);
+        process.exitCode = 1;
+      }
+      resolveRun();
+    });
+  });
+}
+
+async function measure(options) {
   const startedAt = new Date();
   const loadAtStart = loadavg().map((n) => round(n, 2));
 

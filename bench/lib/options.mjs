@@ -34,8 +34,11 @@ the peers once). Writes <out>/latest.json and <out>/latest.md and prints the tab
                       rss (s3worker peak RSS by object size), u (upload of a stream of
                       unknown length: s3worker's Transfer vs lib-storage's Upload),
                       q (queue mode: S3 events on SQS with 1, 2 and 4 workers beside
-                      listing mode, b's objects); comma-separated or repeated
-                      (default: a,b,c,d,e,f,rss,u,q)
+                      listing mode, b's objects), logs (the ship-logs job: lines/s of a
+                      file being appended, beside gzip -1; bench/ship-logs.mjs), db (the
+                      db-backup job on a pgbench database, beside pg_dump | zstd | s5cmd and
+                      pg_dump | aws s3 cp, and the restore; bench/db-backup.mjs);
+                      comma-separated or repeated (default: a,b,c,d,e,f,rss,u,q,logs,db)
   --size SIZE         object size for a, and the text size for c-f (default 1GiB)
   --upload-size SIZE  stream length for u (default 2GiB)
   --objects N         object count for b and q (default 5000)
@@ -97,8 +100,8 @@ export function parseOptions(argv) {
   return {
     help: values.help,
     scenarios: pick(
-      list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q']),
-      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q'],
+      list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q,logs,db']),
+      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q', 'logs', 'db'],
       'scenario',
     ),
     size: parseSize(values.size),
