@@ -1,4 +1,5 @@
 import { type ErrorContext, ExitCode, type ExitCodeValue, S3WorkerError } from '../errors.js';
+import { networkCode, type SdkErrorLike, sanitizeSdkError } from './sdk-error.js';
 
 /** What the failed call was doing. `action` is the IAM action (`s3:GetObject`) or the API name (`GetObject`). */
 export interface S3ErrorContext {
@@ -82,29 +83,6 @@ const CREDENTIAL_CODES = new Set([
   'TokenRefreshRequired',
 ]);
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
-
-interface SdkErrorLike {
-  name?: string;
-  message?: string;
-  code?: string;
-  Code?: string;
-  $metadata?: { httpStatusCode?: number; requestId?: string };
-  $response?: { headers?: Record<string, string> };
-  errors?: unknown[];
-  Endpoint?: string;
-  Region?: string;
-}
-
 /**
  * Turns what an S3 call threw into an S3WorkerError whose message says what failed (action,
  * bucket, key) and whose hint says what to do, with its own `code` and the process exit code
@@ -129,7 +107,7 @@ export function explainS3Error(err: unknown, context: S3ErrorContext): S3WorkerE
     new S3WorkerError(message, {
       code: errorCode,
       exitCode,
-      cause: sanitize(err),
+      cause: sanitizeSdkError(err),
       context: ctx,
       hint,
     });
@@ -255,36 +233,6 @@ function keyForPolicy(iam: string, key: string | undefined): string | undefined 
   return key;
 }
 
-/** The network error code behind an SDK error, when there is one. */
-function networkCode(err: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  let current: unknown = err;
-  while (current && typeof current === 'object' && !seen.has(current)) {
-    seen.add(current);
-    const e = current as SdkErrorLike & { cause?: unknown };
-    if (e.code && NETWORK_CODES.has(e.code)) return e.code;
-    if (e.name === 'TimeoutError' || e.name === 'RequestTimeout') return 'TIMEOUT';
-    const inner = e.errors?.[0];
-    current = inner ?? e.cause;
-  }
-  return undefined;
-}
-
 function firstLine(message: string | undefined): string {
   return (message ?? '').split('\n')[0] ?? '';
-}
-
-/** The SDK error without the fields S3 echoes on signature errors (AWSAccessKeyId, StringToSign...). */
-function sanitize(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
-  const e = err as SdkErrorLike & Error;
-  const copy = new Error(e.message);
-  copy.name = e.name;
-  Object.assign(copy, {
-    ...(e.Code ? { Code: e.Code } : {}),
-    ...(e.code ? { code: e.code } : {}),
-    ...(e.$metadata ? { $metadata: e.$metadata } : {}),
-  });
-  if (e.stack) copy.stack = e.stack;
-  return copy;
 }

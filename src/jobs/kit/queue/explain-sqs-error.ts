@@ -1,26 +1,6 @@
 import { ExitCode, type ExitCodeValue, S3WorkerError } from '../../../errors.js';
+import { networkCode, type SdkErrorLike, sanitizeSdkError } from '../../../s3/sdk-error.js';
 import type { QueueAddress } from './queue-url.js';
-
-interface SdkErrorLike {
-  name?: string;
-  message?: string;
-  code?: string;
-  Code?: string;
-  $metadata?: { httpStatusCode?: number; requestId?: string };
-  errors?: unknown[];
-  cause?: unknown;
-}
-
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
 
 const CREDENTIAL_CODES = new Set([
   'InvalidClientTokenId',
@@ -61,7 +41,7 @@ export function explainSqsError(err: unknown, action: string, queue: QueueAddres
     new S3WorkerError(message, {
       code: errorCode,
       exitCode,
-      cause: sanitize(err),
+      cause: sanitizeSdkError(err, { firstLineOnly: true }),
       context: {
         action,
         queue: queue.url,
@@ -135,36 +115,4 @@ export function explainSqsError(err: unknown, action: string, queue: QueueAddres
 export function sqsErrorCode(err: unknown): string {
   const e = (err ?? {}) as SdkErrorLike;
   return (e.Code ?? e.name ?? 'Error').replace(/^.*#/, '');
-}
-
-/** The network error code behind an SDK error, when there is one. */
-function networkCode(err: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  let current: unknown = err;
-  while (current && typeof current === 'object' && !seen.has(current)) {
-    seen.add(current);
-    const e = current as SdkErrorLike;
-    if (e.code && NETWORK_CODES.has(e.code)) return e.code;
-    if (e.name === 'TimeoutError' || e.name === 'RequestTimeout') return 'TIMEOUT';
-    current = e.errors?.[0] ?? e.cause;
-  }
-  return undefined;
-}
-
-/**
- * The SDK error reduced to its name, first message line, code and metadata: a signature error's
- * message may echo the canonical request, which has no place in a log.
- */
-function sanitize(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
-  const e = err as SdkErrorLike & Error;
-  const copy = new Error((e.message ?? '').split('\n')[0]);
-  copy.name = e.name;
-  Object.assign(copy, {
-    ...(e.Code ? { Code: e.Code } : {}),
-    ...(e.code ? { code: e.code } : {}),
-    ...(e.$metadata ? { $metadata: e.$metadata } : {}),
-  });
-  if (e.stack) copy.stack = e.stack;
-  return copy;
 }
