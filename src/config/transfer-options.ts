@@ -65,7 +65,7 @@ export const transferOptionsSchema = z.object({
   retryWindow: durationSchema
     .default(TRANSFER_DEFAULTS.retryWindow)
     .describe(
-      "How long a GET or PUT that keeps failing with a transient fault (reset, timeout, cut body, 5xx, SlowDown) is tried again, with backoff and jitter, after the SDK's own attempts; a body cut mid-way resumes from the last byte. Past it the object fails and an unreachable endpoint stops the run. Default 30s.",
+      "How long an S3 request (GET, PUT, listing page, HEAD, delete) that keeps failing with a transient fault (reset, timeout, cut body, 5xx, SlowDown) is tried again, with backoff and jitter, after the SDK's own attempts; a body cut mid-way resumes from the last byte. Past it the object fails and an unreachable endpoint stops the run. Default 30s.",
     ),
 });
 

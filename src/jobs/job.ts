@@ -33,12 +33,16 @@ export interface JobContext<C> {
   stopSignal: AbortSignal;
   /** A child logger carrying the job name and run id. */
   log: Logger;
-  /** One S3 client for the whole run, built from the task's credentials (List, Head, Delete...). */
+  /**
+   * One S3 client for the whole run, built from the task's credentials. Prefer
+   * `transfer.send` and `transfer.list`, which retry transient faults within the retry window.
+   */
   s3: S3Client;
   /**
    * The run's uploads and downloads (`upload`, `putObject`, `download`): multipart, verified,
    * within one byte budget shared by everything the run moves. Use it rather than the SDK (or
-   * lib-storage) for object data, so memory stays bounded.
+   * lib-storage) for object data, so memory stays bounded; and every other request (`send`,
+   * `list`), carried through resets and 503s within `--retry-window`.
    */
   transfer: Transfer;
   progress: ProgressReporter;

@@ -1,5 +1,6 @@
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../errors.js';
+import type { S3Sender } from './s3-sender.js';
 
 /** One object as listed. */
 export interface ListedObject {
@@ -29,7 +30,7 @@ export interface ListObjectsOptions {
  * most one page (≤ `pageSize` entries) whatever the bucket size.
  */
 export async function* listObjects(
-  s3: S3Client,
+  s3: S3Sender,
   options: ListObjectsOptions,
 ): AsyncGenerator<ListedObject, void, undefined> {
   const { bucket, prefix, signal, startAfter } = options;

@@ -1,10 +1,7 @@
-import {
-  AbortMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { S3WorkerError } from '../errors.js';
+import type { S3Sender } from './s3-sender.js';
 
 /** Options of `sweepIncompleteUploads`. */
 export interface SweepIncompleteUploadsOptions {
@@ -34,7 +31,7 @@ export interface SweepIncompleteUploadsOptions {
  * @returns how many uploads were aborted.
  */
 export async function sweepIncompleteUploads(
-  s3: S3Client,
+  s3: S3Sender,
   options: SweepIncompleteUploadsOptions,
 ): Promise<number> {
   const { bucket, prefix, olderThan, log, signal } = options;

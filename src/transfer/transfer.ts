@@ -1,12 +1,16 @@
 import type { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client, ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-s3';
+import type { HttpHandlerOptions } from '@smithy/types';
 import type { Logger } from 'pino';
 import { TRANSFER_DEFAULTS, type TransferSettings } from '../config/transfer-options.js';
+import { type ListedObject, type ListObjectsOptions, listObjects } from '../s3/list-objects.js';
+import type { S3Command, S3Sender } from '../s3/s3-sender.js';
 import { ByteBudget } from './byte-budget.js';
 import { DirectRequests } from './direct-requests.js';
 import { openObjectStream, type ReadSmallObjectOptions, readSmallObject } from './download.js';
 import type { DownloadOptions } from './download-options.js';
 import { PartBufferPool } from './part-buffer-pool.js';
+import { sendWithRetry } from './send-with-retry.js';
 import type { TransferParts, TransferRetry } from './transfer-parts.js';
 import {
   type PutObjectOptions,
@@ -49,7 +53,7 @@ export interface TransferOptions extends Partial<TransferSettings> {
  * uploads (parts filling and in flight) and ranged downloads (ranges read ahead) together, plus
  * the stream buffers of single GETs (64 KiB each).
  */
-export class Transfer implements TransferParts {
+export class Transfer implements TransferParts, S3Sender {
   readonly s3: S3Client;
   readonly budget: ByteBudget;
   readonly buffers: PartBufferPool;
@@ -96,6 +100,44 @@ export class Transfer implements TransferParts {
     });
   }
 
+  /**
+   * One S3 request through the SDK, sent again after a transient failure (reset, timeout, 5xx,
+   * 503 SlowDown) that the SDK's own attempts did not get past, with backoff, for up to the
+   * retry window (`--retry-window`), each retry logged. Every request a job sends besides its
+   * uploads and downloads goes through here: listings, HEADs, small GETs, deletes. A request
+   * whose body is a stream is sent once (a stream cannot be sent again): use `upload` for those.
+   */
+  send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
+    command: S3Command<I, O>,
+    options: HttpHandlerOptions = {},
+  ): Promise<O> {
+    const input = command.input as {
+      Bucket?: unknown;
+      Key?: unknown;
+      Prefix?: unknown;
+      Body?: unknown;
+    };
+    if (isStream(input.Body)) return this.s3.send(command, options);
+    return sendWithRetry(
+      () => this.s3.send(command, options),
+      this.retry,
+      {
+        action: command.constructor.name.replace(/Command$/, ''),
+        bucket: String(input.Bucket ?? ''),
+        key: String(input.Key ?? input.Prefix ?? ''),
+      },
+      options.abortSignal as AbortSignal | undefined,
+    );
+  }
+
+  /**
+   * Every object under `bucket/prefix`, one page at a time (see `listObjects`), each page
+   * request retried like `send`.
+   */
+  list(options: ListObjectsOptions): AsyncGenerator<ListedObject, void, undefined> {
+    return listObjects(this, options);
+  }
+
   /** One PutObject of a body already in memory (a manifest, a report, a small object). */
   putObject(options: PutObjectOptions): Promise<UploadResult> {
     return putSmallObject(this, options);
@@ -118,4 +160,13 @@ export class Transfer implements TransferParts {
   readSmallObject(options: ReadSmallObjectOptions): Promise<Buffer | undefined> {
     return readSmallObject(this, options);
   }
+}
+
+/** True for a Node or web stream, which a retry could not send again. */
+function isStream(body: unknown): boolean {
+  if (body === null || typeof body !== 'object') return false;
+  return (
+    typeof (body as { pipe?: unknown }).pipe === 'function' ||
+    typeof (body as { getReader?: unknown }).getReader === 'function'
+  );
 }

@@ -243,6 +243,48 @@ describe('fault suite: s3worker through a fault proxy in front of MinIO', {
     expect(proxy.total).toBeLessThanOrEqual(1.5 * fault_free);
   });
 
+  it('listings and HEADs answer 503 SlowDown 4 times in a row (more than the SDK tries): the run and its re-run complete', async () => {
+    await inputs(
+      'lists',
+      Array.from({ length: 12 }, (_, i) => 1000 + i),
+    );
+    const fault_free = await baseline('lists');
+    proxy.resetCounts();
+    // Each of these requests fails 4 times in a row before one gets through: past the SDK's
+    // 3 attempts, so only the run's own retry window carries them.
+    const streak = new Map<string, number>();
+    const failing = new Set(['ListObjectsV2', 'ListMultipartUploads', 'HeadObject']);
+    proxy.setRule((r) => {
+      if (!failing.has(r.action)) return undefined;
+      const n = streak.get(r.action) ?? 0;
+      if (n >= 4) {
+        streak.set(r.action, 0);
+        return undefined;
+      }
+      streak.set(r.action, n + 1);
+      return { kind: 'status', status: 503, code: 'SlowDown' };
+    });
+    const first = await run('lists', 'lists-out');
+    await expectComplete(first, 'lists', 'lists-out');
+    // The re-run finds every output there: one HEAD per object decides it is current.
+    const again = await run('lists', 'lists-out');
+    note('503 x4 on lists and HEADs', fault_free);
+    await expectComplete(again, 'lists', 'lists-out');
+    const summary = again.logs.find((l) => l.msg === 'summary');
+    expect(summary?.objects).toMatchObject({ listed: 12, skipped: 12 });
+    expect(proxy.counts.get('HeadObject') ?? 0).toBeGreaterThanOrEqual(12 * 5);
+    for (const r of [first, again]) {
+      expect(
+        r.logs.filter((l) => l.msg === 'could not sweep incomplete uploads; continuing'),
+      ).toEqual([]);
+      const retried = new Set(
+        r.logs.filter((l) => l.msg === 'transient s3 failure; retrying').map((l) => l.action),
+      );
+      expect(retried.has('ListObjectsV2')).toBe(true);
+      expect(retried.has('ListMultipartUploads')).toBe(true);
+    }
+  });
+
   it('the endpoint refusing connections for 10 s during a multipart upload: the job completes', async () => {
     await inputs('down', [40 * MiB, 300_000]);
     const fault_free = await baseline('down');

@@ -18,6 +18,9 @@ import { type CliProcess, startCli, workerEnv } from '../support/run-cli.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
+/** How long S3 stays unreachable in the outage test. */
+const OUTAGE_MS = 30_000;
+
 const server = inject('servers').s3;
 const bucket = useTestBucket(server, 'ship-logs-faults');
 let tmp: string;
@@ -137,7 +140,9 @@ describe('ship-logs when things fail', () => {
     }
   });
 
-  it('loses no line while S3 is unreachable, and empties the spool once it is back', async () => {
+  it('loses no line while S3 is unreachable for 30 s, and empties the spool once it is back', {
+    timeout: 180_000,
+  }, async () => {
     const proxy = await startTcpProxy(server.endpoint);
     const a = new LogWriter(join(logs, 'a.log'));
     const writers: Array<[LogWriter, string]> = [[a, 'a']];
@@ -146,11 +151,15 @@ describe('ship-logs when things fail', () => {
       await shipper.waitForLog('ship-logs starting');
       await writeBursts(writers, 20, 500);
       await shipper.waitForLog('batch uploaded');
+      // S3 goes away for 30 s, as a stopped server would (connections refused; the shared
+      // MinIO of the other tests stays up behind the proxy), with lines and a rotation meanwhile.
       await proxy.stop();
+      const downAt = Date.now();
       await writeBursts(writers, 100, 500, 20);
       a.rotateByRename();
       await writeBursts(writers, 100, 500, 20);
       const failed = await shipper.waitForLog('batch upload failed; retrying');
+      await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downAt)));
       await proxy.start();
       await shipper.waitForLog('batch uploaded after retries', 90_000);
       await writeBursts(writers, 20, 500);

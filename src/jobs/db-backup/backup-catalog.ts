@@ -1,7 +1,8 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { explainS3Error } from '../../s3/explain-error.js';
 import { listObjects } from '../../s3/list-objects.js';
+import type { S3Sender } from '../../s3/s3-sender.js';
 import { backupKeyOf, type Manifest, parseManifest } from './manifest.js';
 
 /** One backup found under a prefix: its manifest and where both live. */
@@ -35,7 +36,7 @@ export interface ListBackupsOptions {
  * one GetObject per manifest (a few hundred bytes each).
  */
 export async function listBackups(
-  s3: S3Client,
+  s3: S3Sender,
   options: ListBackupsOptions,
 ): Promise<CatalogEntry[]> {
   const { bucket, prefix, signal, log } = options;
@@ -87,7 +88,7 @@ export async function listBackups(
 
 /** The whole body of a small object. */
 export async function readSmall(
-  s3: S3Client,
+  s3: S3Sender,
   bucket: string,
   key: string,
   signal: AbortSignal,

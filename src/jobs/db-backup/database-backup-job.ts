@@ -373,7 +373,7 @@ class BackupRun {
     const { config, ctx } = this;
     if (config.sweepAge === 0) return;
     try {
-      const aborted = await sweepIncompleteUploads(ctx.s3, {
+      const aborted = await sweepIncompleteUploads(ctx.transfer, {
         bucket: config.output.bucket,
         prefix: config.output.prefix,
         olderThan: config.sweepAge,
@@ -396,7 +396,7 @@ class BackupRun {
     const groups = new Map<string, Awaited<ReturnType<typeof listBackups>>>();
     const names = databases ?? [undefined];
     for (const name of names) {
-      const entries = await listBackups(ctx.s3, {
+      const entries = await listBackups(ctx.transfer, {
         bucket: config.output.bucket,
         prefix: backupListPrefix(config.output.prefix, config.keyTemplate, engine.name, name),
         engine: engine.name,
@@ -427,7 +427,7 @@ class BackupRun {
         },
         'retention planned',
       );
-      await applyRetention(ctx.s3, plan, {
+      await applyRetention(ctx.transfer, plan, {
         dryRun: config.dryRun,
         log: ctx.log,
         signal: ctx.signal,

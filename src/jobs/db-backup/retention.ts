@@ -1,6 +1,7 @@
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { explainS3Error } from '../../s3/explain-error.js';
+import type { S3Sender } from '../../s3/s3-sender.js';
 import type { CatalogEntry } from './backup-catalog.js';
 
 /** The retention rules; a backup is kept when any rule keeps it. */
@@ -56,7 +57,7 @@ export function planRetention(
  * @returns how many backups were removed (or would be).
  */
 export async function applyRetention(
-  s3: S3Client,
+  s3: S3Sender,
   plan: RetentionPlan,
   options: { dryRun: boolean; log: Logger; signal: AbortSignal },
 ): Promise<number> {

@@ -188,7 +188,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       const manifestKey = manifestKeyOf(config.key);
       let body: Buffer;
       try {
-        body = await readSmall(ctx.s3, bucket, manifestKey, ctx.signal);
+        body = await readSmall(ctx.transfer, bucket, manifestKey, ctx.signal);
       } catch (err) {
         if (
           err instanceof S3WorkerError &&
@@ -210,7 +210,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       return { bucket, key: config.key, manifestKey, manifest: parsed.manifest };
     }
     const from = config.fromDatabase ?? config.database;
-    const entries = await listBackups(ctx.s3, {
+    const entries = await listBackups(ctx.transfer, {
       bucket,
       prefix: backupListPrefix(prefix, config.keyTemplate, config.engine, from),
       engine: config.engine,
@@ -250,9 +250,12 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
   ): Promise<string> {
     let head: { ContentLength?: number | undefined; ETag?: string | undefined };
     try {
-      head = await ctx.s3.send(new HeadObjectCommand({ Bucket: entry.bucket, Key: entry.key }), {
-        abortSignal: ctx.signal,
-      });
+      head = await ctx.transfer.send(
+        new HeadObjectCommand({ Bucket: entry.bucket, Key: entry.key }),
+        {
+          abortSignal: ctx.signal,
+        },
+      );
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       throw explainS3Error(err, { action: 'HeadObject', bucket: entry.bucket, key: entry.key });

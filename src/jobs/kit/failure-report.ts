@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Sender } from '../../s3/s3-sender.js';
 
 /** One object that failed. */
 export interface ObjectFailure {
@@ -68,7 +69,7 @@ export class FailureReport {
   }
 
   /** Uploads the report as one object (a report is small: one PutObject). */
-  async upload(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<void> {
+  async upload(s3: S3Sender, bucket: string, key: string, signal?: AbortSignal): Promise<void> {
     await s3.send(
       new PutObjectCommand({
         Bucket: bucket,

@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
+import type { S3Sender } from '../../s3/s3-sender.js';
 import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import type { Transfer } from '../../transfer/transfer.js';
 import { TransferErrorCode } from '../../transfer/transfer-error.js';
@@ -29,7 +30,7 @@ export interface BatchUploaderOptions {
   spool: Spool;
   checkpoint: Checkpoint;
   transfer: Transfer;
-  s3: S3Client;
+  s3: S3Sender;
   bucket: string;
   /** Object write options shared by every batch (content type, SSE, tags, ...). */
   writeOptions: ObjectWriteOptions;

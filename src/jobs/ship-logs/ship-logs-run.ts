@@ -82,7 +82,7 @@ export class ShipLogsRun {
         spool,
         checkpoint,
         transfer: ctx.transfer,
-        s3: ctx.s3,
+        s3: ctx.transfer,
         bucket: config.output.bucket,
         writeOptions: this.job.objectWriteOptions(),
         rekey: (meta) => this.#key(this.#nextSeq++, new Date(meta.openedAt)),
@@ -314,7 +314,7 @@ export class ShipLogsRun {
     const config = this.#config;
     if (config.sweepAge === 0) return;
     try {
-      const aborted = await sweepIncompleteUploads(ctx.s3, {
+      const aborted = await sweepIncompleteUploads(ctx.transfer, {
         bucket: config.output.bucket,
         prefix: config.output.prefix,
         olderThan: config.sweepAge,

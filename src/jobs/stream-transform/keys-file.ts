@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { parseS3Url } from '../../config/s3-location.js';
+import type { S3Sender } from '../../s3/s3-sender.js';
 
 /**
  * The keys listed in a keys file, one per line, read as a stream (a file of millions of keys
@@ -12,7 +13,7 @@ import { parseS3Url } from '../../config/s3-location.js';
  */
 export async function* readKeysFile(
   source: string,
-  s3: S3Client,
+  s3: S3Sender,
   signal: AbortSignal,
 ): AsyncGenerator<string, void, undefined> {
   const body = await openKeysFile(source, s3, signal);
@@ -29,7 +30,7 @@ export async function* readKeysFile(
   }
 }
 
-async function openKeysFile(source: string, s3: S3Client, signal: AbortSignal): Promise<Readable> {
+async function openKeysFile(source: string, s3: S3Sender, signal: AbortSignal): Promise<Readable> {
   if (!source.startsWith('s3://')) return createReadStream(source, { signal });
   const { bucket, prefix: key } = parseS3Url(source, 'keys');
   const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {

@@ -2,7 +2,6 @@ import { Transform } from 'node:stream';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
-import { listObjects } from '../../s3/list-objects.js';
 import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
 import { TransferErrorCode } from '../../transfer/transfer-error.js';
 import type { JobClass, JobContext, JobResult } from '../job.js';
@@ -180,7 +179,7 @@ export class ObjectTransformRun {
     const { config, ctx } = this;
     if (config.overwrite || config.dryRun) return false;
     try {
-      const page = await ctx.s3.send(
+      const page = await ctx.transfer.send(
         new ListObjectsV2Command({
           Bucket: config.output.bucket,
           Prefix: config.output.prefix === '' ? undefined : prefixFolder(config.output.prefix),
@@ -201,7 +200,7 @@ export class ObjectTransformRun {
     const { config, ctx } = this;
     if (config.dryRun || config.sweepAge === 0) return;
     try {
-      const aborted = await sweepIncompleteUploads(ctx.s3, {
+      const aborted = await sweepIncompleteUploads(ctx.transfer, {
         bucket: config.output.bucket,
         // The folder, not the bare prefix: output `out` must not sweep `outbound/`'s uploads.
         prefix: prefixFolder(config.output.prefix),
@@ -221,13 +220,13 @@ export class ObjectTransformRun {
     const { config, ctx } = this;
     const { input } = config;
     if (config.keys !== undefined) {
-      for await (const key of readKeysFile(config.keys, ctx.s3, ctx.signal)) {
+      for await (const key of readKeysFile(config.keys, ctx.transfer, ctx.signal)) {
         if (this.isOwnOutput(key)) this.loop.skip('own-output');
         else yield { key };
       }
       return;
     }
-    const listing = listObjects(ctx.s3, {
+    const listing = ctx.transfer.list({
       bucket: input.bucket,
       prefix: input.prefix,
       signal: ctx.signal,
@@ -312,7 +311,7 @@ export class ObjectTransformRun {
     if (!key.startsWith(input.prefix))
       throw new KeyOutsideInputError(input.bucket, key, input.prefix);
     const { signal } = this.ctx;
-    const head = await this.ctx.s3
+    const head = await this.ctx.transfer
       .send(new HeadObjectCommand({ Bucket: input.bucket, Key: key }), { abortSignal: signal })
       .catch((err: unknown) => {
         throw signal.aborted
@@ -347,7 +346,7 @@ export class ObjectTransformRun {
     // If-None-Match catch an output another task wrote meanwhile (handled below).
     const state = this.freshOutput
       ? ({ kind: 'absent' } as const)
-      : await checkOutput(ctx.s3, config.output.bucket, outputKey, source, ctx.signal);
+      : await checkOutput(ctx.transfer, config.output.bucket, outputKey, source, ctx.signal);
     if (state.kind === 'current') {
       log.debug(where, 'output is current; skipped');
       return 'skipped';
@@ -376,7 +375,13 @@ export class ObjectTransformRun {
     } catch (err) {
       // Another task wrote the same output between our check and our write (If-None-Match).
       if (isPreconditionFailed(err)) {
-        const now = await checkOutput(ctx.s3, config.output.bucket, outputKey, source, ctx.signal);
+        const now = await checkOutput(
+          ctx.transfer,
+          config.output.bucket,
+          outputKey,
+          source,
+          ctx.signal,
+        );
         if (now.kind === 'current') return 'skipped';
         throw new OutputExistsError(config.output.bucket, outputKey, object.key);
       }
@@ -495,7 +500,7 @@ export class ObjectTransformRun {
     if (config.uploadFailureReport && !config.dryRun && !ctx.signal.aborted) {
       const key = joinPrefix(config.output.prefix, `${OWN_FOLDER}failures-${ctx.runId}.json`);
       try {
-        await report.upload(ctx.s3, config.output.bucket, key, ctx.signal);
+        await report.upload(ctx.transfer, config.output.bucket, key, ctx.signal);
         where ??= `s3://${config.output.bucket}/${key}`;
         ctx.log.info({ report: `s3://${config.output.bucket}/${key}` }, 'failure report written');
       } catch (err) {

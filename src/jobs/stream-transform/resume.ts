@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { explainS3Error } from '../../s3/explain-error.js';
+import type { S3Sender } from '../../s3/s3-sender.js';
 
 /**
  * User-metadata names an output carries to record where it came from (sent as
@@ -124,7 +125,7 @@ function sha256Hex(text: string): string {
  * explained (`explainS3Error`).
  */
 export async function checkOutput(
-  s3: S3Client,
+  s3: S3Sender,
   bucket: string,
   key: string,
   source: SourceRecord,
