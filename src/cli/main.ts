@@ -33,7 +33,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 const program = new Command('s3worker')
   .description(
-    "Run S3 batch jobs as AWS ECS tasks with the task role's credentials (built in: stream-transform).",
+    "Run S3 batch jobs as AWS ECS tasks with the task role's credentials (built in: stream-transform, ship-logs, db-backup, db-restore; `s3worker jobs` describes them).",
   )
   .version(pkg.version, '-V, --version', 'print the version')
   .helpOption('-h, --help', 'show help')

@@ -63,10 +63,16 @@ describe('ship-logs from standard input', () => {
   it('ships every line of `seq 1 100000` and exits 0 at the end of input', async () => {
     const result = await shipSeq(
       100_000,
-      ['--output', `s3://${bucket.name}/stdin/`],
+      ['--output', `s3://${bucket.name}/stdin/`, '--content-encoding', 'none'],
       workerEnv(server, tmp),
     );
     expect(result.code, result.stdout + result.stderr).toBe(ExitCode.Success);
+    // Without Content-Encoding the object is the gzip file it is, typed as one.
+    const objects = await shippedObjects(bucket.admin, bucket.name, 'stdin/');
+    for (const o of objects) {
+      expect(o.contentType).toBe('application/gzip');
+      expect(o.contentEncoding).toBeUndefined();
+    }
     const lines = await shippedLines(bucket.admin, bucket.name, 'stdin/');
     expect(lines.length).toBe(100_000);
     expect(lines).toEqual(seqLines(100_000));
@@ -102,8 +108,9 @@ describe('ship-logs from standard input', () => {
       expect(m, o.key).not.toBeNull();
       expect(m![6]).toBe(m![1]); // outside ECS the task id is the host name
       seqs.push(Number(m![7]));
-      expect(o.contentType).toBe('application/gzip');
-      expect(o.contentEncoding).toBeUndefined();
+      // Compressed lines: the lines' type, the codec as Content-Encoding.
+      expect(o.contentType).toBe('text/plain; charset=utf-8');
+      expect(o.contentEncoding).toBe('gzip');
     }
     // Several batches per run, numbered on across the three runs with no number used twice.
     expect(objects.length).toBeGreaterThan(3);
@@ -164,7 +171,8 @@ describe('ship-logs from standard input', () => {
       expect(objects.map((o) => o.key)).toEqual([
         'ecs/prod/web-app/0123456789abcdef-0000000000.ndjson.zst',
       ]);
-      expect(objects[0]!.contentType).toBe('application/zstd');
+      expect(objects[0]!.contentType).toBe('application/x-ndjson');
+      expect(objects[0]!.contentEncoding).toBe('zstd');
       const records = objects[0]!.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(records.length).toBe(500);
       expect(records[41]).toMatchObject({

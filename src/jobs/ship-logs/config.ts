@@ -71,6 +71,12 @@ export const shipLogsConfigSchema = z.object({
     .enum(CODECS)
     .default('gzip')
     .describe('Compression of each batch: gzip, zstd or none. Default gzip.'),
+  contentEncoding: z
+    .enum(['codec', 'none'])
+    .default('codec')
+    .describe(
+      "codec: each compressed batch carries Content-Encoding gzip or zstd and the lines' Content-Type (text/plain or application/x-ndjson), as Fluent Bit's and Vector's S3 outputs write them. none: no Content-Encoding and the codec's Content-Type (application/gzip, application/zstd), so HTTP clients download the object as the compressed file it is. Default codec.",
+    ),
   compressionLevel: z
     .int()
     .min(1)

@@ -6,7 +6,7 @@ import type { Permission } from '../permissions.js';
 import { type ShipLogsConfig, shipLogsConfigProblems, shipLogsConfigSchema } from './config.js';
 import type { TaskMetadata } from './key-fields.js';
 import { toNdjson } from './record-format.js';
-import { batchContentType, ShipLogsRun } from './ship-logs-run.js';
+import { batchContentHeaders, ShipLogsRun } from './ship-logs-run.js';
 
 /**
  * The ship-logs job: tails files (or stdin) and writes their lines to S3 in compressed,
@@ -66,9 +66,9 @@ export class LogShipperJob extends Job<ShipLogsConfig> {
     return toNdjson(lines, file, task, new Date());
   }
 
-  /** Options of every batch's write: content type, and the output options (SSE, tags, ...). */
+  /** Options of every batch's write: content type and encoding, and the output options (SSE, tags, ...). */
   objectWriteOptions(): ObjectWriteOptions {
-    return { ...objectWriteOptions(this.config), contentType: batchContentType(this.config) };
+    return { ...objectWriteOptions(this.config), ...batchContentHeaders(this.config) };
   }
 
   async run(ctx: JobContext<ShipLogsConfig>): Promise<JobResult> {

@@ -330,14 +330,19 @@ export class ShipLogsRun {
 }
 
 /**
- * The Content-Type of batches in this config: the codec's (`application/gzip`,
- * `application/zstd`), else the lines' own. No Content-Encoding, as for every s3worker output:
- * a `.log.gz` object *is* a gzip file, and `Content-Encoding: gzip` would make HTTP clients
- * inflate it silently on download.
+ * The Content-Type and Content-Encoding of batches in this config. By default (`codec`) the
+ * lines' type with the codec as Content-Encoding, as the S3 outputs of Fluent Bit and Vector
+ * write them; with `--content-encoding none` the codec's own type and no encoding, so an HTTP
+ * client that inflates encoded bodies downloads the `.gz` file as it is.
  */
-export function batchContentType(config: ShipLogsConfig): string {
-  return (
-    codecContentType(config.compression) ??
-    (config.format === 'ndjson' ? 'application/x-ndjson' : 'text/plain; charset=utf-8')
-  );
+export function batchContentHeaders(config: ShipLogsConfig): {
+  contentType: string;
+  contentEncoding?: string;
+} {
+  const linesType =
+    config.format === 'ndjson' ? 'application/x-ndjson' : 'text/plain; charset=utf-8';
+  const codecType = codecContentType(config.compression);
+  if (codecType === undefined) return { contentType: linesType };
+  if (config.contentEncoding === 'none') return { contentType: codecType };
+  return { contentType: linesType, contentEncoding: config.compression };
 }
