@@ -43,6 +43,11 @@ RUN ln -s /opt/s3worker/node_modules/.bin/s3worker /usr/local/bin/s3worker \
  && mkdir -p /tmp/s3worker \
  && chown 10001:10001 /tmp/s3worker \
  && chmod 0700 /tmp/s3worker
+# V8's compiled code of the CLI, written once here and only read at run time (a read-only
+# directory is fine): every start skips compiling the SDK (see src/cli/main.ts).
+ENV NODE_COMPILE_CACHE=/opt/s3worker/compile-cache
+RUN s3worker jobs > /dev/null \
+ && chmod -R a+rX /opt/s3worker/compile-cache
 
 # The only writable path: status file, failure reports, any temp file (TMPDIR too). With a
 # read-only root filesystem the task mounts a scratch volume here; ECS copies this directory's

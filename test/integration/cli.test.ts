@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,26 @@ describe('s3worker --version, jobs, --help', () => {
     const r = await runCli(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('keeps compiled code for the next start under the temp dir, and runs from it', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 's3worker-compile-cache-'));
+    try {
+      // No NODE_COMPILE_CACHE (which would turn Node's cache on by itself): the CLI turns it on.
+      const env = { TMPDIR: tmp, NODE_COMPILE_CACHE: '' };
+      const first = await runCli(['jobs'], { env });
+      expect(first.code).toBe(0);
+      const files = readdirSync(join(tmp, 'node-compile-cache'), {
+        recursive: true,
+        withFileTypes: true,
+      }).filter((f) => f.isFile());
+      // One entry per module compiled: the SDK's, the CLI's.
+      expect(files.length).toBeGreaterThan(100);
+      const again = await runCli(['jobs'], { env });
+      expect({ code: again.code, stdout: again.stdout }).toEqual({ code: 0, stdout: first.stdout });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('jobs lists each job with its one-line description', async () => {

@@ -136,8 +136,9 @@ describe('Dockerfile', () => {
     expect(JSON.parse(cmd)).toEqual(['s3worker', 'healthcheck']);
   });
 
-  it('keeps its only writable path in S3WORKER_TMPDIR, a volume owned by the user', () => {
-    const env = Object.fromEntries(
+  /** The runtime stage's ENV variables. */
+  function runtimeEnv(): Record<string, string> {
+    return Object.fromEntries(
       runtime.instructions
         .filter((i) => i.getKeyword() === 'ENV')
         .flatMap((i) =>
@@ -147,6 +148,10 @@ describe('Dockerfile', () => {
         )
         .map((p) => [p.getName(), p.getValue()]),
     );
+  }
+
+  it('keeps its only writable path in S3WORKER_TMPDIR, a volume owned by the user', () => {
+    const env = runtimeEnv();
     expect(env.S3WORKER_TMPDIR).toBe('/tmp/s3worker');
     expect(env.TMPDIR).toBe('/tmp/s3worker');
     expect(json(last('VOLUME')!)).toEqual(['/tmp/s3worker']);
@@ -155,6 +160,14 @@ describe('Dockerfile', () => {
       '10001:10001',
       '/tmp/s3worker',
     ]);
+  });
+
+  it('warms the compile cache when it is built, outside the writable volume', () => {
+    const dir = runtimeEnv().NODE_COMPILE_CACHE;
+    expect(dir).toMatch(/^\/opt\/s3worker\//);
+    const warm = runCommands(runtime.instructions).findIndex((c) => c[0] === 's3worker');
+    expect(warm).toBeGreaterThanOrEqual(0);
+    expect(runCommands(runtime.instructions)).toContainEqual(['chmod', '-R', 'a+rX', dir]);
   });
 });
 
