@@ -21,8 +21,8 @@ import { useTestBucket } from '../support/test-bucket.js';
 const servers = inject('servers');
 const pg = new PgAdmin(servers.postgres);
 const bucket = useTestBucket(servers.s3, 'dbb-pg');
-/** The large table's size. The issue asks for 50 MiB; 10 MiB keeps the shared machine responsive and still spans two parts. */
-const BIG_MIB = 10;
+/** The large table's size in the round trip: 50 MiB of incompressible bytes, as the issue asks. */
+const BIG_MIB = 50;
 
 let tmp: string;
 const databases: string[] = [];
@@ -76,7 +76,7 @@ function restoreArgs(prefix: string, ...extra: string[]): string[] {
 }
 
 describe('db-backup and db-restore on PostgreSQL', () => {
-  it('round-trips bytea, unicode, a 10 MiB table, a view and a function into a new database (custom format, zstd, multipart)', async () => {
+  it('round-trips bytea, unicode, a 50 MiB table, a view and a function into a new database (custom format, zstd, multipart)', async () => {
     const source = await newDatabase('dbb_src');
     await pg.seed(source, BIG_MIB);
     const prefix = 'roundtrip/';
