@@ -14,7 +14,14 @@ import {
   shippedLines,
   shippedObjects,
 } from '../fixtures/ship-logs/harness.js';
-import { CLI, type CliResult, ensureBuilt, startCli, workerEnv } from '../support/run-cli.js';
+import {
+  CLI,
+  type CliResult,
+  ensureBuilt,
+  runCli,
+  startCli,
+  workerEnv,
+} from '../support/run-cli.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
@@ -190,29 +197,32 @@ describe('ship-logs from standard input', () => {
 });
 
 describe('ship-logs tailing files', () => {
+  /** ship-logs following `logs/*.log` from their beginning into `prefix`. */
+  function tailArgs(logs: string, prefix: string, extra: string[]): string[] {
+    return [
+      'run',
+      'ship-logs',
+      '--path',
+      join(logs, '*.log'),
+      '--output',
+      `s3://${bucket.name}/${prefix}`,
+      '--start-at',
+      'beginning',
+      '--spool-dir',
+      join(tmp, 'spool'),
+      ...extra,
+    ];
+  }
+
   it('on SIGTERM ships everything the files held at that moment, even when far behind', async () => {
     const logs = join(tmp, 'logs');
     mkdirSync(logs);
     const a = new LogWriter(join(logs, 'a.log'));
     // About 40 MB written before the shipper starts: more than a few reads behind at the stop.
     for (let i = 0; i < 120; i++) a.write('a', 10_000);
-    const shipper = startCli(
-      [
-        'run',
-        'ship-logs',
-        '--path',
-        join(logs, '*.log'),
-        '--output',
-        `s3://${bucket.name}/behind/`,
-        '--start-at',
-        'beginning',
-        '--compression-level',
-        '1',
-        '--spool-dir',
-        join(tmp, 'spool'),
-      ],
-      { env: workerEnv(server, tmp) },
-    );
+    const shipper = startCli(tailArgs(logs, 'behind/', ['--compression-level', '1']), {
+      env: workerEnv(server, tmp),
+    });
     try {
       await shipper.waitForLog('following file');
       shipper.child.kill('SIGTERM');
@@ -221,6 +231,35 @@ describe('ship-logs tailing files', () => {
       const got = await shippedLines(bucket.admin, bucket.name, 'behind/');
       expect(got.length).toBe(a.written);
       expect(missingLines(expectedLines({ a: a.written }), got)).toEqual([]);
+    } finally {
+      a.close();
+    }
+  });
+
+  it('stays healthy while idle: its file scans count as progress for the health check', async () => {
+    const logs = join(tmp, 'idle-logs');
+    mkdirSync(logs);
+    const a = new LogWriter(join(logs, 'a.log'));
+    a.write('a', 10);
+    const env = workerEnv(server, tmp);
+    const shipper = startCli(
+      tailArgs(logs, 'idle/', ['--poll-interval', '100ms', '--progress-interval', '200ms']),
+      { env },
+    );
+    try {
+      await shipper.waitForLog('following file');
+      // Well past --max-age with no new line: only the scans move.
+      await sleep(2_500);
+      const health = await runCli(['healthcheck', '--max-age', '1s'], { env });
+      expect(health.code, health.stdout + health.stderr).toBe(0);
+      shipper.child.kill('SIGTERM');
+      const result = await shipper.done;
+      expect(result.code, result.stdout.slice(-3000) + result.stderr).toBe(ExitCode.Success);
+      const last = result.logs.filter((l) => l.msg === 'progress').at(-1) as
+        | { logs?: { scans: number; lines: number } }
+        | undefined;
+      expect(last?.logs?.scans).toBeGreaterThan(10);
+      expect(last?.logs?.lines).toBe(10);
     } finally {
       a.close();
     }

@@ -64,6 +64,7 @@ export class FileTailer {
   #truncations: TruncationRecord[] = [];
   /** Events produced by scans (new files, truncations), handed on before the next lines. */
   readonly #pending: SourceEvent[] = [];
+  #scans = 0;
   /** Files rotated away and finished: their partial line and a forget are handed on, then they close. */
   readonly #finished = new Set<TrackedFile>();
   /** Copies waiting for their original's truncation, by id (logged once). */
@@ -212,6 +213,14 @@ export class FileTailer {
     ].slice(0, MAX_TRUNCATION_RECORDS);
   }
 
+  /**
+   * Scans of the glob completed so far: one per poll interval while the tailer is alive, also
+   * when no line arrives (what the health check sees of an idle shipper).
+   */
+  get scans(): number {
+    return this.#scans;
+  }
+
   async #scan(): Promise<void> {
     const { patterns, exclude, rotateWait } = this.#options;
     const now = Date.now();
@@ -258,6 +267,7 @@ export class FileTailer {
         this.#finished.add(file);
       }
     }
+    this.#scans++;
   }
 
   /** Checkpoint entries no file claimed by inode become truncation records: a copy may claim them. */

@@ -47,6 +47,8 @@ export class ShipLogsRun {
   #linesRead = 0;
   #bytesRead = 0;
   #dropped = 0;
+  /** The file source (none with stdin): its scans show the shipper alive while no line comes. */
+  #tailer: FileTailer | undefined;
   #droppingSince: number | undefined;
 
   constructor(
@@ -78,6 +80,15 @@ export class ShipLogsRun {
         },
         'ship-logs starting',
       );
+      // Every progress line and the status file: an idle shipper still scans its files each
+      // poll interval, which keeps `s3worker healthcheck` content while no line arrives.
+      ctx.progress.addSection?.('logs', () => ({
+        lines: this.#linesRead,
+        scans: this.#tailer?.scans ?? 0,
+        spoolBatches: spool.batches.length,
+        spoolBytes: spool.bytes,
+        dropped: this.#dropped,
+      }));
       const uploader = new BatchUploader({
         spool,
         checkpoint,
@@ -163,8 +174,8 @@ export class ShipLogsRun {
     const startAt = config.startAt ?? (config.once ? 'beginning' : 'end');
     const stop = this.#readStop.signal;
     const stdin = config.path[0] === STDIN_PATH;
-    const source = stdin
-      ? stdinEvents(process.stdin, stop, config.maxLineBytes)
+    const tailer = stdin
+      ? undefined
       : new FileTailer({
           patterns: config.path,
           exclude: config.exclude,
@@ -174,7 +185,11 @@ export class ShipLogsRun {
           rotateWait: config.rotateWait,
           maxLineBytes: config.maxLineBytes,
           log: this.#log,
-        }).events(stop, { once: config.once, abort: this.#readAbort.signal });
+        });
+    this.#tailer = tailer;
+    const source =
+      tailer?.events(stop, { once: config.once, abort: this.#readAbort.signal }) ??
+      stdinEvents(process.stdin, stop, config.maxLineBytes);
     const events = source[Symbol.asyncIterator]();
     let batch: OpenBatch | undefined;
     let next: Promise<IteratorResult<SourceEvent>> | undefined;
