@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { describeFields, type OptionField } from '../config/option-fields.js';
 import { runtimeOptionsSchema } from '../config/runtime-options.js';
 import type { JobClass } from '../jobs/job.js';
-import type { JobRegistry } from '../jobs/registry.js';
 
 /** Placeholder shown after a flag that takes a value, by kind. */
 const VALUE_NAME: Record<OptionField['kind'], string> = {
@@ -57,16 +56,13 @@ const SOURCES_NOTE = [
   'as partSize) > defaults. Sizes: 8MiB, 5MB or bytes. Durations: 500ms, 25s, 10m, 24h.',
 ].join('\n');
 
-/** `s3worker run --help` without a job: usage, the jobs, and the shared options. */
-export function runHelp(registry: JobRegistry): string {
+/** `s3worker run --help` without a job: usage, the jobs (all of the registry's), and the shared options. */
+export function runHelp(jobClasses: readonly JobClass[]): string {
   const cmd = new Command('s3worker run')
     .usage('<job> [options]')
     .description('Run a job. `s3worker run <job> --help` lists the options of that job.')
     .helpOption('-h, --help', 'show this help');
-  const jobs = registry
-    .list()
-    .map((j) => `  ${j.jobName.padEnd(20)} ${j.description}`)
-    .join('\n');
+  const jobs = jobClasses.map((j) => `  ${j.jobName.padEnd(20)} ${j.description}`).join('\n');
   addRuntimeOptions(cmd);
   return `${cmd.helpInformation()}\nJobs:\n${jobs || '  (none)'}\n\n${SOURCES_NOTE}\n`;
 }

@@ -103,7 +103,11 @@ export async function loadJobConfig(
     fileJob ??
     (handlerJobs.length === 1 ? handlerJobs[0]!.jobName : undefined);
   if (pre.help) {
-    return { help: true, registry, jobClass: jobName ? registry.get(jobName) : undefined };
+    return {
+      help: true,
+      registry,
+      jobClass: jobName ? await registry.get(jobName) : undefined,
+    };
   }
   if (!jobName) {
     throw new ConfigError(
@@ -118,7 +122,7 @@ export async function loadJobConfig(
       },
     );
   }
-  const jobClass = registry.get(jobName);
+  const jobClass = await registry.get(jobName);
 
   const parsed = parseArgs(rest, [...runtimeFields, ...describeFields(jobClass.configSchema)]);
   const issues: ConfigIssue[] = [...parsed.issues];

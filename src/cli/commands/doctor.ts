@@ -5,8 +5,7 @@ import { describeFields } from '../../config/option-fields.js';
 import { parseArgs } from '../../config/parse-args.js';
 import { resolveConfig } from '../../config/resolve-config.js';
 import { doctorOptionsSchema } from '../../doctor/doctor-options.js';
-import { formatDoctorReport } from '../../doctor/format-doctor-report.js';
-import { type DoctorOptions, runDoctor } from '../../doctor/run-doctor.js';
+import type { DoctorOptions } from '../../doctor/run-doctor.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../../errors.js';
 import type { Job } from '../../jobs/job.js';
 import { createLogger } from '../../runtime/logger.js';
@@ -74,6 +73,9 @@ export async function doctorCommand(
     format: 'json',
     destination: pino.destination({ fd: 2, sync: true }),
   });
+  // Imported here: the STS client and the probes cost start-up time every other command saves.
+  const { runDoctor } = await import('../../doctor/run-doctor.js');
+  const { formatDoctorReport } = await import('../../doctor/format-doctor-report.js');
   const report = await runDoctor({ ...options, log });
   out(json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
   return report.exitCode;

@@ -17,7 +17,7 @@ export function registerJobsCommand(program: Command): void {
       if (options.handler) {
         for (const job of await loadHandler(options.handler, process.cwd())) registry.register(job);
       }
-      const jobs = registry.list();
+      const jobs = await registry.list();
       if (options.json) {
         const list = jobs.map((j) => ({ name: j.jobName, description: j.description }));
         process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);

@@ -58,7 +58,9 @@ export async function runCommand(
     process.off('SIGTERM', onEarlySignal).off('SIGINT', onEarlySignal);
   }
   if (loaded.help) {
-    process.stdout.write(loaded.jobClass ? jobHelp(loaded.jobClass) : runHelp(loaded.registry));
+    process.stdout.write(
+      loaded.jobClass ? jobHelp(loaded.jobClass) : runHelp(await loaded.registry.list()),
+    );
     return ExitCode.Success;
   }
   const { runtime } = loaded;
