@@ -5,7 +5,7 @@ import { sizeInRange } from '../../config/size-schema.js';
 import type { ConfigIssue } from '../../errors.js';
 import { CODECS } from '../kit/compression.js';
 import { outputOptionProblems, outputOptionsSchema } from '../kit/output-options.js';
-import { recipientProblems } from './age-encryption.js';
+import { recipientSyntaxProblems } from './age-encryption.js';
 import { backupKeyTemplateProblems, DEFAULT_BACKUP_KEY_TEMPLATE } from './backup-key.js';
 import { connectionOptionsSchema } from './connection-options.js';
 import { databaseNameProblem } from './engines/engine.js';
@@ -170,7 +170,7 @@ export function backupConfigProblems(config: DatabaseBackupConfig): ConfigIssue[
   if (config.compression === 'none' && config.compressionLevel !== undefined) {
     issues.push({ path: 'compressionLevel', message: 'does not apply with --compression none' });
   }
-  for (const message of recipientProblems(config.recipient)) {
+  for (const message of recipientSyntaxProblems(config.recipient)) {
     issues.push({ path: 'recipient', message });
   }
   issues.push(...outputOptionProblems(config));
