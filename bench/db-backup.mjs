@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBenchClient, createBucket, removeBucket } from './lib/bench-s3.mjs';
+import { shebangNodeFlags } from './lib/bin-flags.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -176,7 +177,7 @@ async function main() {
     };
     const s3w = (args) => [
       process.execPath,
-      [CLI, ...args, '--log-format', 'json', '--log-level', 'warn'],
+      [...shebangNodeFlags(CLI), CLI, ...args, '--log-format', 'json', '--log-level', 'warn'],
     ];
     await measure(
       's3worker db-backup (zstd 3)',

@@ -2,13 +2,14 @@
 // same run. See `npm run bench -- --help` and docs/performance.md.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createBenchClient, createBucket, deletePrefix, removeBucket } from './lib/bench-s3.mjs';
+import { shebangNodeFlags } from './lib/bin-flags.mjs';
 import { killActive, round, runSteps } from './lib/measure.mjs';
 import { formatSize, parseOptions, USAGE } from './lib/options.mjs';
 import { renderMarkdown, summarize } from './lib/report.mjs';
@@ -483,10 +484,3 @@ main().catch((error) => {
   console.error(`[bench] failed: ${error.stack ?? error.message}`);
   process.exitCode = 1;
 });
-
-/** The node flags on a script's `#!/usr/bin/env -S node <flags>` line ([] when none). */
-function shebangNodeFlags(file) {
-  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node((?:\s+--\S+)*)\s*$/.exec(first);
-  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
-}

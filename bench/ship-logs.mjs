@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createBenchClient, createBucket, removeBucket } from './lib/bench-s3.mjs';
+import { shebangNodeFlags } from './lib/bin-flags.mjs';
 import { createLogTextFiller } from './lib/log-text.mjs';
 import { formatSize, parseSize } from './lib/options.mjs';
 
@@ -72,8 +73,7 @@ async function shipOnce({ dir, env, bucket, size }) {
   const child = spawn(
     process.execPath,
     [
-      // The V8 flag of the s3worker bin's shebang (see src/cli/main.ts).
-      '--max-semi-space-size=3',
+      ...shebangNodeFlags(CLI),
       CLI,
       'run',
       'ship-logs',
