@@ -39,6 +39,42 @@ describe('ship-logs line splitter', () => {
     expect(s.pendingBytes).toBe(452);
     expect(countLines(out!)).toBe(2);
   });
+
+  it('reads into the buffer after the partial line and hands on what push would', async () => {
+    // Lines of 0 to 300 bytes, some longer than the limit of 256, read in pieces of 1 to 700.
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const text = Buffer.from(
+      Array.from({ length: 2000 }, (_, i) => `${i}:${'y'.repeat(random(300))}\n`).join('') + 'tail',
+    );
+    const pushed = new LineSplitter(256);
+    const read = new LineSplitter(256);
+    const viaPush: Buffer[] = [];
+    const viaRead: Buffer[] = [];
+    for (let at = 0; at < text.length; ) {
+      const want = 1 + random(700);
+      const piece = text.subarray(at, Math.min(text.length, at + want));
+      const p = pushed.push(Buffer.from(piece));
+      if (p) viaPush.push(Buffer.from(p));
+      const r = await read.readFrom(want, async (buffer, offset, length) =>
+        piece.copy(buffer, offset, 0, Math.min(length, piece.length)),
+      );
+      expect(r.bytesRead).toBe(piece.length);
+      if (r.lines) viaRead.push(Buffer.from(r.lines));
+      expect(read.pendingBytes).toBe(pushed.pendingBytes);
+      at += piece.length;
+    }
+    expect(Buffer.concat(viaRead).equals(Buffer.concat(viaPush))).toBe(true);
+    expect(read.flush()?.toString()).toBe(pushed.flush()?.toString());
+    expect(countLines(Buffer.concat(viaRead))).toBeGreaterThan(2000);
+    // Nothing read: nothing handed on, the partial line kept.
+    read.push(Buffer.from('partial'));
+    expect(await read.readFrom(10, async () => 0)).toEqual({ bytesRead: 0, lines: undefined });
+    expect(read.flush()?.toString()).toBe('partial\n');
+  });
 });
 
 describe('ship-logs records and keys', () => {

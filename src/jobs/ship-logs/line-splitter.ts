@@ -34,6 +34,38 @@ export class LineSplitter {
     return complete;
   }
 
+  /**
+   * Reads up to `want` bytes with `read` into one buffer right after a copy of the held-back
+   * partial line, and returns the complete lines now available as a view of that buffer, or
+   * undefined; `bytesRead` 0 means the source had nothing. The same as `push` of what was read,
+   * without a second copy of the lines: each byte is copied once, by the read.
+   */
+  async readFrom(
+    want: number,
+    read: (buffer: Buffer, offset: number, length: number) => Promise<number>,
+  ): Promise<{ bytesRead: number; lines: Buffer | undefined }> {
+    const held = this.#pendingBytes;
+    const buffer = Buffer.allocUnsafe(held + want);
+    let at = 0;
+    for (const piece of this.#pending) at += piece.copy(buffer, at);
+    const bytesRead = await read(buffer, held, want);
+    if (bytesRead === 0) return { bytesRead, lines: undefined };
+    const data = buffer.subarray(0, held + bytesRead);
+    const last = data.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      this.#pending = [data];
+      this.#pendingBytes = data.length;
+      return {
+        bytesRead,
+        lines: this.#pendingBytes >= this.maxLineBytes ? this.#cutLongLine() : undefined,
+      };
+    }
+    const rest = data.subarray(last + 1);
+    this.#pending = rest.length === 0 ? [] : [Buffer.from(rest)];
+    this.#pendingBytes = rest.length;
+    return { bytesRead, lines: data.subarray(0, last + 1) };
+  }
+
   /** The partial line with a newline added (the source ended), or undefined when none. */
   flush(): Buffer | undefined {
     if (this.#pendingBytes === 0) return undefined;

@@ -164,15 +164,18 @@ export class TrackedFile {
     for (;;) {
       const want = Math.min(Math.min(this.size, until) - this.#readOffset, maxBytes);
       if (want <= 0) return undefined;
-      const buffer = Buffer.allocUnsafe(want);
-      const { bytesRead } = await this.handle.read(buffer, 0, want, this.#readOffset);
+      const position = this.#readOffset;
+      const { bytesRead, lines } = await this.#splitter.readFrom(
+        want,
+        async (buffer, offset, length) =>
+          (await this.handle.read(buffer, offset, length, position)).bytesRead,
+      );
       if (bytesRead === 0) {
         // Shrunk since the last refresh: the next refresh sees the truncation.
         this.size = this.#readOffset;
         return undefined;
       }
       this.#readOffset += bytesRead;
-      const lines = this.#splitter.push(buffer.subarray(0, bytesRead));
       if (lines !== undefined) return this.#linesEvent(lines);
     }
   }
