@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
+import { untilAborted } from '../../until-aborted.js';
 
 /**
  * How one item ended. `done`, `skipped` and `failed` are counted; `filtered` is counted as
@@ -146,11 +147,7 @@ export class WorkLoop<T> {
     const { concurrency, stopSignal, signal } = this.#o;
     const limit = pLimit(concurrency);
     const inFlight = new Set<Promise<void>>();
-    const stopped = new Promise<void>((resolve) => {
-      if (stopSignal.aborted || signal.aborted) resolve();
-      stopSignal.addEventListener('abort', () => resolve(), { once: true });
-      signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    const stopped = AbortSignal.any([stopSignal, signal]);
     let complete = false;
     let sourceError: unknown;
     try {
@@ -158,7 +155,9 @@ export class WorkLoop<T> {
       for await (const item of items) {
         // Never queue more than one batch ahead of the workers: the source stays lazy.
         while (inFlight.size >= concurrency * 2 && !this.shouldStop()) {
-          await Promise.race([...inFlight, stopped]);
+          // Not Promise.race with a promise of the stop: one reaction per item would pile up
+          // on it for the whole run.
+          await untilAborted(Promise.race(inFlight), stopped);
         }
         if (this.shouldStop()) {
           // Taken from the source but never started: counted, as left undone.

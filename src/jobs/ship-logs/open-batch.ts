@@ -30,20 +30,19 @@ export class OpenBatch {
   rawBytes = 0;
   readonly positions = new Map<string, FilePosition>();
   readonly forget = new Set<string>();
-  /** Resolves with 'age' once the batch is `maxAge` old. */
-  readonly aged: Promise<'age'>;
+  /** Aborted once the batch is `maxAge` old (never once it is sealed or discarded). */
+  readonly aged: AbortSignal;
   readonly #options: OpenBatchOptions;
-  readonly #ageTimer: AbortController = new AbortController();
+  readonly #aged = new AbortController();
+  readonly #ageTimer: NodeJS.Timeout;
   #input: Writable | undefined;
   #file: WriteStream | undefined;
   #done: Promise<void> | undefined;
 
   constructor(options: OpenBatchOptions) {
     this.#options = options;
-    this.aged = new Promise((resolve) => {
-      const timer = setTimeout(() => resolve('age'), options.maxAge);
-      this.#ageTimer.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
-    });
+    this.aged = this.#aged.signal;
+    this.#ageTimer = setTimeout(() => this.#aged.abort(), options.maxAge);
   }
 
   /** True once a line was written. */
@@ -83,7 +82,7 @@ export class OpenBatch {
 
   /** Ends the compressed stream and fsyncs the file; returns its size (0 without lines). */
   async seal(): Promise<number> {
-    this.#ageTimer.abort();
+    clearTimeout(this.#ageTimer);
     if (!this.#input) return 0;
     this.#input.end();
     await this.#done;
@@ -92,7 +91,7 @@ export class OpenBatch {
 
   /** Drops the open file (stopping with a spool that cannot take it). */
   async discard(): Promise<void> {
-    this.#ageTimer.abort();
+    clearTimeout(this.#ageTimer);
     this.#input?.destroy();
     await this.#done?.catch(() => {});
     await rm(this.#options.path, { force: true });

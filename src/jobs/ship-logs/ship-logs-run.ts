@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
 import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
+import { ABORTED, untilAborted } from '../../until-aborted.js';
 import type { JobContext, JobResult } from '../job.js';
 import { codecContentType, codecExtension } from '../kit/compression.js';
 import { joinPrefix, renderTemplate } from '../kit/key-template.js';
@@ -196,8 +197,10 @@ export class ShipLogsRun {
     try {
       for (;;) {
         next ??= events.next();
-        const got = batch ? await Promise.race([next, batch.aged]) : await next;
-        if (got === 'age') {
+        // Not Promise.race with a promise of the batch's age: each call would leave a reaction
+        // on it holding the event read, so a batch would keep every read buffer until sealed.
+        const got = batch ? await untilAborted(next, batch.aged) : await next;
+        if (got === ABORTED) {
           await this.#seal(spool, batch!);
           batch = undefined;
           continue;

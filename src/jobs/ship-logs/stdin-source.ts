@@ -1,8 +1,7 @@
 import type { Readable } from 'node:stream';
+import { ABORTED, untilAborted } from '../../until-aborted.js';
 import { countLines, LineSplitter } from './line-splitter.js';
 import type { SourceEvent } from './source-event.js';
-
-const STOPPED = Symbol('stopped');
 
 /**
  * Lines of a stream (standard input with `--path -`), pulled as the consumer asks, so a paused
@@ -17,13 +16,11 @@ export async function* stdinEvents(
 ): AsyncGenerator<SourceEvent> {
   const splitter = new LineSplitter(maxLineBytes);
   const chunks = input.iterator({ destroyOnReturn: false })[Symbol.asyncIterator]();
-  const stopped = new Promise<typeof STOPPED>((resolve) => {
-    if (stop.aborted) resolve(STOPPED);
-    stop.addEventListener('abort', () => resolve(STOPPED), { once: true });
-  });
   for (;;) {
-    const next = await Promise.race([chunks.next(), stopped]);
-    if (next === STOPPED || next.done) break;
+    // Not Promise.race with a promise of the stop: each call would leave a reaction on it
+    // holding the chunk read, so every chunk of the input would stay in memory.
+    const next = await untilAborted(chunks.next(), stop);
+    if (next === ABORTED || next.done) break;
     const data = splitter.push(toBuffer(next.value));
     if (data) yield { kind: 'lines', data, lines: countLines(data), path: '-' };
   }
