@@ -377,7 +377,19 @@ async function pump(from: Readable, stdin: Writable): Promise<void> {
   try {
     for await (const chunk of from) {
       if (toError !== undefined) throw toError;
-      if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), once(stdin, 'close')]);
+      if (!stdin.write(chunk)) {
+        // Both waits end here: a 'close' (and 'error') listener left per drain would pile up
+        // on the tool's stdin for the whole restore.
+        const waited = new AbortController();
+        try {
+          await Promise.race([
+            once(stdin, 'drain', { signal: waited.signal }),
+            once(stdin, 'close', { signal: waited.signal }),
+          ]);
+        } finally {
+          waited.abort();
+        }
+      }
       if (stdin.destroyed || toError !== undefined) {
         throw toError ?? new Error('the restore tool closed its input early');
       }
