@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +37,11 @@ afterEach(() => {
 });
 
 /** `seq 1 <count>` piped into `s3worker run ship-logs --path - ...args`; resolves when the shipper exits. */
-function shipSeq(count: number, args: string[], env: Record<string, string>): Promise<CliResult> {
+function shipSeq(
+  count: number,
+  args: string[],
+  env: Record<string, string>,
+): Promise<CliResult & { peakRssBytes: number }> {
   ensureBuilt();
   const seq = spawn('seq', ['1', String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const child = spawn(process.execPath, [CLI, 'run', 'ship-logs', '--path', '-', ...args], {
@@ -46,6 +50,16 @@ function shipSeq(count: number, args: string[], env: Record<string, string>): Pr
   });
   let stdout = '';
   let stderr = '';
+  // The shipper's peak resident memory (VmHWM) as last read while it ran.
+  let peakRssBytes = 0;
+  const watch = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peakRssBytes = Number(m[1]) * 1024;
+    } catch {
+      // Gone: the last value read stands.
+    }
+  }, 50);
   child.stdout.setEncoding('utf8').on('data', (c: string) => {
     stdout += c;
   });
@@ -55,11 +69,12 @@ function shipSeq(count: number, args: string[], env: Record<string, string>): Pr
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => {
+      clearInterval(watch);
       const logs = stdout
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-      resolve({ code, signal, stdout, stderr, logs });
+      resolve({ code, signal, stdout, stderr, logs, peakRssBytes });
     });
   });
 }
@@ -85,6 +100,23 @@ describe('ship-logs from standard input', () => {
     expect(lines).toEqual(seqLines(100_000));
     const finished = result.logs.find((l) => l.msg === 'ship-logs finished');
     expect(finished).toMatchObject({ lines: 100_000, linesUploaded: 100_000, dropped: 0 });
+  });
+
+  it('keeps memory bounded however long the input: 40 million lines (about 350 MB) through stdin', async () => {
+    const result = await shipSeq(
+      40_000_000,
+      ['--output', `s3://${bucket.name}/stdin-long/`, '--compression-level', '1'],
+      workerEnv(server, tmp),
+    );
+    expect(result.code, result.stdout.slice(-3000) + result.stderr).toBe(ExitCode.Success);
+    expect(result.logs.find((l) => l.msg === 'ship-logs finished')).toMatchObject({
+      lines: 40_000_000,
+      linesUploaded: 40_000_000,
+      dropped: 0,
+    });
+    // Far below the input's size: no chunk read is kept once it is in a batch.
+    expect(result.peakRssBytes).toBeGreaterThan(0);
+    expect(result.peakRssBytes).toBeLessThan(300 * 1024 * 1024);
   });
 
   it('writes keys that follow the template and never collide across restarts', async () => {
