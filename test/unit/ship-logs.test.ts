@@ -48,7 +48,7 @@ describe('ship-logs line splitter', () => {
       return seed % n;
     };
     const text = Buffer.from(
-      Array.from({ length: 2000 }, (_, i) => `${i}:${'y'.repeat(random(300))}\n`).join('') + 'tail',
+      `${Array.from({ length: 2000 }, (_, i) => `${i}:${'y'.repeat(random(300))}\n`).join('')}tail`,
     );
     const pushed = new LineSplitter(256);
     const read = new LineSplitter(256);
