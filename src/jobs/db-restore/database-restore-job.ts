@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { type Duplex, PassThrough, pipeline, type Readable, Writable } from 'node:stream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../../config/transfer-options.js';
@@ -16,6 +15,7 @@ import { Sha256Meter } from '../db-backup/sha256-meter.js';
 import { startTool, toolFailed } from '../db-backup/tool-process.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
 import { decompressStage } from '../kit/compression.js';
+import { waitForDrain } from '../kit/wait-for-drain.js';
 import type { Permission } from '../permissions.js';
 import {
   type DatabaseRestoreConfig,
@@ -377,19 +377,7 @@ async function pump(from: Readable, stdin: Writable): Promise<void> {
   try {
     for await (const chunk of from) {
       if (toError !== undefined) throw toError;
-      if (!stdin.write(chunk)) {
-        // Both waits end here: a 'close' (and 'error') listener left per drain would pile up
-        // on the tool's stdin for the whole restore.
-        const waited = new AbortController();
-        try {
-          await Promise.race([
-            once(stdin, 'drain', { signal: waited.signal }),
-            once(stdin, 'close', { signal: waited.signal }),
-          ]);
-        } finally {
-          waited.abort();
-        }
-      }
+      if (!stdin.write(chunk)) await waitForDrain(stdin);
       if (stdin.destroyed || toError !== undefined) {
         throw toError ?? new Error('the restore tool closed its input early');
       }

@@ -5,6 +5,7 @@ import type { ByteBudget } from '../../transfer/byte-budget.js';
 import { defaultCodecConcurrency } from './block-parallel-transform.js';
 import { CorruptInputError } from './corrupt-input-error.js';
 import { OrderedBlocks } from './ordered-blocks.js';
+import { waitForDrain } from './wait-for-drain.js';
 import {
   FrameEndFinder,
   type FrameHeader,
@@ -224,7 +225,9 @@ export class ParallelUnzstd extends Transform {
     const inner = this.#inner!;
     const ended = this.#innerEnded!;
     if (piece.length > 0 && !inner.write(piece)) {
-      await Promise.race([new Promise((resolve) => inner.once('drain', resolve)), ended]);
+      // A decoder that failed rejects `ended` with the error named for this input.
+      await waitForDrain(inner).catch(() => ended);
+      if (inner.errored) await ended;
     }
     if (done) {
       inner.end();

@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type { ByteBudget } from '../../transfer/byte-budget.js';
 import { type Codec, compressStage } from '../kit/compression.js';
+import { waitForDrain } from '../kit/wait-for-drain.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 
 /** Options of {@link OpenBatch}. */
@@ -62,8 +63,9 @@ export class OpenBatch {
     this.lines += lines;
     this.rawBytes += data.length;
     if (!input.write(data)) {
-      // A failed pipeline rejects `done`: wait for whichever comes first.
-      await Promise.race([once(input, 'drain'), this.#done]);
+      // A failed pipeline destroys the input (its error, or 'close'); `done` then says why.
+      await waitForDrain(input).catch(() => {});
+      if (input.destroyed) await this.#done;
     }
   }
 
