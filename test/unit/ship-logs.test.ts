@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { policyCommand } from '../../src/cli/commands/policy.js';
 import { ExitCode } from '../../src/errors.js';
@@ -8,6 +9,7 @@ import { shipLogsConfigProblems, shipLogsConfigSchema } from '../../src/jobs/shi
 import { expandGlobs } from '../../src/jobs/ship-logs/glob-paths.js';
 import { keyFields, type TaskMetadata } from '../../src/jobs/ship-logs/key-fields.js';
 import { countLines, LineSplitter } from '../../src/jobs/ship-logs/line-splitter.js';
+import { OpenBatch } from '../../src/jobs/ship-logs/open-batch.js';
 import { toNdjson } from '../../src/jobs/ship-logs/record-format.js';
 import type { PolicyDocument } from '../../src/policy/policy-document.js';
 
@@ -75,6 +77,39 @@ describe('ship-logs line splitter', () => {
     expect(await read.readFrom(10, async () => 0)).toEqual({ bytesRead: 0, lines: undefined });
     expect(read.flush()?.toString()).toBe('partial\n');
   });
+});
+
+describe('ship-logs open batch', () => {
+  it.each(['gzip', 'zstd', 'none'] as const)(
+    'has taken the bytes once write resolves, so the caller may reuse its buffer (%s)',
+    async (codec) => {
+      const dir = mkdtempSync(join(tmpdir(), 's3worker-batch-'));
+      try {
+        const batch = new OpenBatch({ path: join(dir, 'open'), codec, level: 1, maxAge: 60_000 });
+        // One buffer, refilled for every write, as the tailer does with its read buffer.
+        const buffer = Buffer.alloc(64 * 1024);
+        const expected: string[] = [];
+        for (let i = 0; i < 40; i++) {
+          const line = `line ${i} ${'z'.repeat((i * 997) % 60_000)}\n`;
+          const n = buffer.write(line);
+          expected.push(line);
+          await batch.write(buffer.subarray(0, n), 1);
+          buffer.fill(0x21); // what the next read would leave there
+        }
+        await batch.seal();
+        const stored = readFileSync(join(dir, 'open'));
+        const text =
+          codec === 'gzip'
+            ? gunzipSync(stored)
+            : codec === 'zstd'
+              ? zstdDecompressSync(stored)
+              : stored;
+        expect(text.toString()).toBe(expected.join(''));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('ship-logs records and keys', () => {

@@ -8,6 +8,8 @@ const NEWLINE = 0x0a;
  */
 export class LineSplitter {
   #pending: Buffer[] = [];
+  /** The buffer `readFrom` reads into, reused from call to call. */
+  #buffer: Buffer | undefined;
   #pendingBytes = 0;
 
   constructor(readonly maxLineBytes: number) {}
@@ -38,16 +40,28 @@ export class LineSplitter {
    * Reads up to `want` bytes with `read` into one buffer right after a copy of the held-back
    * partial line, and returns the complete lines now available as a view of that buffer, or
    * undefined; `bytesRead` 0 means the source had nothing. The same as `push` of what was read,
-   * without a second copy of the lines: each byte is copied once, by the read.
+   * without a second copy of the lines: each byte is copied once, by the read. The buffer is
+   * this splitter's own and the next call reads into it again: use (or copy) the lines first.
    */
   async readFrom(
     want: number,
     read: (buffer: Buffer, offset: number, length: number) => Promise<number>,
   ): Promise<{ bytesRead: number; lines: Buffer | undefined }> {
     const held = this.#pendingBytes;
-    const buffer = Buffer.allocUnsafe(held + want);
-    let at = 0;
-    for (const piece of this.#pending) at += piece.copy(buffer, at);
+    // One buffer for every read (grown when a read needs more): a fresh one per read would
+    // leave a read's worth of garbage per call for the collector, megabytes per second.
+    if (this.#buffer === undefined || this.#buffer.length < held + want) {
+      const grown = Buffer.allocUnsafeSlow(held + want);
+      let at = 0;
+      for (const piece of this.#pending) at += piece.copy(grown, at);
+      this.#buffer = grown;
+    } else {
+      // The held-back piece may already be at the start of this buffer (a read without a
+      // newline keeps a view of it): copying it onto itself changes nothing.
+      let at = 0;
+      for (const piece of this.#pending) at += piece.copy(this.#buffer, at);
+    }
+    const buffer = this.#buffer;
     const bytesRead = await read(buffer, held, want);
     if (bytesRead === 0) return { bytesRead, lines: undefined };
     const data = buffer.subarray(0, held + bytesRead);

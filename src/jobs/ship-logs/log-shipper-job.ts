@@ -60,7 +60,8 @@ export class LogShipperJob extends Job<ShipLogsConfig> {
   /**
    * The records of one chunk of complete lines in `--format ndjson`: each line as a JSON
    * object with timestamp, file, message and task metadata. Override to add fields or parse
-   * the line; return complete records, each ending with `\n`.
+   * the line; return complete records, each ending with `\n`. `lines` is a view of the read
+   * buffer, valid during this call only (the next read reuses it): copy what you keep.
    */
   formatRecords(lines: Buffer, file: string, task: TaskMetadata): Buffer {
     return toNdjson(lines, file, task, new Date());

@@ -5,7 +5,6 @@ import type { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type { ByteBudget } from '../../transfer/byte-budget.js';
 import { type Codec, compressStage } from '../kit/compression.js';
-import { waitForDrain } from '../kit/wait-for-drain.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 
 /** Options of {@link OpenBatch}. */
@@ -56,16 +55,25 @@ export class OpenBatch {
     return this.#file?.bytesWritten ?? 0;
   }
 
-  /** Writes complete lines (waits while the compressor or the disk is behind). */
+  /**
+   * Writes complete lines and resolves once the compressor (or the file) has taken them: copied
+   * into a block, or written. `data` may then be reused (the tailer reads the next lines into
+   * the same buffer), so this waits for the write itself, not only for room.
+   */
   async write(data: Buffer, lines: number): Promise<void> {
     if (data.length === 0) return;
     const input = this.#open();
     this.lines += lines;
     this.rawBytes += data.length;
-    if (!input.write(data)) {
-      // A failed pipeline destroys the input (its error, or 'close'); `done` then says why.
-      await waitForDrain(input).catch(() => {});
-      if (input.destroyed) await this.#done;
+    const written = new Promise<void>((resolve, reject) => {
+      input.write(data, (err) => (err ? reject(err) : resolve()));
+    });
+    try {
+      await written;
+    } catch (err) {
+      // A failed pipeline destroyed the input; `done` says why.
+      await this.#done;
+      throw err;
     }
   }
 

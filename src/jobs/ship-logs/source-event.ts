@@ -21,6 +21,10 @@ export type SourceEvent =
   /** Complete lines (each ending with `\n`), and where the file stands after them. */
   | {
       kind: 'lines';
+      /**
+       * The lines. From a file, a view of the tailer's read buffer, which the next read
+       * overwrites: use (or copy) it before asking for the next event.
+       */
       data: Buffer;
       /** How many lines `data` holds. */
       lines: number;
