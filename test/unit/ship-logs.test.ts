@@ -8,7 +8,7 @@ import { ExitCode } from '../../src/errors.js';
 import { shipLogsConfigProblems, shipLogsConfigSchema } from '../../src/jobs/ship-logs/config.js';
 import { expandGlobs } from '../../src/jobs/ship-logs/glob-paths.js';
 import { keyFields, type TaskMetadata } from '../../src/jobs/ship-logs/key-fields.js';
-import { countLines, LineSplitter } from '../../src/jobs/ship-logs/line-splitter.js';
+import { countLines, LineSplitter, ReadBuffer } from '../../src/jobs/ship-logs/line-splitter.js';
 import { OpenBatch } from '../../src/jobs/ship-logs/open-batch.js';
 import { toNdjson } from '../../src/jobs/ship-logs/record-format.js';
 import type { PolicyDocument } from '../../src/policy/policy-document.js';
@@ -72,6 +72,36 @@ describe('ship-logs line splitter', () => {
     expect(Buffer.concat(viaRead).equals(Buffer.concat(viaPush))).toBe(true);
     expect(read.flush()?.toString()).toBe(pushed.flush()?.toString());
     expect(countLines(Buffer.concat(viaRead))).toBeGreaterThan(2000);
+    // Two files whose splitters share one read buffer, read in turns: each keeps its own
+    // partial line across the other's reads.
+    const shared = new ReadBuffer();
+    const files = [new LineSplitter(256, shared), new LineSplitter(256, shared)];
+    const sources = [text, Buffer.from(text.toString().split('').reverse().join(''))];
+    // Each compared with a splitter of its own fed the same pieces by push.
+    const references = [new LineSplitter(256), new LineSplitter(256)];
+    const outs: Buffer[][] = [[], []];
+    const expected: Buffer[][] = [[], []];
+    const offsets = [0, 0];
+    while (offsets[0]! < sources[0]!.length || offsets[1]! < sources[1]!.length) {
+      for (const f of [0, 1]) {
+        const source = sources[f]!;
+        if (offsets[f]! >= source.length) continue;
+        const want = 1 + random(700);
+        const piece = source.subarray(offsets[f]!, Math.min(source.length, offsets[f]! + want));
+        const r = await files[f]!.readFrom(want, async (buffer, offset, length) =>
+          piece.copy(buffer, offset, 0, Math.min(length, piece.length)),
+        );
+        if (r.lines) outs[f]!.push(Buffer.from(r.lines));
+        const p = references[f]!.push(Buffer.from(piece));
+        if (p) expected[f]!.push(Buffer.from(p));
+        offsets[f]! += piece.length;
+      }
+    }
+    for (const f of [0, 1]) {
+      const got = [...outs[f]!, files[f]!.flush() ?? Buffer.alloc(0)];
+      const want = [...expected[f]!, references[f]!.flush() ?? Buffer.alloc(0)];
+      expect(Buffer.concat(got).toString()).toBe(Buffer.concat(want).toString());
+    }
     // Nothing read: nothing handed on, the partial line kept.
     read.push(Buffer.from('partial'));
     expect(await read.readFrom(10, async () => 0)).toEqual({ bytesRead: 0, lines: undefined });

@@ -2,6 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { expandGlobs } from './glob-paths.js';
+import { ReadBuffer } from './line-splitter.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 import {
   FINGERPRINT_BYTES,
@@ -65,6 +66,8 @@ export class FileTailer {
   /** Events produced by scans (new files, truncations), handed on before the next lines. */
   readonly #pending: SourceEvent[] = [];
   #scans = 0;
+  /** One read buffer for every file followed: reads take turns, and each read's lines are used before the next. */
+  readonly #readBuffer = new ReadBuffer();
   /** Files rotated away and finished: their partial line and a forget are handed on, then they close. */
   readonly #finished = new Set<TrackedFile>();
   /** Copies waiting for their original's truncation, by id (logged once). */
@@ -320,6 +323,7 @@ export class FileTailer {
         fingerprint: head,
         fingerprintBytes: headBytes,
         maxLineBytes: this.#options.maxLineBytes,
+        readBuffer: this.#readBuffer,
       });
       await file.primeTail();
       this.#files.set(id, file);

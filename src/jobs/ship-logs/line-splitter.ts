@@ -6,13 +6,35 @@ const NEWLINE = 0x0a;
  * pieces of that size, each ended with a newline, so one endless line cannot hold unbounded
  * memory.
  */
+/**
+ * One buffer that reads go into, grown when a read needs more: shared by every file a tailer
+ * follows (their reads take turns), so the tailer holds one read's worth of memory however
+ * many files it follows, and leaves no garbage per read.
+ */
+export class ReadBuffer {
+  #buffer: Buffer | undefined;
+
+  /** The buffer, at least `size` bytes; its contents are whatever the last read left. */
+  take(size: number): Buffer {
+    if (this.#buffer === undefined || this.#buffer.length < size) {
+      this.#buffer = Buffer.allocUnsafeSlow(size);
+    }
+    return this.#buffer;
+  }
+}
+
 export class LineSplitter {
   #pending: Buffer[] = [];
-  /** The buffer `readFrom` reads into, reused from call to call. */
-  #buffer: Buffer | undefined;
   #pendingBytes = 0;
 
-  constructor(readonly maxLineBytes: number) {}
+  /**
+   * @param maxLineBytes at most this much of a line waits for its newline.
+   * @param readBuffer where `readFrom` reads (default: one of this splitter's own).
+   */
+  constructor(
+    readonly maxLineBytes: number,
+    readonly readBuffer: ReadBuffer = new ReadBuffer(),
+  ) {}
 
   /** Bytes of the partial line held back. */
   get pendingBytes(): number {
@@ -41,33 +63,24 @@ export class LineSplitter {
    * partial line, and returns the complete lines now available as a view of that buffer, or
    * undefined; `bytesRead` 0 means the source had nothing. The same as `push` of what was read,
    * without a second copy of the lines: each byte is copied once, by the read. The buffer is
-   * this splitter's own and the next call reads into it again: use (or copy) the lines first.
+   * `readBuffer`, which the next read (of this splitter or another sharing it) overwrites: use
+   * (or copy) the lines first.
    */
   async readFrom(
     want: number,
     read: (buffer: Buffer, offset: number, length: number) => Promise<number>,
   ): Promise<{ bytesRead: number; lines: Buffer | undefined }> {
     const held = this.#pendingBytes;
-    // One buffer for every read (grown when a read needs more): a fresh one per read would
-    // leave a read's worth of garbage per call for the collector, megabytes per second.
-    if (this.#buffer === undefined || this.#buffer.length < held + want) {
-      const grown = Buffer.allocUnsafeSlow(held + want);
-      let at = 0;
-      for (const piece of this.#pending) at += piece.copy(grown, at);
-      this.#buffer = grown;
-    } else {
-      // The held-back piece may already be at the start of this buffer (a read without a
-      // newline keeps a view of it): copying it onto itself changes nothing.
-      let at = 0;
-      for (const piece of this.#pending) at += piece.copy(this.#buffer, at);
-    }
-    const buffer = this.#buffer;
+    const buffer = this.readBuffer.take(held + want);
+    let at = 0;
+    for (const piece of this.#pending) at += piece.copy(buffer, at);
     const bytesRead = await read(buffer, held, want);
     if (bytesRead === 0) return { bytesRead, lines: undefined };
     const data = buffer.subarray(0, held + bytesRead);
     const last = data.lastIndexOf(NEWLINE);
     if (last === -1) {
-      this.#pending = [data];
+      // Copied: the shared buffer is another file's next read.
+      this.#pending = [Buffer.from(data)];
       this.#pendingBytes = data.length;
       return {
         bytesRead,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { countLines, LineSplitter } from './line-splitter.js';
+import { countLines, LineSplitter, type ReadBuffer } from './line-splitter.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 
 /** Bytes of a file's start that identify it (with its inode), and of the end of what was read. */
@@ -69,6 +69,8 @@ export class TrackedFile {
       fingerprint: string;
       fingerprintBytes: number;
       maxLineBytes: number;
+      /** Where reads go: one buffer shared by the files of a tailer. */
+      readBuffer: ReadBuffer;
     },
   ) {
     this.path = init.path;
@@ -76,7 +78,7 @@ export class TrackedFile {
     this.#readOffset = init.offset;
     this.#fingerprint = init.fingerprint;
     this.#fingerprintBytes = init.fingerprintBytes;
-    this.#splitter = new LineSplitter(init.maxLineBytes);
+    this.#splitter = new LineSplitter(init.maxLineBytes, init.readBuffer);
   }
 
   /** Offset just past the last complete line handed on. */
