@@ -1,11 +1,11 @@
 import { type Duplex, pipeline, type Readable } from 'node:stream';
 import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, InterruptedError, S3WorkerError } from '../../errors.js';
-import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
 import type { UploadResult } from '../../transfer/upload.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
 import { type Codec, codecContentType, codecExtension, compressStage } from '../kit/compression.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
+import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import type { Permission } from '../permissions.js';
 import { AGE_EXTENSION, ageEncryptStage, loadRecipients } from './age-encryption.js';
 import { listBackups } from './backup-catalog.js';
@@ -371,20 +371,13 @@ class BackupRun {
   /** Aborts what a killed task left under the prefix; a failure here only warns. */
   private async sweep(): Promise<void> {
     const { config, ctx } = this;
-    if (config.sweepAge === 0) return;
-    try {
-      const aborted = await sweepIncompleteUploads(ctx.transfer, {
-        bucket: config.output.bucket,
-        prefix: config.output.prefix,
-        olderThan: config.sweepAge,
-        log: ctx.log,
-        signal: ctx.signal,
-      });
-      if (aborted > 0) ctx.log.info({ aborted }, 'swept incomplete uploads');
-    } catch (err) {
-      if (ctx.signal.aborted) throw err;
-      ctx.log.warn({ err }, 'could not sweep incomplete uploads; continuing');
-    }
+    await sweepStaleUploads(ctx.transfer, {
+      bucket: config.output.bucket,
+      prefix: config.output.prefix,
+      olderThan: config.sweepAge,
+      log: ctx.log,
+      signal: ctx.signal,
+    });
   }
 
   /**

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
 import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import { ABORTED, untilAborted } from '../../until-aborted.js';
 import type { JobContext, JobResult } from '../job.js';
 import { codecContentType, codecExtension } from '../kit/compression.js';
 import { joinPrefix, renderTemplate } from '../kit/key-template.js';
+import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import { BatchUploader } from './batch-uploader.js';
 import { Checkpoint } from './checkpoint.js';
 import { type ShipLogsConfig, STDIN_PATH } from './config.js';
@@ -328,22 +328,14 @@ export class ShipLogsRun {
 
   /** Aborts what a killed shipper left under the output prefix; a failure only warns. */
   async #sweep(): Promise<void> {
-    const { ctx } = this;
     const config = this.#config;
-    if (config.sweepAge === 0) return;
-    try {
-      const aborted = await sweepIncompleteUploads(ctx.transfer, {
-        bucket: config.output.bucket,
-        prefix: config.output.prefix,
-        olderThan: config.sweepAge,
-        log: this.#log,
-        signal: ctx.signal,
-      });
-      if (aborted > 0) this.#log.info({ aborted }, 'swept incomplete uploads');
-    } catch (err) {
-      if (ctx.signal.aborted) throw err;
-      this.#log.warn({ err }, 'could not sweep incomplete uploads; continuing');
-    }
+    await sweepStaleUploads(this.ctx.transfer, {
+      bucket: config.output.bucket,
+      prefix: config.output.prefix,
+      olderThan: config.sweepAge,
+      log: this.#log,
+      signal: this.ctx.signal,
+    });
   }
 }
 

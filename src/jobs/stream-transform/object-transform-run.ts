@@ -2,7 +2,6 @@ import { Transform } from 'node:stream';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
-import { sweepIncompleteUploads } from '../../s3/sweep-uploads.js';
 import { TransferErrorCode } from '../../transfer/transfer-error.js';
 import type { JobClass, JobContext, JobResult } from '../job.js';
 import { describeFailure, FailureReport } from '../kit/failure-report.js';
@@ -17,6 +16,7 @@ import { outputFingerprint } from '../kit/output-fingerprint.js';
 import { OutputKeyClaims } from '../kit/output-key-claims.js';
 import { OutputKeyCollisionError } from '../kit/output-key-collision-error.js';
 import { objectWriteOptions } from '../kit/output-options.js';
+import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import { runChain, type TransformSpec, toStages } from '../kit/transforms.js';
 import { type Outcome, WorkLoop } from '../kit/work-loop.js';
 import type { StreamTransformConfig } from './config.js';
@@ -198,21 +198,15 @@ export class ObjectTransformRun {
   /** Aborts what a killed task left under the output prefix; a failure here only warns. */
   private async sweep(): Promise<void> {
     const { config, ctx } = this;
-    if (config.dryRun || config.sweepAge === 0) return;
-    try {
-      const aborted = await sweepIncompleteUploads(ctx.transfer, {
-        bucket: config.output.bucket,
-        // The folder, not the bare prefix: output `out` must not sweep `outbound/`'s uploads.
-        prefix: prefixFolder(config.output.prefix),
-        olderThan: config.sweepAge,
-        log: ctx.log,
-        signal: ctx.signal,
-      });
-      if (aborted > 0) ctx.log.info({ aborted }, 'swept incomplete uploads');
-    } catch (err) {
-      if (ctx.signal.aborted) throw err;
-      ctx.log.warn({ err }, 'could not sweep incomplete uploads; continuing');
-    }
+    if (config.dryRun) return;
+    await sweepStaleUploads(ctx.transfer, {
+      bucket: config.output.bucket,
+      // The folder, not the bare prefix: output `out` must not sweep `outbound/`'s uploads.
+      prefix: prefixFolder(config.output.prefix),
+      olderThan: config.sweepAge,
+      log: ctx.log,
+      signal: ctx.signal,
+    });
   }
 
   /** Listed objects, or the keys file's keys; never the whole list in memory. */
