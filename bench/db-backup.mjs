@@ -8,46 +8,17 @@
 //   node bench/db-backup.mjs [--scale 20] [--runs 1]
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBenchClient, createBucket, removeBucket } from './lib/bench-s3.mjs';
 import { shebangNodeFlags } from './lib/bin-flags.mjs';
+import { option, peakRss, servicesEnv } from './lib/job-bench.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist/cli/main.js');
 const say = (text) => process.stderr.write(`[bench db-backup] ${text}\n`);
 const MB = 1e6;
-
-function option(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? fallback : process.argv[at + 1];
-}
-
-function servicesEnv() {
-  const file = join(
-    process.env.S3WORKER_SERVICES_DIR ?? join(tmpdir(), 's3worker-services'),
-    'env',
-  );
-  return Object.fromEntries(
-    readFileSync(file, 'utf8')
-      .split('\n')
-      .map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  );
-}
-
-/** Peak resident memory of a process so far (VmHWM), bytes; NaN once it is gone. */
-function peakRss(pid) {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /**
  * Runs processes connected stdout → stdin, like a shell pipeline; resolves with the wall time

@@ -6,7 +6,7 @@
 //   node bench/ship-logs.mjs [--size 400MiB] [--runs 3] [--shipper-args '--max-batch-bytes 8MiB']
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createBenchClient, createBucket, removeBucket } from './lib/bench-s3.mjs';
 import { shebangNodeFlags } from './lib/bin-flags.mjs';
+import { option, peakRss, servicesEnv } from './lib/job-bench.mjs';
 import { createLogTextFiller } from './lib/log-text.mjs';
 import { formatSize, parseSize } from './lib/options.mjs';
 
@@ -22,31 +23,6 @@ const CLI = join(ROOT, 'dist/cli/main.js');
 /** Extra shipper options to try (`--shipper-args '--max-batch-bytes 8MiB'`). */
 const extraArgs = (option('shipper-args', '') ?? '').split(' ').filter(Boolean);
 const say = (text) => process.stderr.write(`[bench ship-logs] ${text}\n`);
-
-function option(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? fallback : process.argv[at + 1];
-}
-
-function servicesEnv() {
-  const file = join(
-    process.env.S3WORKER_SERVICES_DIR ?? join(tmpdir(), 's3worker-services'),
-    'env',
-  );
-  return Object.fromEntries(
-    readFileSync(file, 'utf8')
-      .split('\n')
-      .map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  );
-}
-
-/** Peak resident memory of a process so far (VmHWM), bytes. */
-function peakRss(pid) {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : Number.NaN;
-}
 
 /** Writes `size` bytes of log lines to `path` in 1 MiB appends; resolves with lines written. */
 async function appendLog(path, size) {

@@ -1,0 +1,36 @@
+// What the jobs' own benches (ship-logs.mjs, db-backup.mjs) share: their options, the local
+// servers' environment, and a process's peak memory.
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The value after `--<name>` on the command line, else `fallback`. */
+export function option(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : process.argv[at + 1];
+}
+
+/** The variables scripts/test-services.sh wrote for the servers it started. */
+export function servicesEnv() {
+  const file = join(
+    process.env.S3WORKER_SERVICES_DIR ?? join(tmpdir(), 's3worker-services'),
+    'env',
+  );
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  );
+}
+
+/** Peak resident memory of a process so far (VmHWM), bytes; NaN once it is gone. */
+export function peakRss(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
