@@ -1,8 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import {
   allOutput,
@@ -13,9 +11,10 @@ import {
   uploadsUnder,
   waitFor,
 } from '../fixtures/db-backup/backup-harness.js';
-import { LockHolder, MysqlAdmin, uniqueDatabaseName } from '../fixtures/db-backup/sql-harness.js';
+import { useEngineRun } from '../fixtures/db-backup/engine-run.js';
+import { LockHolder, MysqlAdmin } from '../fixtures/db-backup/sql-harness.js';
 import { getBytes, sha256 } from '../fixtures/stream-transform/harness.js';
-import { runCli, startCli, workerEnv } from '../support/run-cli.js';
+import { runCli, startCli } from '../support/run-cli.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
 const servers = inject('servers');
@@ -26,58 +25,8 @@ const BIG_MIB = 50;
 /** The large table in the tests that stop a dump part-way: enough to span a part. */
 const STOPPED_MIB = 10;
 
-let tmp: string;
-const databases: string[] = [];
-beforeEach(() => {
-  tmp = mkdtempSync(join(tmpdir(), 's3worker-dbb-my-'));
-});
-afterEach(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
-afterAll(async () => {
-  for (const db of databases) await my.drop(db);
-});
-
-async function newDatabase(prefix: string): Promise<string> {
-  const name = uniqueDatabaseName(prefix);
-  databases.push(name);
-  await my.create(name);
-  return name;
-}
-
-function env(extra: Record<string, string> = {}): Record<string, string> {
-  return workerEnv(servers.s3, tmp, { ...my.jobEnv(), ...extra });
-}
-
-function backupArgs(prefix: string, ...extra: string[]): string[] {
-  const output = `s3://${bucket.name}/${prefix}`;
-  return [
-    'run',
-    'db-backup',
-    '--engine',
-    'mysql',
-    '--output',
-    output,
-    '--log-format',
-    'json',
-    ...extra,
-  ];
-}
-
-function restoreArgs(prefix: string, ...extra: string[]): string[] {
-  const input = `s3://${bucket.name}/${prefix}`;
-  return [
-    'run',
-    'db-restore',
-    '--engine',
-    'mysql',
-    '--input',
-    input,
-    '--log-format',
-    'json',
-    ...extra,
-  ];
-}
+const engineRun = useEngineRun('mysql', my, servers.s3, bucket);
+const { newDatabase, newName, dropLater, env, backupArgs, restoreArgs } = engineRun;
 
 describe('db-backup and db-restore on MariaDB', () => {
   it('round-trips BLOBs, unicode, a 50 MiB table, a view, a function, a trigger and an event into a new database', async () => {
@@ -103,8 +52,7 @@ describe('db-backup and db-restore on MariaDB', () => {
     expect(m.sha256).toBe(sha256(stored));
     expect(backup.logs.find((l) => l.msg === 'backup written')?.parts).toBeGreaterThan(1);
 
-    const target = uniqueDatabaseName('dbb_dst');
-    databases.push(target);
+    const target = newName('dbb_dst');
     const restore = await runCli(
       restoreArgs(prefix, `--from-database=${source}`, `--database=${target}`, '--create-database'),
       { env: env() },
@@ -187,8 +135,7 @@ describe('db-backup and db-restore on MariaDB', () => {
     bytes[Math.floor(bytes.length / 3)]! ^= 0x80;
     await bucket.admin.send(new PutObjectCommand({ Bucket: bucket.name, Key: key, Body: bytes }));
 
-    const target = uniqueDatabaseName('dbb_flip_new');
-    databases.push(target);
+    const target = newName('dbb_flip_new');
     const r = await runCli(
       restoreArgs(prefix, `--from-database=${source}`, `--database=${target}`, '--create-database'),
       { env: env() },
@@ -204,7 +151,7 @@ describe('db-backup and db-restore on MariaDB', () => {
     const pwned = `/tmp/pwned-my-${tag}`;
     const names = [`x; touch ${pwned}`, `--help-${tag}`, `-f/etc/passwd-${tag}`];
     for (const name of names) {
-      databases.push(name);
+      dropLater(name);
       await my.create(name);
       await my.sql(
         name,
@@ -219,7 +166,7 @@ describe('db-backup and db-restore on MariaDB', () => {
     const { manifests } = await backupsUnder(bucket.admin, bucket.name, prefix);
     expect(manifests.map((m) => m.database).sort()).toEqual([...names].sort());
     const target = `${names[1]}-restored`;
-    databases.push(target);
+    dropLater(target);
     const restored = await runCli(
       restoreArgs(
         prefix,

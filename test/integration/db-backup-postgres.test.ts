@@ -1,8 +1,6 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import {
   allOutput,
@@ -13,9 +11,10 @@ import {
   uploadsUnder,
   waitFor,
 } from '../fixtures/db-backup/backup-harness.js';
-import { LockHolder, PgAdmin, uniqueDatabaseName } from '../fixtures/db-backup/sql-harness.js';
+import { useEngineRun } from '../fixtures/db-backup/engine-run.js';
+import { LockHolder, PgAdmin } from '../fixtures/db-backup/sql-harness.js';
 import { getBytes, sha256 } from '../fixtures/stream-transform/harness.js';
-import { runCli, startCli, workerEnv } from '../support/run-cli.js';
+import { runCli, startCli } from '../support/run-cli.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
 const servers = inject('servers');
@@ -24,56 +23,8 @@ const bucket = useTestBucket(servers.s3, 'dbb-pg');
 /** The large table's size in the round trip: 50 MiB of incompressible bytes, as the issue asks. */
 const BIG_MIB = 50;
 
-let tmp: string;
-const databases: string[] = [];
-beforeEach(() => {
-  tmp = mkdtempSync(join(tmpdir(), 's3worker-dbb-pg-'));
-});
-afterEach(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
-afterAll(async () => {
-  for (const db of databases) await pg.drop(db);
-});
-
-async function newDatabase(prefix: string): Promise<string> {
-  const name = uniqueDatabaseName(prefix);
-  databases.push(name);
-  await pg.create(name);
-  return name;
-}
-
-function env(extra: Record<string, string> = {}): Record<string, string> {
-  return workerEnv(servers.s3, tmp, { ...pg.jobEnv(), ...extra });
-}
-
-function backupArgs(prefix: string, ...extra: string[]): string[] {
-  return [
-    'run',
-    'db-backup',
-    '--engine',
-    'postgres',
-    '--output',
-    `s3://${bucket.name}/${prefix}`,
-    '--log-format',
-    'json',
-    ...extra,
-  ];
-}
-
-function restoreArgs(prefix: string, ...extra: string[]): string[] {
-  return [
-    'run',
-    'db-restore',
-    '--engine',
-    'postgres',
-    '--input',
-    `s3://${bucket.name}/${prefix}`,
-    '--log-format',
-    'json',
-    ...extra,
-  ];
-}
+const engineRun = useEngineRun('postgres', pg, servers.s3, bucket);
+const { newDatabase, newName, dropLater, env, backupArgs, restoreArgs } = engineRun;
 
 describe('db-backup and db-restore on PostgreSQL', () => {
   it('round-trips bytea, unicode, a 50 MiB table, a view and a function into a new database (custom format, zstd, multipart)', async () => {
@@ -109,8 +60,7 @@ describe('db-backup and db-restore on PostgreSQL', () => {
     const written = backup.logs.find((l) => l.msg === 'backup written');
     expect(written?.parts).toBeGreaterThan(1);
 
-    const target = uniqueDatabaseName('dbb_dst');
-    databases.push(target);
+    const target = newName('dbb_dst');
     const restore = await runCli(
       restoreArgs(prefix, `--from-database=${source}`, `--database=${target}`, '--create-database'),
       { env: env() },
@@ -200,7 +150,7 @@ describe('db-backup and db-restore on PostgreSQL', () => {
       expect(r.code, allOutput(r)).toBe(ExitCode.Success);
       expect(allOutput(r)).not.toContain(servers.postgres.password);
       // The passfile lived in the run's scratch folder only while the run lasted.
-      expect(readdirSync(tmp).filter((f) => f.startsWith('s3worker-db-'))).toEqual([]);
+      expect(readdirSync(engineRun.tmp).filter((f) => f.startsWith('s3worker-db-'))).toEqual([]);
     } finally {
       if (!released) await lock.release();
     }
@@ -281,8 +231,7 @@ describe('db-backup and db-restore on PostgreSQL', () => {
     ).toBe('marker\n');
     expect(await pg.sql(target, 'SELECT v FROM marker')).toBe('before\n');
 
-    const fresh = uniqueDatabaseName('dbb_flip_new');
-    databases.push(fresh);
+    const fresh = newName('dbb_flip_new');
     const r2 = await runCli(
       restoreArgs(prefix, `--from-database=${source}`, `--database=${fresh}`, '--create-database'),
       { env: env() },
@@ -301,7 +250,7 @@ describe('db-backup and db-restore on PostgreSQL', () => {
       `-f/etc/passwd-${tag}`,
     ];
     for (const name of names) {
-      databases.push(name);
+      dropLater(name);
       await pg.create(name);
       await pg.sql(
         name,
@@ -323,7 +272,7 @@ describe('db-backup and db-restore on PostgreSQL', () => {
 
     for (const name of [names[2]!, names[1]!]) {
       const target = `${name}-restored`;
-      databases.push(target);
+      dropLater(target);
       const restored = await runCli(
         restoreArgs(prefix, `--from-database=${name}`, `--database=${target}`, '--create-database'),
         { env: env() },
