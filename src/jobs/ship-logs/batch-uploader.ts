@@ -4,7 +4,6 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { ExitCode, type ExitCodeValue, S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
-import type { S3Sender } from '../../s3/s3-sender.js';
 import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import type { Transfer } from '../../transfer/transfer.js';
 import { TransferErrorCode } from '../../transfer/transfer-error.js';
@@ -30,7 +29,6 @@ export interface BatchUploaderOptions {
   spool: Spool;
   checkpoint: Checkpoint;
   transfer: Transfer;
-  s3: S3Sender;
   bucket: string;
   /** Object write options shared by every batch (content type, SSE, tags, ...). */
   writeOptions: ObjectWriteOptions;
@@ -166,9 +164,9 @@ export class BatchUploader {
   }
 
   async #isOwnUpload(key: string, batchId: string): Promise<boolean> {
-    const { s3, bucket, signal } = this.#o;
+    const { transfer, bucket, signal } = this.#o;
     try {
-      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+      const head = await transfer.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
         abortSignal: signal,
       });
       return head.Metadata?.[BATCH_ID_METADATA] === batchId;

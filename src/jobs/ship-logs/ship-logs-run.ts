@@ -94,7 +94,6 @@ export class ShipLogsRun {
         spool,
         checkpoint,
         transfer: ctx.transfer,
-        s3: ctx.transfer,
         bucket: config.output.bucket,
         writeOptions: this.job.objectWriteOptions(),
         rekey: (meta) => this.#key(this.#nextSeq++, new Date(meta.openedAt)),
