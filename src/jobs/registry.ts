@@ -13,14 +13,14 @@ export type JobLoader = () => Promise<JobClass>;
  * only (not the database clients' or the queue's), which keeps start-up time and memory down.
  */
 export class JobRegistry {
-  readonly #jobs = new Map<string, JobClass | JobLoader>();
-  /** Classes registered as such (not loaders), to tell them apart from loaders. */
-  readonly #classes = new WeakSet<object>();
+  readonly #jobs = new Map<string, JobClass>();
+  /** Jobs registered by name and not imported yet. */
+  readonly #loaders = new Map<string, JobLoader>();
 
   /** Adds (or replaces) a job under its `jobName`. */
   register<C>(job: JobClass<C>): void {
     // Jobs of every config type live in one map; each validates its own config with its schema.
-    this.#classes.add(job);
+    this.#loaders.delete(job.jobName);
     this.#jobs.set(job.jobName, job as unknown as JobClass);
   }
 
@@ -29,20 +29,22 @@ export class JobRegistry {
    * carry that `jobName`.
    */
   registerLazy(name: string, load: JobLoader): void {
-    this.#jobs.set(name, load);
+    this.#jobs.delete(name);
+    this.#loaders.set(name, load);
   }
 
   /** The job with this name (importing its module on first use), or undefined. */
   async find(name: string): Promise<JobClass | undefined> {
-    const entry = this.#jobs.get(name);
-    if (entry === undefined || this.#classes.has(entry)) return entry as JobClass | undefined;
-    const job = await (entry as JobLoader)();
-    if (job.jobName !== name) {
-      throw new Error(`the module registered as job "${name}" exports job "${job.jobName}"`);
+    const load = this.#loaders.get(name);
+    if (load !== undefined) {
+      const job = await load();
+      if (job.jobName !== name) {
+        throw new Error(`the module registered as job "${name}" exports job "${job.jobName}"`);
+      }
+      // Unless something else was registered under this name meanwhile.
+      if (this.#loaders.get(name) === load) this.register(job);
     }
-    // Unless a class was registered under this name meanwhile.
-    if (this.#jobs.get(name) === entry) this.register(job);
-    return this.#jobs.get(name) as JobClass;
+    return this.#jobs.get(name);
   }
 
   /** The job with this name; a ConfigError listing the known jobs when there is none. */
@@ -63,7 +65,7 @@ export class JobRegistry {
 
   /** Registered names, sorted. */
   names(): string[] {
-    return [...this.#jobs.keys()].sort();
+    return [...this.#jobs.keys(), ...this.#loaders.keys()].sort();
   }
 
   /** Registered jobs, sorted by name (every module imported). */
