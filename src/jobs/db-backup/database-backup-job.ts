@@ -1,4 +1,4 @@
-import { type Duplex, pipeline, type Readable } from 'node:stream';
+import { type Duplex, pipeline } from 'node:stream';
 import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, InterruptedError, S3WorkerError } from '../../errors.js';
 import type { UploadResult } from '../../transfer/upload.js';
@@ -23,6 +23,7 @@ import { MANIFEST_FORMAT, type Manifest, manifestKeyOf, s3workerVersion } from '
 import { applyRetention, planRetention } from './retention.js';
 import { SecretDir } from './secret-dir.js';
 import { Sha256Meter } from './sha256-meter.js';
+import { copyStage, ToolOutput } from './tool-output.js';
 import { startTool } from './tool-process.js';
 import type { DbVersion } from './version-match.js';
 
@@ -118,7 +119,7 @@ export class DatabaseBackupJob extends Job<DatabaseBackupConfig> {
     try {
       const connection = await resolveConnection(this.config, this.environment());
       const engine = await this.createEngine(connection, secrets);
-      return await new BackupRun(this, ctx, engine, connection).run();
+      return await new BackupRun(this, ctx, engine, connection, secrets).run();
     } finally {
       await secrets.dispose();
     }
@@ -137,6 +138,7 @@ class BackupRun {
     private readonly ctx: JobContext<DatabaseBackupConfig>,
     private readonly engine: DatabaseEngine,
     private readonly connection: Connection,
+    private readonly secrets: SecretDir,
   ) {
     this.config = job.config;
   }
@@ -180,7 +182,10 @@ class BackupRun {
     }
     const targets = await this.targets(tools);
     ctx.progress.addTotal(targets.length, 0);
-    await this.sweep();
+    // Beside the first dump, not before it: the sweep only aborts uploads older than
+    // --sweep-age, never this run's, and its requests would otherwise delay the dump's start.
+    const swept = this.sweep();
+    swept.catch(() => {});
 
     const succeeded: string[] = [];
     for (const target of targets) {
@@ -197,6 +202,7 @@ class BackupRun {
         ctx.log.error({ err, database: target.name }, 'database backup failed');
       }
     }
+    await swept;
     const interrupted = this.counts.done + this.counts.failed < targets.length;
     if (this.job.retentionEnabled && succeeded.length > 0) await this.retention(succeeded);
     return this.result(interrupted);
@@ -261,7 +267,12 @@ class BackupRun {
     const log = ctx.log.child({ database: target.name, bucket, key });
     log.info({ tool: plan.command.tool }, 'dump starting');
 
-    const tool = startTool(plan.command, { signal: ctx.signal, secrets: engine.secrets() });
+    const output = await ToolOutput.open(this.secrets.path);
+    const tool = startTool(plan.command, {
+      stdout: output,
+      signal: ctx.signal,
+      secrets: engine.secrets(),
+    });
     const guard = new DumpGuard({
       plan,
       exited: tool.exited,
@@ -278,22 +289,33 @@ class BackupRun {
         ctx.progress.addBytesOut(n);
       },
     });
-    const stages: Duplex[] = [guard];
-    // The compressor's blocks in flight count in the run's budget, with the upload's parts.
-    const compress = compressStage(config.compression, {
-      level: config.compressionLevel,
-      budget: ctx.transfer.budget,
-    });
-    if (compress) stages.push(compress);
+    // The first stage copies each piece of the dump (into a compressor's block), so the tool's
+    // output is read into one reused buffer (see ToolOutput).
+    const first =
+      compressStage(config.compression, {
+        level: config.compressionLevel,
+        // The compressor's blocks in flight count in the run's budget, with the upload's parts.
+        budget: ctx.transfer.budget,
+      }) ?? copyStage();
+    const stages: Duplex[] = [first];
     if (encrypted) stages.push(ageEncryptStage(recipients));
     stages.push(meter);
     let chainError: Error | undefined;
     const chainDone = new Promise<void>((resolve) => {
-      pipeline([tool.stdout as Readable, ...stages], (err) => {
+      pipeline(stages, (err) => {
         chainError = err ?? undefined;
         resolve();
       });
     });
+    // The end of the dump passes on only once the guard has seen the tool exit 0 with a
+    // complete dump; otherwise the chain fails and the upload is aborted.
+    output
+      .pumpTo(first, (view) => guard.observe(view))
+      .then(() => guard.verdict())
+      .then(
+        () => first.end(),
+        (err: unknown) => first.destroy(err as Error),
+      );
 
     let uploaded: UploadResult;
     try {
@@ -310,6 +332,7 @@ class BackupRun {
       if (chainError !== undefined) throw chainError;
     } catch (err) {
       tool.kill();
+      output.destroy();
       meter.destroy();
       await chainDone;
       // The guard's error (the tool's own words) says more than "the body failed".

@@ -1,4 +1,3 @@
-import { Transform, type TransformCallback } from 'node:stream';
 import { ExitCode, S3WorkerError } from '../../errors.js';
 import type { DumpPlan } from './engines/engine.js';
 import { type ToolExit, toolFailed } from './tool-process.js';
@@ -20,60 +19,68 @@ export interface DumpGuardOptions {
 }
 
 /**
- * The first stage after the dump tool's stdout: passes the bytes through and counts them, and
- * holds the end of the stream back until the tool has exited. Only when it exited 0, wrote at
- * least `minBytes` and its output looks complete (the format's signature or closing line) does
- * the stream end normally; otherwise it fails, so the upload behind it is aborted instead of
- * completed and no object appears. This is what keeps a failed or truncated dump from ever
- * becoming a backup.
+ * Watches the dump tool's output on its way to the compressor: counts the bytes and keeps the
+ * first and last few. Only when the tool exited 0, wrote at least `minBytes` and its output
+ * looks complete (the format's signature or closing line) does `verdict()` resolve; otherwise
+ * it rejects, and the caller fails the stream instead of ending it, so the upload behind it is
+ * aborted instead of completed and no object appears. This is what keeps a failed or truncated
+ * dump from ever becoming a backup.
  */
-export class DumpGuard extends Transform {
+export class DumpGuard {
   /** Bytes the dump tool wrote so far. */
   bytes = 0;
-  #head = Buffer.alloc(0);
-  #tail = Buffer.alloc(0);
+  readonly #head = Buffer.alloc(HEAD_BYTES);
+  #headLength = 0;
+  readonly #tail = Buffer.alloc(TAIL_BYTES);
+  #tailLength = 0;
   readonly #options: DumpGuardOptions;
 
   constructor(options: DumpGuardOptions) {
-    super();
     this.#options = options;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+  /** Takes note of the next piece of output; copies what it keeps (`chunk` may be reused). */
+  observe(chunk: Buffer): void {
     this.bytes += chunk.length;
     this.#options.onBytes?.(chunk.length);
-    if (this.#head.length < HEAD_BYTES) {
-      this.#head = Buffer.concat([this.#head, chunk.subarray(0, HEAD_BYTES - this.#head.length)]);
+    if (this.#headLength < HEAD_BYTES) {
+      this.#headLength += chunk.copy(
+        this.#head,
+        this.#headLength,
+        0,
+        HEAD_BYTES - this.#headLength,
+      );
     }
-    this.#tail =
-      chunk.length >= TAIL_BYTES
-        ? Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES))
-        : Buffer.concat([this.#tail, chunk]).subarray(-TAIL_BYTES);
-    callback(null, chunk);
+    if (chunk.length >= TAIL_BYTES) {
+      chunk.copy(this.#tail, 0, chunk.length - TAIL_BYTES);
+      this.#tailLength = TAIL_BYTES;
+    } else {
+      const keep = Math.min(this.#tailLength, TAIL_BYTES - chunk.length);
+      this.#tail.copyWithin(0, this.#tailLength - keep, this.#tailLength);
+      chunk.copy(this.#tail, keep);
+      this.#tailLength = keep + chunk.length;
+    }
   }
 
-  override _flush(callback: TransformCallback): void {
+  /**
+   * Once the output has ended: waits for the tool to exit, then resolves when what it wrote is
+   * a complete dump, or rejects with what is wrong (the tool's own words when it failed).
+   */
+  async verdict(): Promise<void> {
     const { plan, exited, stderr, minBytes } = this.#options;
-    exited.then(
-      (exit) => {
-        if (exit.code !== 0) {
-          callback(toolFailed(plan.command.tool, exit, stderr()));
-          return;
-        }
-        if (this.bytes < minBytes) {
-          callback(
-            incomplete(
-              plan,
-              `the dump is ${this.bytes} bytes, below the minimum of ${minBytes} (--min-dump-bytes)`,
-            ),
-          );
-          return;
-        }
-        const problem = plan.completeness(this.#head, this.#tail);
-        callback(problem === undefined ? null : incomplete(plan, problem));
-      },
-      (err: unknown) => callback(err as Error),
+    const exit = await exited;
+    if (exit.code !== 0) throw toolFailed(plan.command.tool, exit, stderr());
+    if (this.bytes < minBytes) {
+      throw incomplete(
+        plan,
+        `the dump is ${this.bytes} bytes, below the minimum of ${minBytes} (--min-dump-bytes)`,
+      );
+    }
+    const problem = plan.completeness(
+      this.#head.subarray(0, this.#headLength),
+      this.#tail.subarray(0, this.#tailLength),
     );
+    if (problem !== undefined) throw incomplete(plan, problem);
   }
 }
 

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { ExitCode, S3WorkerError } from '../../errors.js';
+import type { ToolOutput } from './tool-output.js';
 
 /** A database tool to run: an absolute path, an argument array (no shell) and its whole environment. */
 export interface ToolCommand {
@@ -21,7 +22,8 @@ export interface ToolExit {
 /** A started tool. */
 export interface RunningTool {
   readonly child: ChildProcess;
-  readonly stdout: Readable;
+  /** The tool's stdout, or null when it went to a {@link ToolOutput}. */
+  readonly stdout: Readable | null;
   readonly stdin: Writable | null;
   /** Settles when the process has exited and its pipes closed; never rejects. */
   readonly exited: Promise<ToolExit>;
@@ -35,19 +37,29 @@ export interface RunningTool {
 const STDERR_KEEP = 16 * 1024;
 const KILL_GRACE_MS = 5_000;
 
+/** Options of {@link startTool}. */
+export interface StartToolOptions {
+  /** Give the tool a stdin pipe (`RunningTool.stdin`). Default: none. */
+  stdin?: boolean;
+  /** Where the tool's stdout goes; default a pipe (`RunningTool.stdout`). */
+  stdout?: ToolOutput;
+  /** Kills the tool. */
+  signal?: AbortSignal;
+  /** Masked in the stderr kept for errors. */
+  secrets?: readonly string[];
+}
+
 /**
  * Starts `cmd` with an argument array (never a shell). stderr is kept (bounded) for the error
  * message; `secrets` are masked in it. `signal` kills the tool.
  */
-export function startTool(
-  cmd: ToolCommand,
-  options: { stdin?: boolean; signal?: AbortSignal; secrets?: readonly string[] } = {},
-): RunningTool {
+export function startTool(cmd: ToolCommand, options: StartToolOptions = {}): RunningTool {
   const child = spawn(cmd.command, cmd.args, {
     env: cmd.env,
-    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', options.stdout?.childEnd ?? 'pipe', 'pipe'],
     shell: false,
   });
+  options.stdout?.handedOver();
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
@@ -74,7 +86,7 @@ export function startTool(
   void exited.then(() => signal?.removeEventListener('abort', kill));
   return {
     child,
-    stdout: child.stdout!,
+    stdout: child.stdout,
     stdin: child.stdin,
     exited,
     stderrTail: () => maskSecrets(lastLines(stderr, 12), options.secrets ?? []),
@@ -94,7 +106,7 @@ export async function runTool(
   const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
   const chunks: Buffer[] = [];
   let size = 0;
-  tool.stdout.on('data', (chunk: Buffer) => {
+  tool.stdout!.on('data', (chunk: Buffer) => {
     size += chunk.length;
     if (size <= maxBytes) chunks.push(chunk);
     else tool.kill();

@@ -125,7 +125,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         signal: ctx.signal,
         secrets: engine.secrets(),
       });
-      tool.stdout.resume();
+      tool.stdout?.resume();
       const source = ctx.transfer.download({
         bucket: entry.bucket,
         key: entry.key,

@@ -229,22 +229,24 @@ export class PostgresEngine implements DatabaseEngine {
         dirs.push(dirname(onPath));
       }
     }
+    const unique = [...new Set(dirs)].filter((dir) => isExecutable(join(dir, 'pg_dump')));
+    // Asked all at once: each answer is a process start.
+    const versions = await Promise.all(
+      unique.map((dir) =>
+        runTool(
+          {
+            tool: 'pg_dump',
+            command: join(dir, 'pg_dump'),
+            args: ['--version'],
+            env: baseToolEnv(this.#options.env),
+          },
+          { signal },
+        ).catch(() => ''),
+      ),
+    );
     const out: ClientCandidate[] = [];
-    const seen = new Set<string>();
-    for (const dir of dirs) {
-      const pgDump = join(dir, 'pg_dump');
-      if (seen.has(dir) || !isExecutable(pgDump)) continue;
-      seen.add(dir);
-      const text = await runTool(
-        {
-          tool: 'pg_dump',
-          command: pgDump,
-          args: ['--version'],
-          env: baseToolEnv(this.#options.env),
-        },
-        { signal },
-      ).catch(() => '');
-      const version = parsePgToolVersion(text);
+    for (const [i, dir] of unique.entries()) {
+      const version = parsePgToolVersion(versions[i] ?? '');
       if (version !== undefined) out.push({ dir, version });
     }
     // A Debian /usr/bin/pg_dump is a wrapper of one of the folders above: same version, keep one.
