@@ -58,3 +58,4 @@ export type { DownloadOptions } from './transfer/download-options.js';
 export type { ObjectWriteOptions, SseOption } from './transfer/object-write-options.js';
 export { Transfer, type TransferOptions } from './transfer/transfer.js';
 export type { PutObjectOptions, UploadOptions, UploadResult } from './transfer/upload.js';
+export type { UploadBody, UploadFileBody } from './transfer/upload-part-reader.js';

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
@@ -23,7 +22,7 @@ import { MAX_PARTS, partSizeSchedule } from './part-size.js';
 import { sendWithRetry } from './send-with-retry.js';
 import { transferError } from './transfer-error.js';
 import type { TransferParts } from './transfer-parts.js';
-import { UploadPartReader } from './upload-part-reader.js';
+import { type UploadBody, UploadPartReader } from './upload-part-reader.js';
 
 /** How long the abort of a failed multipart upload may take (it runs after the caller's signal aborted). */
 const ABORT_UPLOAD_TIMEOUT_MS = 30_000;
@@ -32,8 +31,12 @@ const ABORT_UPLOAD_TIMEOUT_MS = 30_000;
 export interface UploadOptions extends ObjectWriteOptions {
   bucket: string;
   key: string;
-  /** The bytes to write; any length, unknown in advance is fine. Consumed (or destroyed on failure). */
-  body: Readable | AsyncIterable<Uint8Array>;
+  /**
+   * The bytes to write; any length, unknown in advance is fine. A stream is consumed (or
+   * destroyed on failure); a file (`{ file }`, an open FileHandle) is read from its start
+   * straight into the part buffers, and stays open.
+   */
+  body: UploadBody;
   /**
    * Bytes of the first parts, 5 MiB–5 GiB. Default: the run's `--part-size` (8 MiB). Parts grow
    * so that S3's 10,000-part limit is never hit (see `partSizeSchedule`): for a body of known

@@ -1,5 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import {
   CreateMultipartUploadCommand,
@@ -153,6 +156,68 @@ describe('transfer primitives against MinIO', () => {
     expect(maxRangedInFlight).toBeGreaterThanOrEqual(2);
     expect(budget.used).toBe(0);
     expect(budget.highWaterMark).toBeLessThanOrEqual(budget.limit);
+  });
+
+  it('uploads an open file straight into the part buffers, with or without its length, and leaves it open', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 's3worker-file-body-'));
+    try {
+      const cases = [
+        { name: 'multipart-known', size: 12 * MiB + 777, expected: true, parts: 3 },
+        { name: 'multipart-unknown', size: 10 * MiB, expected: false, parts: 2 },
+        { name: 'small', size: 5000, expected: true, parts: 1 },
+        { name: 'empty', size: 0, expected: false, parts: 1 },
+      ];
+      for (const c of cases) {
+        const data = randomBytes(c.size);
+        const path = join(dir, c.name);
+        await writeFile(path, data);
+        const file = await open(path, 'r');
+        try {
+          const result = await uploadWith(client, {
+            bucket: bucket.name,
+            key: `file-body/${c.name}`,
+            body: { file },
+            ...(c.expected ? { expectedBytes: c.size } : {}),
+            partSize: 5 * MiB,
+            queueSize: 1,
+            budget: new ByteBudget(64 * MiB, 60_000),
+          });
+          expect(result.bytes, c.name).toBe(c.size);
+          expect(result.parts, c.name).toBe(c.parts);
+          // The caller's handle is still open.
+          expect((await file.stat()).size).toBe(c.size);
+        } finally {
+          await file.close();
+        }
+        const got = await client.send(
+          new GetObjectCommand({ Bucket: bucket.name, Key: `file-body/${c.name}` }),
+        );
+        const bytes = Buffer.from(await got.Body!.transformToByteArray());
+        expect(bytes.equals(data), c.name).toBe(true);
+      }
+      // A file longer than announced writes nothing.
+      const path = join(dir, 'longer');
+      await writeFile(path, randomBytes(6 * MiB));
+      const file = await open(path, 'r');
+      try {
+        await expect(
+          uploadWith(client, {
+            bucket: bucket.name,
+            key: 'file-body/longer',
+            body: { file },
+            expectedBytes: 5 * MiB + 1,
+            partSize: 5 * MiB,
+            queueSize: 1,
+            budget: new ByteBudget(64 * MiB, 60_000),
+          }),
+        ).rejects.toMatchObject({ code: 'BODY_TOO_LONG' });
+      } finally {
+        await file.close();
+      }
+      expect(await pendingUploads('file-body/')).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads a small object with one GET, byte-identical', async () => {

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
@@ -7,6 +7,7 @@ import { explainS3Error } from '../../s3/explain-error.js';
 import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import type { Transfer } from '../../transfer/transfer.js';
 import { TransferErrorCode } from '../../transfer/transfer-error.js';
+import type { UploadResult } from '../../transfer/upload.js';
 import type { ProgressReporter } from '../job.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { BatchMeta, Spool } from './spool.js';
@@ -123,23 +124,10 @@ export class BatchUploader {
 
   /** One attempt: the conditional upload, and what to do when the key exists. */
   async #upload(meta: BatchMeta): Promise<void> {
-    const { transfer, spool, bucket, writeOptions, signal, log } = this.#o;
+    const { spool, log } = this.#o;
     const key = meta.key!;
     try {
-      const result = await transfer.upload({
-        ...writeOptions,
-        bucket,
-        key,
-        body: createReadStream(spool.dataPath(meta.seq)),
-        expectedBytes: meta.dataBytes,
-        ifNoneMatch: true,
-        metadata: {
-          ...writeOptions.metadata,
-          [BATCH_ID_METADATA]: meta.batchId,
-          's3worker-lines': String(meta.lines),
-        },
-        signal,
-      });
+      const result = await this.#send(meta, key);
       log.info(
         {
           key,
@@ -160,6 +148,30 @@ export class BatchUploader {
       await spool.update(meta);
       log.warn({ taken: key, key: meta.key }, 'batch key is taken by another object; new key');
       await this.#upload(meta);
+    }
+  }
+
+  /** The spool file of `meta` to `key`, read straight into the part buffers (see UploadFileBody). */
+  async #send(meta: BatchMeta, key: string): Promise<UploadResult> {
+    const { transfer, spool, bucket, writeOptions, signal } = this.#o;
+    const file = await open(spool.dataPath(meta.seq), 'r');
+    try {
+      return await transfer.upload({
+        ...writeOptions,
+        bucket,
+        key,
+        body: { file },
+        expectedBytes: meta.dataBytes,
+        ifNoneMatch: true,
+        metadata: {
+          ...writeOptions.metadata,
+          [BATCH_ID_METADATA]: meta.batchId,
+          's3worker-lines': String(meta.lines),
+        },
+        signal,
+      });
+    } finally {
+      await file.close();
     }
   }
 
