@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { describeFields, type OptionField } from '../config/option-fields.js';
+import { describeFields, formatDefault, type OptionField } from '../config/option-fields.js';
 import { runtimeOptionsSchema } from '../config/runtime-options.js';
 import type { JobClass } from '../jobs/job.js';
 
@@ -48,7 +48,23 @@ export function jobHelp(job: JobClass): string {
     for (const o of fieldOption(field, `Options of ${job.jobName}:`)) cmd.addOption(o);
   }
   addRuntimeOptions(cmd);
-  return `${cmd.helpInformation()}\n${SOURCES_NOTE}\n`;
+  const own = ownDefaults(job);
+  return `${cmd.helpInformation()}\n${own}${SOURCES_NOTE}\n`;
+}
+
+/** The job's own defaults of shared options (`transferDefaults`), as a note; empty without any. */
+function ownDefaults(job: JobClass): string {
+  const fields = new Map(describeFields(runtimeOptionsSchema).map((f) => [f.key, f]));
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(job.transferDefaults ?? {})) {
+    const field = fields.get(key);
+    if (field !== undefined && value !== undefined) {
+      parts.push(`${field.flag} ${formatDefault(field.kind, value)}`);
+    }
+  }
+  return parts.length === 0
+    ? ''
+    : `Defaults of ${job.jobName} that differ from the shared ones above: ${parts.join(', ')}.\n\n`;
 }
 
 const SOURCES_NOTE = [

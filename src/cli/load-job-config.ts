@@ -140,11 +140,18 @@ export async function loadJobConfig(
       issues,
     },
   );
+  const runtime: RuntimeOptions = { ...resolved.config.runtime, job: jobName };
+  // The job's own defaults of the transfer options, where nothing set them.
+  for (const [key, value] of Object.entries(jobClass.transferDefaults ?? {})) {
+    if (value !== undefined && resolved.sources[key] === 'default') {
+      (runtime as Record<string, unknown>)[key] = value;
+    }
+  }
   return {
     help: false,
     registry,
     jobClass,
-    runtime: { ...resolved.config.runtime, job: jobName },
+    runtime,
     jobConfig: resolved.config.job,
     sources: resolved.sources,
     file,

@@ -140,7 +140,8 @@ function classify(s: AnySchema): { kind: FieldKind; choices: readonly string[] |
   }
 }
 
-function formatDefault(kind: FieldKind, value: unknown): string {
+/** A default as `--help` and the docs write it (sizes as 8MiB, durations as 25s). */
+export function formatDefault(kind: FieldKind, value: unknown): string {
   if (typeof value === 'number' && kind === 'size') return formatSize(value);
   if (typeof value === 'number' && kind === 'duration') return formatDuration(value);
   if (Array.isArray(value)) return value.length === 0 ? 'none' : value.join(',');

@@ -81,6 +81,8 @@ export interface JobClass<C = unknown> {
   readonly description: string;
   /** Zod schema of the job's own options (the runtime adds the shared ones). */
   readonly configSchema: z.ZodObject;
+  /** Transfer options whose default differs for this job (see `Job.transferDefaults`). */
+  readonly transferDefaults?: Readonly<Partial<TransferSettings>>;
 }
 
 /**
@@ -92,6 +94,12 @@ export abstract class Job<C = unknown> {
   static readonly jobName: string;
   static readonly description: string;
   static readonly configSchema: z.ZodObject;
+  /**
+   * Transfer options (`--part-size`, `--queue-size`...) whose default differs for this job:
+   * used where the flags, the environment and the config file set nothing. `run <job> --help`
+   * lists them. Default: none, the run's defaults (`TRANSFER_DEFAULTS`).
+   */
+  static readonly transferDefaults: Readonly<Partial<TransferSettings>> = {};
 
   constructor(readonly config: C) {}
 

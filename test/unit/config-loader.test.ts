@@ -284,3 +284,63 @@ describe('--help', () => {
     expect(loaded).toMatchObject({ help: true, jobClass: SettingsJob });
   });
 });
+
+describe("a job's own defaults of the transfer options", () => {
+  class FewPartsJob extends Job<unknown> {
+    static override readonly jobName = 'few-parts';
+    static override readonly description = 'test job with its own transfer defaults';
+    static override readonly configSchema = z.object({});
+    static override readonly transferDefaults = { queueSize: 1, partSize: 5 * 1024 ** 2 };
+    permissions() {
+      return [];
+    }
+    async run(): Promise<JobResult> {
+      return { objects: { done: 0, skipped: 0, failed: 0 }, bytesIn: 0, bytesOut: 0 };
+    }
+  }
+  const loadFew = async (args: string[], env: Record<string, string> = {}, cwd?: string) => {
+    const r = new JobRegistry();
+    r.register(FewPartsJob);
+    r.register(SettingsJob);
+    const loaded = await loadJobConfig({ args, env, registry: r, ...(cwd ? { cwd } : {}) });
+    if (loaded.help) throw new Error('unexpected help');
+    return loaded;
+  };
+
+  it('apply where nothing set the option, and give way to a flag, the environment or the file', async () => {
+    const plain = await loadFew(['few-parts']);
+    expect(plain.runtime.queueSize).toBe(1);
+    expect(plain.runtime.partSize).toBe(5 * 1024 ** 2);
+    // Another job keeps the run's defaults.
+    const other = await loadFew(['settings']);
+    expect(other.runtime.queueSize).toBe(4);
+    const flag = await loadFew(['few-parts', '--queue-size', '3']);
+    expect(flag.runtime.queueSize).toBe(3);
+    expect(flag.runtime.partSize).toBe(5 * 1024 ** 2);
+    const env = await loadFew(['few-parts'], { S3WORKER_PART_SIZE: '16MiB' });
+    expect(env.runtime.partSize).toBe(16 * 1024 ** 2);
+    const { dir, path } = configFile({ queueSize: 6 });
+    const file = await loadFew(['few-parts', '--config', path], {}, dir);
+    expect(file.runtime.queueSize).toBe(6);
+  });
+
+  it('ship-logs sends one 5 MiB part at a time unless told otherwise, and its --help says so', async () => {
+    const builtins = await createJobRegistry();
+    const loaded = await loadJobConfig({
+      args: ['ship-logs', '--path', '/var/log/app/*.log', '--output', 's3://logs/app/'],
+      env: {},
+      registry: builtins,
+    });
+    if (loaded.help) throw new Error('unexpected help');
+    expect(loaded.runtime.queueSize).toBe(1);
+    expect(loaded.runtime.partSize).toBe(5 * 1024 ** 2);
+    const { jobHelp } = await import('../../src/cli/job-help.js');
+    expect(jobHelp(loaded.jobClass)).toContain(
+      'Defaults of ship-logs that differ from the shared ones above: --queue-size 1, --part-size 5 MiB.',
+    );
+    expect(jobHelp(FewPartsJob)).toContain('--queue-size 1, --part-size 5 MiB');
+    expect(jobHelp(await builtins.get('stream-transform'))).not.toContain(
+      'that differ from the shared ones',
+    );
+  });
+});
