@@ -3,6 +3,7 @@ import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, InterruptedError, S3WorkerError } from '../../errors.js';
 import type { UploadResult } from '../../transfer/upload.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
+import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { type Codec, codecContentType, codecExtension, compressStage } from '../kit/compression.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
@@ -132,6 +133,8 @@ class BackupRun {
   private readonly counts = { done: 0, skipped: 0, failed: 0 };
   private bytesIn = 0;
   private bytesOut = 0;
+  /** The compressor's dead output buffers, kept under a bound (see BufferGarbageLimit). */
+  private readonly garbage = new BufferGarbageLimit();
 
   constructor(
     private readonly job: DatabaseBackupJob,
@@ -310,7 +313,10 @@ class BackupRun {
     // The end of the dump passes on only once the guard has seen the tool exit 0 with a
     // complete dump; otherwise the chain fails and the upload is aborted.
     output
-      .pumpTo(first, (view) => guard.observe(view))
+      .pumpTo(first, (view) => {
+        guard.observe(view);
+        this.garbage.add(view.length);
+      })
       .then(() => guard.verdict())
       .then(
         () => first.end(),

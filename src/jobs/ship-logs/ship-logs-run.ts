@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import { ABORTED, untilAborted } from '../../until-aborted.js';
 import type { JobContext, JobResult } from '../job.js';
+import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { codecContentType, codecExtension } from '../kit/compression.js';
 import { joinPrefix, renderTemplate } from '../kit/key-template.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
@@ -43,6 +44,8 @@ export class ShipLogsRun {
    * Until then a stopping reader still waits for room in the spool.
    */
   readonly #readAbort = new AbortController();
+  /** The compressor's dead output buffers, kept under a bound (see BufferGarbageLimit). */
+  readonly #garbage = new BufferGarbageLimit();
   #task!: TaskMetadata;
   #nextSeq = 0;
   #linesRead = 0;
@@ -248,6 +251,7 @@ export class ShipLogsRun {
             ? this.job.formatRecords(event.data, event.path, this.#task)
             : event.data;
         await batch.write(data, event.lines);
+        this.#garbage.add(data.length);
         batch.note(event);
         spool.setOpenBytes(batch.dataBytes);
         this.#linesRead += event.lines;
