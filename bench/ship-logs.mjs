@@ -24,14 +24,22 @@ const CLI = join(ROOT, 'dist/cli/main.js');
 const extraArgs = (option('shipper-args', '') ?? '').split(' ').filter(Boolean);
 const say = (text) => process.stderr.write(`[bench ship-logs] ${text}\n`);
 
-/** Writes `size` bytes of log lines to `path` in 1 MiB appends; resolves with lines written. */
-async function appendLog(path, size) {
+/**
+ * Writes `size` bytes of log lines to `path` in 1 MiB appends; resolves with lines written.
+ * `stop()` is asked before each append: an error it returns ends the append with that error.
+ */
+async function appendLog(path, size, stop = () => undefined) {
   const fill = createLogTextFiller(7);
   const fd = openSync(path, 'a');
   const chunk = Buffer.alloc(1024 * 1024);
   let lines = 0;
   let written = 0;
   while (written < size) {
+    const stopped = stop();
+    if (stopped) {
+      closeSync(fd);
+      throw stopped;
+    }
     fill(chunk);
     // Whole lines only, so the shipper never waits on a half-written last line.
     const end = chunk.lastIndexOf(10) + 1;
@@ -44,7 +52,7 @@ async function appendLog(path, size) {
   return { lines, bytes: written };
 }
 
-async function shipOnce({ dir, env, bucket, size }) {
+async function shipOnce({ dir, env, bucket, prefix, size }) {
   const log = join(dir, 'app.log');
   const child = spawn(
     process.execPath,
@@ -56,11 +64,13 @@ async function shipOnce({ dir, env, bucket, size }) {
       '--path',
       log,
       '--output',
-      `s3://${bucket}/bench/`,
+      // A prefix per run: the sequence numbers of a new spool start again, and keys already
+      // taken by an earlier run would cost each batch a HEAD and a new key.
+      `s3://${bucket}/${prefix}`,
       '--start-at',
       'beginning',
-      '--compression-level',
-      '1',
+      // gzip -1 unless the extra options choose the codec themselves.
+      ...(extraArgs.includes('--compression') ? [] : ['--compression-level', '1']),
       '--spool-dir',
       join(dir, 'spool'),
       '--log-format',
@@ -69,6 +79,14 @@ async function shipOnce({ dir, env, bucket, size }) {
     ],
     { env, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  // A shipper that refuses its options exits at once: the bench says so instead of appending
+  // and waiting for uploads that never come.
+  let exitCode;
+  child.once('exit', (code, signal) => {
+    exitCode = code ?? signal;
+  });
+  const exitedEarly = () =>
+    exitCode === undefined ? undefined : new Error(`shipper exited early with ${exitCode}`);
   let uploaded = 0;
   let lastUploadAt = 0;
   let pending = '';
@@ -94,7 +112,7 @@ async function shipOnce({ dir, env, bucket, size }) {
   }, 100);
   await sleep(500);
   const started = performance.now();
-  const { lines, bytes } = await appendLog(log, size);
+  const { lines, bytes } = await appendLog(log, size, exitedEarly);
   const appendedAt = performance.now();
   // Batches seal at 64 MiB or 60 s: the SIGTERM after the append seals the last one.
   child.kill('SIGTERM');
@@ -139,7 +157,7 @@ async function main() {
         S3WORKER_TMPDIR: dir,
       };
       try {
-        const result = await shipOnce({ dir, env, bucket, size });
+        const result = await shipOnce({ dir, env, bucket, prefix: `run-${run}/`, size });
         // gzip -1 of the very bytes the shipper read, measured right after it.
         const t0 = performance.now();
         execFileSync('gzip', ['-1', '-c', join(dir, 'app.log')], {
