@@ -324,7 +324,7 @@ describe("a job's own defaults of the transfer options", () => {
     expect(file.runtime.queueSize).toBe(6);
   });
 
-  it('ship-logs sends one 5 MiB part at a time unless told otherwise, and its --help says so', async () => {
+  it('ship-logs sends one 5 MiB part at a time and db-backup two unless told otherwise, and --help says so', async () => {
     const builtins = await createJobRegistry();
     const loaded = await loadJobConfig({
       args: ['ship-logs', '--path', '/var/log/app/*.log', '--output', 's3://logs/app/'],
@@ -339,6 +339,21 @@ describe("a job's own defaults of the transfer options", () => {
       'Defaults of ship-logs that differ from the shared ones above: --queue-size 1, --part-size 5 MiB.',
     );
     expect(jobHelp(FewPartsJob)).toContain('--queue-size 1, --part-size 5 MiB');
+    const backup = await loadJobConfig({
+      args: [
+        'db-backup',
+        '--engine',
+        'postgres',
+        '--database',
+        'app',
+        '--output',
+        's3://backups/db/',
+      ],
+      env: {},
+      registry: builtins,
+    });
+    if (backup.help) throw new Error('unexpected help');
+    expect([backup.runtime.queueSize, backup.runtime.partSize]).toEqual([2, 5 * 1024 ** 2]);
     expect(jobHelp(await builtins.get('stream-transform'))).not.toContain(
       'that differ from the shared ones',
     );
