@@ -20,24 +20,45 @@ const CLI = join(ROOT, 'dist/cli/main.js');
 const say = (text) => process.stderr.write(`[bench db-backup] ${text}\n`);
 const MB = 1e6;
 
+/** The log message s3worker writes as it starts a dump tool. */
+const DUMP_STARTING = 'dump starting';
+
 /**
  * Runs processes connected stdout → stdin, like a shell pipeline; resolves with the wall time
- * and, for `watch` (an index), that process's peak RSS. Rejects when any exits non-zero.
+ * and, for `watch` (an index), that process's peak RSS and, when it logs JSON on stdout, the
+ * seconds until it logged DUMP_STARTING (its start-up before the dump tool runs). Rejects when
+ * any exits non-zero.
  */
 function pipeline(commands, env, watch) {
   return new Promise((resolvePipe, reject) => {
     const started = process.hrtime.bigint();
+    const startedAt = Date.now();
+    let dumpStartedAfter;
     const children = [];
     let previous;
     for (const [i, [cmd, args]] of commands.entries()) {
+      const last = i === commands.length - 1;
       const child = spawn(cmd, args, {
         env,
         stdio: [
           previous ? previous.stdout : 'ignore',
-          i < commands.length - 1 ? 'pipe' : 'ignore',
+          !last || i === watch ? 'pipe' : 'ignore',
           'pipe',
         ],
       });
+      if (last && i === watch) {
+        let pending = '';
+        child.stdout.setEncoding('utf8').on('data', (text) => {
+          pending += text;
+          const lines = pending.split('\n');
+          pending = lines.pop();
+          for (const line of lines) {
+            if (dumpStartedAfter !== undefined || !line.includes(DUMP_STARTING)) continue;
+            const { msg, time } = JSON.parse(line);
+            if (msg === DUMP_STARTING) dumpStartedAfter = (Date.parse(time) - startedAt) / 1000;
+          }
+        });
+      }
       let stderr = '';
       child.stderr.on('data', (c) => {
         stderr = (stderr + c).slice(-4000);
@@ -68,7 +89,11 @@ function pipeline(commands, env, watch) {
     ).then(
       () => {
         clearInterval(timer);
-        resolvePipe({ seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRss: peak });
+        resolvePipe({
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
+          peakRss: peak,
+          dumpStartedAfter,
+        });
       },
       (err) => {
         clearInterval(timer);
@@ -143,12 +168,14 @@ async function main() {
         seconds: best.seconds,
         mbps: rawBytes / MB / best.seconds,
         peakRss: best.peakRss,
+        dumpStartedAfter: best.dumpStartedAfter,
       });
       say(`${name}: ${best.seconds.toFixed(2)} s`);
     };
     const s3w = (args) => [
       process.execPath,
-      [...shebangNodeFlags(CLI), CLI, ...args, '--log-format', 'json', '--log-level', 'warn'],
+      // info: the run's 'dump starting' line says when the dump tool started.
+      [...shebangNodeFlags(CLI), CLI, ...args, '--log-format', 'json', '--log-level', 'info'],
     ];
     await measure(
       's3worker db-backup (zstd 3)',
@@ -188,6 +215,11 @@ async function main() {
       [`${pgBin}/pg_dump`, ['-Fc', '-Z0', db]],
       ['zstd', ['-1', '-q', '-c']],
       [tools.s5cmd.bin, ['--endpoint-url', endpoint, 'pipe', `s3://${bucket}/s5/${i}.dump.zst`]],
+    ]);
+    // The floor of every row: the dump alone, into a pipe that a process reads and discards.
+    await measure('pg_dump -Fc -Z0 | cat (the dump alone)', () => [
+      [`${pgBin}/pg_dump`, ['-Fc', '-Z0', db]],
+      ['cat', []],
     ]);
     await measure('pg_dump -Fc | aws s3 cp -', (i) => [
       [`${pgBin}/pg_dump`, ['-Fc', db]],
@@ -235,17 +267,17 @@ async function main() {
       [`${pgBin}/pg_restore`, ['--single-transaction', '-d', target]],
     ]);
 
-    const fastest = Math.min(
-      ...rows.filter((r) => !r.name.startsWith('s3worker')).map((r) => r.seconds),
-    );
+    // The pipelines that store a backup; the dump alone stores nothing.
+    const isPeer = (r) => !r.name.startsWith('s3worker') && !r.name.includes('(the dump alone)');
+    const fastest = Math.min(...rows.filter(isPeer).map((r) => r.seconds));
     const table = [
       `db-backup bench: pgbench scale ${scale}, custom-format dump ${(rawBytes / MB).toFixed(0)} MB, best of ${runs}, ${new Date().toISOString()}`,
       '',
-      '| backup | seconds | MB/s of dump | vs fastest pipeline | peak RSS (s3worker) |',
-      '| --- | --- | --- | --- | --- |',
+      '| backup | seconds | MB/s of dump | vs fastest pipeline | dump tool started after | peak RSS (s3worker) |',
+      '| --- | --- | --- | --- | --- | --- |',
       ...rows.map(
         (r) =>
-          `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${(fastest / r.seconds).toFixed(2)}x | ${r.peakRss ? `${(r.peakRss / 1024 ** 2).toFixed(0)} MiB` : ''} |`,
+          `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${(fastest / r.seconds).toFixed(2)}x | ${r.dumpStartedAfter !== undefined ? `${r.dumpStartedAfter.toFixed(2)} s` : ''} | ${r.peakRss ? `${(r.peakRss / 1024 ** 2).toFixed(0)} MiB` : ''} |`,
       ),
       '',
       '| restore | seconds | MB/s of dump | peak RSS (s3worker) |',
