@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBenchClient, createBucket, removeBucket } from './lib/bench-s3.mjs';
 import { shebangNodeFlags } from './lib/bin-flags.mjs';
-import { option, peakRss, servicesEnv } from './lib/job-bench.mjs';
+import { onLogLines, option, peakRss, servicesEnv } from './lib/job-bench.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -47,15 +47,9 @@ function pipeline(commands, env, watch) {
         ],
       });
       if (last && i === watch) {
-        let pending = '';
-        child.stdout.setEncoding('utf8').on('data', (text) => {
-          pending += text;
-          const lines = pending.split('\n');
-          pending = lines.pop();
-          for (const line of lines) {
-            if (dumpStartedAfter !== undefined || !line.includes(DUMP_STARTING)) continue;
-            const { msg, time } = JSON.parse(line);
-            if (msg === DUMP_STARTING) dumpStartedAfter = (Date.parse(time) - startedAt) / 1000;
+        onLogLines(child.stdout, DUMP_STARTING, ({ msg, time }) => {
+          if (dumpStartedAfter === undefined && msg === DUMP_STARTING) {
+            dumpStartedAfter = (Date.parse(time) - startedAt) / 1000;
           }
         });
       }

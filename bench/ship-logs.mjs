@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createBenchClient, createBucket, removeBucket } from './lib/bench-s3.mjs';
 import { shebangNodeFlags } from './lib/bin-flags.mjs';
-import { option, peakRss, servicesEnv } from './lib/job-bench.mjs';
+import { onLogLines, option, peakRss, servicesEnv } from './lib/job-bench.mjs';
 import { createLogTextFiller } from './lib/log-text.mjs';
 import { formatSize, parseSize } from './lib/options.mjs';
 
@@ -89,16 +89,9 @@ async function shipOnce({ dir, env, bucket, prefix, size }) {
     exitCode === undefined ? undefined : new Error(`shipper exited early with ${exitCode}`);
   let uploaded = 0;
   let lastUploadAt = 0;
-  let pending = '';
-  child.stdout.setEncoding('utf8').on('data', (text) => {
-    pending += text;
-    const lines = pending.split('\n');
-    pending = lines.pop();
-    for (const line of lines) {
-      if (!line.includes('"batch uploaded')) continue;
-      uploaded += JSON.parse(line).lines;
-      lastUploadAt = performance.now();
-    }
+  onLogLines(child.stdout, '"batch uploaded', (entry) => {
+    uploaded += entry.lines;
+    lastUploadAt = performance.now();
   });
   // VmHWM is the peak so far; sampled until the process ends.
   let peak = 0;

@@ -34,3 +34,17 @@ export function peakRss(pid) {
     return Number.NaN;
   }
 }
+
+/**
+ * Calls `onEntry` with each JSON log line of `stream` (s3worker's `--log-format json` stdout)
+ * whose text contains `marker` (a cheap filter before parsing), as the lines arrive.
+ */
+export function onLogLines(stream, marker, onEntry) {
+  let pending = '';
+  stream.setEncoding('utf8').on('data', (text) => {
+    pending += text;
+    const lines = pending.split('\n');
+    pending = lines.pop();
+    for (const line of lines) if (line.includes(marker)) onEntry(JSON.parse(line));
+  });
+}
