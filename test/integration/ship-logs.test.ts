@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import {
@@ -100,6 +101,24 @@ describe('ship-logs from standard input', () => {
     expect(lines).toEqual(seqLines(100_000));
     const finished = result.logs.find((l) => l.msg === 'ship-logs finished');
     expect(finished).toMatchObject({ lines: 100_000, linesUploaded: 100_000, dropped: 0 });
+  });
+
+  it('sweeps stale uploads below its output folder only: output `logs` leaves `logs-old/` alone', async () => {
+    for (const key of ['sweep/left-by-a-killed-shipper', 'sweep-old/another-writer']) {
+      await bucket.admin.send(new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key }));
+    }
+    // Past any rounding of the server's Initiated time to whole seconds.
+    await sleep(1100);
+    const result = await shipSeq(
+      10,
+      ['--output', `s3://${bucket.name}/sweep`, '--sweep-age', '10ms'],
+      workerEnv(server, tmp),
+    );
+    expect(result.code, result.stdout + result.stderr).toBe(ExitCode.Success);
+    const left = await bucket.admin.send(new ListMultipartUploadsCommand({ Bucket: bucket.name }));
+    const keys = (left.Uploads ?? []).map((u) => u.Key).filter((k) => k?.startsWith('sweep'));
+    expect(keys).toEqual(['sweep-old/another-writer']);
+    expect(await shippedLines(bucket.admin, bucket.name, 'sweep/')).toEqual(seqLines(10));
   });
 
   it('keeps memory bounded however long the input: 40 million lines (about 350 MB) through stdin', async () => {

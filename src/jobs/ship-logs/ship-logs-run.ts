@@ -6,7 +6,7 @@ import { ABORTED, untilAborted } from '../../until-aborted.js';
 import type { JobContext, JobResult } from '../job.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { codecContentType, codecExtension } from '../kit/compression.js';
-import { joinPrefix, renderTemplate } from '../kit/key-template.js';
+import { joinPrefix, prefixFolder, renderTemplate } from '../kit/key-template.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import { BatchUploader } from './batch-uploader.js';
 import { Checkpoint } from './checkpoint.js';
@@ -334,7 +334,9 @@ export class ShipLogsRun {
     const config = this.#config;
     await sweepStaleUploads(this.ctx.transfer, {
       bucket: config.output.bucket,
-      prefix: config.output.prefix,
+      // The folder batches are written below (joinPrefix), not the bare prefix: output `logs`
+      // must not abort the uploads of another writer under `logs-old/`.
+      prefix: prefixFolder(config.output.prefix),
       olderThan: config.sweepAge,
       log: this.#log,
       signal: this.ctx.signal,
