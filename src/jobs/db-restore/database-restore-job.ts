@@ -14,6 +14,7 @@ import { SecretDir } from '../db-backup/secret-dir.js';
 import { Sha256Meter } from '../db-backup/sha256-meter.js';
 import { startTool, toolFailed } from '../db-backup/tool-process.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
+import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { decompressStage } from '../kit/compression.js';
 import { waitForDrain } from '../kit/wait-for-drain.js';
 import type { Permission } from '../permissions.js';
@@ -89,8 +90,17 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         : await loadIdentities(config.identityFile, config.identityEnv, this.environment());
     ctx.progress.addTotal(1, m.storedBytes * (config.verifyOnly ? 1 : 2));
 
+    // The decoder's dead output buffers, kept under a bound (see BufferGarbageLimit): 32 MiB,
+    // not the 8 of the backup, because every decoded byte is a new buffer here and each full
+    // collection costs more than it does there. Measured restoring a 204 MB dump: peak RSS
+    // 160-172 MiB against 184-194, 12% more CPU in the same time (pg_restore is the bound);
+    // with 8 MiB 140-148 MiB but twice the CPU.
+    const garbage = new BufferGarbageLimit({
+      slack: 32 * 1024 * 1024,
+      checkEvery: 8 * 1024 * 1024,
+    });
     // Pass 1: everything a restore needs, checked before the database is touched.
-    const verified = await this.verify(ctx, entry, etag, identities);
+    const verified = await this.verify(ctx, entry, etag, identities, garbage);
     log.info({ sha256: m.sha256, rawBytes: verified.rawBytes }, 'backup verified');
     if (config.verifyOnly) {
       ctx.progress.objectDone('done');
@@ -145,7 +155,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       });
       chain.catch(() => {});
       try {
-        await pump(feed, tool.stdin!);
+        await pump(feed, tool.stdin!, (n) => garbage.add(n));
         await chain;
         tool.stdin!.end();
       } catch (err) {
@@ -285,6 +295,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     entry: CatalogEntry,
     etag: string,
     identities: readonly string[],
+    garbage: BufferGarbageLimit,
   ): Promise<{ rawBytes: number }> {
     const m = entry.manifest;
     const source = ctx.transfer.download({
@@ -303,6 +314,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     const sink = new Writable({
       write(chunk: Buffer, _enc, callback) {
         rawBytes += chunk.length;
+        garbage.add(chunk.length);
         callback();
       },
     });
@@ -367,8 +379,15 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
   }
 }
 
-/** Copies `from` into `to` with backpressure; resolves at `from`'s end (does not end `to`). */
-async function pump(from: Readable, stdin: Writable): Promise<void> {
+/**
+ * Copies `from` into `to` with backpressure, telling `onChunk` each chunk's size; resolves at
+ * `from`'s end (does not end `to`).
+ */
+async function pump(
+  from: Readable,
+  stdin: Writable,
+  onChunk: (bytes: number) => void,
+): Promise<void> {
   let toError: unknown;
   const onError = (err: unknown) => {
     toError = err;
@@ -377,6 +396,7 @@ async function pump(from: Readable, stdin: Writable): Promise<void> {
   try {
     for await (const chunk of from) {
       if (toError !== undefined) throw toError;
+      onChunk((chunk as Buffer).length);
       if (!stdin.write(chunk)) await waitForDrain(stdin);
       if (stdin.destroyed || toError !== undefined) {
         throw toError ?? new Error('the restore tool closed its input early');
