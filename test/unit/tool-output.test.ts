@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DumpGuard } from '../../src/jobs/db-backup/dump-guard.js';
@@ -86,6 +87,15 @@ describe('ToolOutput: a tool stdout read into one reused buffer', () => {
     expect(writes).toBeGreaterThan(total / (64 * 1024));
     expect(buffers.size).toBe(1);
     expect(later).toBeGreaterThan(10);
+  });
+
+  it('refuses a temporary folder too deep for a socket path, and fails (not hangs) where it cannot listen', async () => {
+    const deep = join(dir.path, 'x'.repeat(120));
+    await expect(ToolOutput.open(deep)).rejects.toMatchObject({ code: 'TMPDIR_TOO_LONG' });
+    // A folder that does not exist: the listen fails (Node reports EACCES for it).
+    await expect(ToolOutput.open(join(dir.path, 'missing'))).rejects.toMatchObject({
+      syscall: 'listen',
+    });
   });
 
   it('resolves with nothing written when the tool writes nothing', async () => {

@@ -1,8 +1,12 @@
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
+import { ExitCode, S3WorkerError } from '../../errors.js';
+
+/** The longest Unix socket path Linux takes (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** Bytes read from the tool at a time, into one buffer reused for the whole dump. */
 export const TOOL_OUTPUT_BUFFER = 256 * 1024;
@@ -42,10 +46,21 @@ export class ToolOutput {
    */
   static async open(dir: string, bufferSize = TOOL_OUTPUT_BUFFER): Promise<ToolOutput> {
     const path = join(dir, `out-${process.pid}-${Math.random().toString(36).slice(2, 10)}.sock`);
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+      throw new S3WorkerError(
+        `the run's temporary folder is too deep for a Unix socket path (${path}: ${Buffer.byteLength(path)} bytes, at most ${MAX_SOCKET_PATH})`,
+        {
+          code: 'TMPDIR_TOO_LONG',
+          exitCode: ExitCode.Config,
+          hint: 'point S3WORKER_TMPDIR at a folder with a shorter path (for example /tmp)',
+        },
+      );
+    }
     const server = createServer();
+    const failed = new AbortController();
     try {
       server.listen(path);
-      await once(server, 'listening');
+      await untilListening(server, failed.signal);
       const buffer = Buffer.allocUnsafeSlow(bufferSize);
       let output: ToolOutput | undefined;
       const reader = connect({
@@ -58,10 +73,18 @@ export class ToolOutput {
           },
         },
       });
-      const [childEnd] = (await once(server, 'connection')) as [Socket];
+      // A connection that fails (it should not: the folder is this user's) must not leave
+      // this waiting for one that never comes.
+      const [childEnd] = (await Promise.race([
+        once(server, 'connection', { signal: failed.signal }),
+        once(reader, 'error', { signal: failed.signal }).then(([err]) => {
+          throw err;
+        }),
+      ])) as [Socket];
       output = new ToolOutput(reader, childEnd, buffer);
       return output;
     } finally {
+      failed.abort();
       server.close();
       await rm(path, { force: true });
     }
@@ -155,4 +178,14 @@ export function copyStage(): Transform {
       done(null, Buffer.from(chunk));
     },
   });
+}
+
+/** Resolves once `server` listens; rejects with its error (a path it cannot bind). */
+async function untilListening(server: Server, signal: AbortSignal): Promise<void> {
+  await Promise.race([
+    once(server, 'listening', { signal }),
+    once(server, 'error', { signal }).then(([err]) => {
+      throw err;
+    }),
+  ]);
 }
