@@ -133,6 +133,18 @@ describe('backup keys', () => {
     expect(backupListPrefix('p/', '{database}-{timestamp}.{ext}', 'mysql', 'a')).toBe('p/');
   });
 
+  it('writes below the folder the prefix names, with or without its slash, as the keys {prefix}/{engine}/...', () => {
+    const values = { engine: 'postgres', database: 'app', startedAt: at, ext: 'dump.zst' };
+    const expected = 'backups/postgres/app/20260131T123456.789Z.dump.zst';
+    expect(renderBackupKey('backups', DEFAULT_BACKUP_KEY_TEMPLATE, values)).toBe(expected);
+    expect(renderBackupKey('backups/', DEFAULT_BACKUP_KEY_TEMPLATE, values)).toBe(expected);
+    // Listing finds what was written either way (never `backupspostgres/...`).
+    expect(backupListPrefix('backups', DEFAULT_BACKUP_KEY_TEMPLATE, 'postgres', 'app')).toBe(
+      'backups/postgres/app/',
+    );
+    expect(backupListPrefix('p', '{database}-{timestamp}.{ext}', 'mysql', 'a')).toBe('p/');
+  });
+
   it('refuses templates that could make two backups share a key', () => {
     expect(backupKeyTemplateProblems(DEFAULT_BACKUP_KEY_TEMPLATE)).toEqual([]);
     expect(backupKeyTemplateProblems('{engine}/{database}.{ext}').join()).toMatch(/\{timestamp\}/);

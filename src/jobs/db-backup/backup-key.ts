@@ -1,3 +1,4 @@
+import { prefixFolder } from '../kit/key-template.js';
 /** Default key template of a backup, below the output prefix. */
 export const DEFAULT_BACKUP_KEY_TEMPLATE = '{engine}/{database}/{timestamp}.{ext}';
 
@@ -68,7 +69,10 @@ export interface BackupKeyValues {
   ext: string;
 }
 
-/** The key of a backup: `prefix` + the rendered template. */
+/**
+ * The key of a backup: the rendered template below the folder `prefix` names (`db` and `db/`
+ * both give `db/postgres/app/...`; see `prefixFolder`).
+ */
 export function renderBackupKey(prefix: string, template: string, values: BackupKeyValues): string {
   const iso = values.startedAt.toISOString();
   const fields: Record<BackupKeyField, string> = {
@@ -82,7 +86,8 @@ export function renderBackupKey(prefix: string, template: string, values: Backup
     HH: iso.slice(11, 13),
   };
   return (
-    prefix + template.replace(/\{([^}]*)\}/g, (_, name: string) => fields[name as BackupKeyField])
+    prefixFolder(prefix) +
+    template.replace(/\{([^}]*)\}/g, (_, name: string) => fields[name as BackupKeyField])
   );
 }
 
@@ -113,5 +118,5 @@ export function backupListPrefix(
     }
   }
   const slash = fixed.lastIndexOf('/');
-  return prefix + (slash === -1 ? '' : fixed.slice(0, slash + 1));
+  return prefixFolder(prefix) + (slash === -1 ? '' : fixed.slice(0, slash + 1));
 }

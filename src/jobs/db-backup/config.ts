@@ -55,7 +55,7 @@ export const databaseBackupConfigSchema = connectionOptionsSchema.extend({
       'PostgreSQL: also back up roles and tablespaces with pg_dumpall --globals-only, as database @globals (needs a superuser; on managed services whose users cannot read role passwords it fails). Default false.',
     ),
   output: s3UrlSchema.describe(
-    'Where backups go: s3://bucket/prefix; each backup is prefix + --key-template, with its manifest beside it. Required.',
+    'Where backups go: s3://bucket/prefix; each backup is --key-template below the folder the prefix names (s3://b/db and s3://b/db/ both write db/...), with its manifest beside it. Required.',
   ),
   format: z
     .enum(['custom', 'plain'])

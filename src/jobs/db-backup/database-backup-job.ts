@@ -5,6 +5,7 @@ import type { UploadResult } from '../../transfer/upload.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { type Codec, codecContentType, codecExtension, compressStage } from '../kit/compression.js';
+import { prefixFolder } from '../kit/key-template.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import type { Permission } from '../permissions.js';
@@ -409,7 +410,8 @@ class BackupRun {
     const { config, ctx } = this;
     await sweepStaleUploads(ctx.transfer, {
       bucket: config.output.bucket,
-      prefix: config.output.prefix,
+      // The folder backups are written below (renderBackupKey), not the bare prefix.
+      prefix: prefixFolder(config.output.prefix),
       olderThan: config.sweepAge,
       log: ctx.log,
       signal: ctx.signal,
