@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
@@ -76,6 +77,28 @@ describe('db-backup and db-restore on PostgreSQL', () => {
         'restore finished',
       ]),
     );
+    expect(await pg.fingerprint(target)).toEqual(await pg.fingerprint(source));
+  });
+
+  it('reads the dump through a pipe where its socket cannot be made (a temporary folder too deep), same backup', async () => {
+    const source = await newDatabase('dbb_pipe');
+    await pg.seed(source, 1);
+    const prefix = 'pipe/';
+    const deep = join(engineRun.tmp, 'd'.repeat(100));
+    mkdirSync(deep, { recursive: true });
+    const backup = await runCli(backupArgs(prefix, `--database=${source}`), {
+      env: env({ S3WORKER_TMPDIR: deep }),
+    });
+    expect(backup.code, allOutput(backup)).toBe(ExitCode.Success);
+    expect(messages(backup)).toContain(
+      'reading the dump through a pipe instead of a reused buffer',
+    );
+    const target = newName('dbb_pipe_dst');
+    const restore = await runCli(
+      restoreArgs(prefix, `--from-database=${source}`, `--database=${target}`, '--create-database'),
+      { env: env() },
+    );
+    expect(restore.code, allOutput(restore)).toBe(ExitCode.Success);
     expect(await pg.fingerprint(target)).toEqual(await pg.fingerprint(source));
   });
 

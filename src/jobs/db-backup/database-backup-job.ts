@@ -1,4 +1,5 @@
 import { type Duplex, pipeline } from 'node:stream';
+import type { Logger } from 'pino';
 import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, InterruptedError, S3WorkerError } from '../../errors.js';
 import type { UploadResult } from '../../transfer/upload.js';
@@ -7,6 +8,7 @@ import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { type Codec, codecContentType, codecExtension, compressStage } from '../kit/compression.js';
 import { prefixFolder } from '../kit/key-template.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
+import { pumpInto } from '../kit/pump-into.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import type { Permission } from '../permissions.js';
 import { AGE_EXTENSION, ageEncryptStage, loadRecipients } from './age-encryption.js';
@@ -278,9 +280,9 @@ class BackupRun {
     const log = ctx.log.child({ database: target.name, bucket, key });
     log.info({ tool: plan.command.tool }, 'dump starting');
 
-    const output = await ToolOutput.open(this.secrets.path);
+    const output = await this.openToolOutput(log);
     const tool = startTool(plan.command, {
-      stdout: output,
+      ...(output ? { stdout: output } : {}),
       signal: ctx.signal,
       secrets: engine.secrets(),
     });
@@ -320,11 +322,11 @@ class BackupRun {
     });
     // The end of the dump passes on only once the guard has seen the tool exit 0 with a
     // complete dump; otherwise the chain fails and the upload is aborted.
-    output
-      .pumpTo(first, (view) => {
-        guard.observe(view);
-        this.garbage.add(view.length);
-      })
+    const observe = (piece: Buffer) => {
+      guard.observe(piece);
+      this.garbage.add(piece.length);
+    };
+    (output ? output.pumpTo(first, observe) : pumpInto(tool.stdout!, first, { onChunk: observe }))
       .then(() => guard.verdict())
       .then(
         () => first.end(),
@@ -346,7 +348,7 @@ class BackupRun {
       if (chainError !== undefined) throw chainError;
     } catch (err) {
       tool.kill();
-      output.destroy();
+      output?.destroy();
       meter.destroy();
       await chainDone;
       // The guard's error (the tool's own words) says more than "the body failed".
@@ -399,6 +401,21 @@ class BackupRun {
       },
       'backup written',
     );
+  }
+
+  /**
+   * The dump tool's stdout read into one reused buffer (see ToolOutput), or undefined where the
+   * socket pair cannot be made (a temporary folder too deep for a socket path, a file system
+   * without sockets): the dump then goes through a pipe, with a fresh buffer per read (more
+   * memory, the same bytes).
+   */
+  private async openToolOutput(log: Logger): Promise<ToolOutput | undefined> {
+    try {
+      return await ToolOutput.open(this.secrets.path);
+    } catch (err) {
+      log.warn({ err }, 'reading the dump through a pipe instead of a reused buffer');
+      return undefined;
+    }
   }
 
   private writeOptions() {

@@ -16,7 +16,7 @@ import { startTool, toolFailed } from '../db-backup/tool-process.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { decompressStage } from '../kit/compression.js';
-import { waitForDrain } from '../kit/wait-for-drain.js';
+import { pumpInto } from '../kit/pump-into.js';
 import type { Permission } from '../permissions.js';
 import {
   type DatabaseRestoreConfig,
@@ -155,7 +155,10 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       });
       chain.catch(() => {});
       try {
-        await pump(feed, tool.stdin!, (n) => garbage.add(n));
+        await pumpInto(feed, tool.stdin!, {
+          onChunk: (chunk) => garbage.add(chunk.length),
+          closedEarly: 'the restore tool closed its input early',
+        });
         await chain;
         tool.stdin!.end();
       } catch (err) {
@@ -376,34 +379,6 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     }
     await engine.createDatabase(tools, config.database, ctx.signal);
     ctx.log.info({ database: config.database }, 'target database created');
-  }
-}
-
-/**
- * Copies `from` into `to` with backpressure, telling `onChunk` each chunk's size; resolves at
- * `from`'s end (does not end `to`).
- */
-async function pump(
-  from: Readable,
-  stdin: Writable,
-  onChunk: (bytes: number) => void,
-): Promise<void> {
-  let toError: unknown;
-  const onError = (err: unknown) => {
-    toError = err;
-  };
-  stdin.on('error', onError);
-  try {
-    for await (const chunk of from) {
-      if (toError !== undefined) throw toError;
-      onChunk((chunk as Buffer).length);
-      if (!stdin.write(chunk)) await waitForDrain(stdin);
-      if (stdin.destroyed || toError !== undefined) {
-        throw toError ?? new Error('the restore tool closed its input early');
-      }
-    }
-  } finally {
-    stdin.off('error', onError);
   }
 }
 
