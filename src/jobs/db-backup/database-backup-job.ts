@@ -6,7 +6,6 @@ import type { UploadResult } from '../../transfer/upload.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { type Codec, codecContentType, codecExtension, compressStage } from '../kit/compression.js';
-import { prefixFolder } from '../kit/key-template.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import { pumpInto } from '../kit/pump-into.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
@@ -426,9 +425,7 @@ class BackupRun {
   private async sweep(): Promise<void> {
     const { config, ctx } = this;
     await sweepStaleUploads(ctx.transfer, {
-      bucket: config.output.bucket,
-      // The folder backups are written below (renderBackupKey), not the bare prefix.
-      prefix: prefixFolder(config.output.prefix),
+      output: config.output,
       olderThan: config.sweepAge,
       log: ctx.log,
       signal: ctx.signal,

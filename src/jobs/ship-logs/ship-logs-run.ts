@@ -6,7 +6,7 @@ import { ABORTED, untilAborted } from '../../until-aborted.js';
 import type { JobContext, JobResult } from '../job.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { codecContentType, codecExtension } from '../kit/compression.js';
-import { joinPrefix, prefixFolder, renderTemplate } from '../kit/key-template.js';
+import { joinPrefix, renderTemplate } from '../kit/key-template.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import { BatchUploader } from './batch-uploader.js';
 import { Checkpoint } from './checkpoint.js';
@@ -333,10 +333,7 @@ export class ShipLogsRun {
   async #sweep(): Promise<void> {
     const config = this.#config;
     await sweepStaleUploads(this.ctx.transfer, {
-      bucket: config.output.bucket,
-      // The folder batches are written below (joinPrefix), not the bare prefix: output `logs`
-      // must not abort the uploads of another writer under `logs-old/`.
-      prefix: prefixFolder(config.output.prefix),
+      output: config.output,
       olderThan: config.sweepAge,
       log: this.#log,
       signal: this.ctx.signal,

@@ -200,9 +200,7 @@ export class ObjectTransformRun {
     const { config, ctx } = this;
     if (config.dryRun) return;
     await sweepStaleUploads(ctx.transfer, {
-      bucket: config.output.bucket,
-      // The folder, not the bare prefix: output `out` must not sweep `outbound/`'s uploads.
-      prefix: prefixFolder(config.output.prefix),
+      output: config.output,
       olderThan: config.sweepAge,
       log: ctx.log,
       signal: ctx.signal,
