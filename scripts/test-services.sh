@@ -20,9 +20,9 @@
 # Environment:
 #   S3WORKER_CACHE_DIR     binaries cache   (default ${XDG_CACHE_HOME:-$HOME/.cache}/s3worker)
 #   S3WORKER_SERVICES_DIR  data, logs, pids (default ${TMPDIR:-/tmp}/s3worker-services)
-#   S3WORKER_MINIO_PORT / S3WORKER_PG_PORT / S3WORKER_MYSQL_PORT  (39000 / 35432 / 33306)
-#   S3WORKER_PG18_PORT     the second PostgreSQL major (35433)
-#   S3WORKER_SQS_PORT      ElasticMQ's SQS port (39324)
+#   S3WORKER_MINIO_PORT / S3WORKER_PG_PORT / S3WORKER_MYSQL_PORT  (29000 / 25432 / 23306)
+#   S3WORKER_PG18_PORT     the second PostgreSQL major (25433)
+#   S3WORKER_SQS_PORT      ElasticMQ's SQS port (29324)
 set -euo pipefail
 
 # Pinned versions. MinIO's community edition tags are not semver, so the Go module proxy
@@ -36,12 +36,12 @@ ELASTICMQ_ARTIFACT="org.elasticmq:elasticmq-server_2.13:1.7.1"
 
 CACHE_DIR="${S3WORKER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/s3worker}"
 STATE_DIR="${S3WORKER_SERVICES_DIR:-${TMPDIR:-/tmp}/s3worker-services}"
-MINIO_PORT="${S3WORKER_MINIO_PORT:-39000}"
+MINIO_PORT="${S3WORKER_MINIO_PORT:-29000}"
 MINIO_CONSOLE_PORT=$((MINIO_PORT + 1))
-PG_PORT="${S3WORKER_PG_PORT:-35432}"
-MYSQL_PORT="${S3WORKER_MYSQL_PORT:-33306}"
-PG18_PORT="${S3WORKER_PG18_PORT:-35433}"
-SQS_PORT="${S3WORKER_SQS_PORT:-39324}"
+PG_PORT="${S3WORKER_PG_PORT:-25432}"
+MYSQL_PORT="${S3WORKER_MYSQL_PORT:-23306}"
+PG18_PORT="${S3WORKER_PG18_PORT:-25433}"
+SQS_PORT="${S3WORKER_SQS_PORT:-29324}"
 HOST=127.0.0.1
 # The queues ElasticMQ declares at start (tests create their own, uniquely named, beside them).
 SQS_QUEUE=s3worker-test

@@ -31,7 +31,7 @@ function pg18(): { port: number; binDir: string } {
       'no PostgreSQL 18 test server: run scripts/test-services.sh start (or start-pg18), or set PG18_PORT and PG18_BIN_DIR',
     );
   }
-  return { port: Number(env.PG18_PORT ?? process.env.S3WORKER_PG18_PORT ?? 35433), binDir };
+  return { port: Number(env.PG18_PORT ?? process.env.S3WORKER_PG18_PORT ?? 25433), binDir };
 }
 
 const new18 = pg18();

@@ -140,8 +140,8 @@ describe('parseQueueUrl', () => {
   });
 
   it('accepts another SQS server, with no region in the ARN', () => {
-    const local = parseQueueUrl('http://127.0.0.1:39324/000000000000/work') as QueueAddress;
-    expect(local.origin).toBe('http://127.0.0.1:39324');
+    const local = parseQueueUrl('http://127.0.0.1:29324/000000000000/work') as QueueAddress;
+    expect(local.origin).toBe('http://127.0.0.1:29324');
     expect(local.region).toBeUndefined();
     expect(local.arn).toBe('arn:aws:sqs:*:000000000000:work');
   });

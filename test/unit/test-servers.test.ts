@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +114,22 @@ describe('what the test setup does when it finds no servers', () => {
       expect(err?.message).not.toContain('not-shown');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the local servers script', () => {
+  it('listens below the ephemeral port range, where no outgoing connection can hold its ports', () => {
+    const script = readFileSync(new URL('../../scripts/test-services.sh', import.meta.url), 'utf8');
+    const defaults = [...script.matchAll(/^\w+_PORT="\$\{S3WORKER_\w+_PORT:-(\d+)\}"$/gm)].map(
+      (m) => Number(m[1]),
+    );
+    // MinIO, PostgreSQL, MariaDB, PostgreSQL 18, ElasticMQ.
+    expect(defaults).toHaveLength(5);
+    // Linux's default ip_local_port_range starts at 32768; MinIO's console takes its port + 1.
+    for (const port of defaults) {
+      expect(port).toBeGreaterThanOrEqual(1024);
+      expect(port + 1).toBeLessThan(32768);
     }
   });
 });
