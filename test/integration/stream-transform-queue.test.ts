@@ -115,6 +115,13 @@ function summaryOf(r: CliResult): Record<string, unknown> & {
   return line as ReturnType<typeof summaryOf>;
 }
 
+/** The job's own last line ('stream-transform finished'). */
+function finishedOf(r: CliResult): Record<string, unknown> {
+  const line = r.logs.find((l) => l.msg === 'stream-transform finished');
+  if (!line) throw new Error(`no finished line; stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return line;
+}
+
 /** Number of versions of each key of a bucket. */
 async function versionCounts(bucket: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
@@ -200,6 +207,8 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     expect(total((s) => s.objects.failed)).toBe(0);
     expect(total((s) => s.queue.deleted ?? 0)).toBe(bodies.length);
     expect(total((s) => s.queue.poison ?? 0)).toBe(0);
+    // Output keys are claimed only while in flight: none is held once the queue drained.
+    expect(runs.map((r) => finishedOf(r).outputKeyClaims)).toEqual([0, 0, 0]);
 
     const versions = await versionCounts(out);
     expect(versions.size).toBe(objects.length);
@@ -301,6 +310,43 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     expect((await drainBodies(sqs, queue.dlqUrl)).sort()).toEqual([...poison, corrupt].sort());
   }, 120_000);
 
+  it('two sources mapping to one output key at different times: the later is refused as a collision, never written over the first', async () => {
+    const { queue, out } = await setup({ visibilityTimeoutSeconds: 120 });
+    const prefix = `collide-${randomBytes(3).toString('hex')}/`;
+    const first = { key: `${prefix}a.csv`, body: 'first source\n' };
+    const second = { key: `${prefix}a.tsv`, body: 'second source\n' };
+    await putObjects(s3, input.name, [first, second]);
+    // Both map to a.txt. The output prefix is empty at start, so the later one meets the first's
+    // output at its conditional write (If-None-Match), not at a check before it.
+    const run = worker(prefix, queue, out, [
+      '--key-template',
+      '{dir}/{name}.txt',
+      '--exit-when-idle',
+      '5s',
+    ]);
+    await sendBodies(sqs, queue.url, [s3EventBody(input.name, [first])]);
+    await until(async () => (await listKeys(s3, out)).includes('a.txt'), 'the first output');
+    await sendBodies(sqs, queue.url, [s3EventBody(input.name, [second])]);
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(ExitCode.ObjectsFailed);
+    const failed = r.logs.filter((l) => l.msg === 'object failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      key: second.key,
+      outputKey: 'a.txt',
+      code: 'OUTPUT_KEY_COLLISION',
+    });
+    expect(String((failed[0]!.err as { message?: string }).message)).toContain(first.key);
+    expect(summaryOf(r).objects).toMatchObject({ done: 1, failed: 1 });
+    expect(summaryOf(r).queue).toMatchObject({ received: 2, deleted: 1, failed: 1 });
+    // The first's output, written once; the refused message is left for redelivery.
+    expect((await versionCounts(out)).get('a.txt')).toBe(1);
+    expect((await getBytes(s3, out, 'a.txt')).toString()).toBe(first.body);
+    expect(await queueCounts(sqs, queue.url)).toEqual({ visible: 0, inFlight: 1 });
+    // The first's claim was released when it settled, the second's when it failed.
+    expect(finishedOf(r).outputKeyClaims).toBe(0);
+  }, 120_000);
+
   it('stops at start with the missing-resource exit code when the queue does not exist', async () => {
     const { queue, out } = await setup();
     const missing = { ...queue, url: `${queue.url}-missing` };
@@ -369,10 +415,9 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
   it('on SIGTERM while idle, the long poll in flight is not abandoned: a message arriving then stays visible', async () => {
     const { queue, out } = await setup({ visibilityTimeoutSeconds: 120 });
     const prefix = `idle-${randomBytes(3).toString('hex')}/`;
-    const run = worker(prefix, queue, out);
-    await run.waitForLog('queue consumer starting');
-    // Let the first long poll go out on the empty queue.
-    await sleep(500);
+    const run = worker(prefix, queue, out, [], { env: { S3WORKER_LOG_LEVEL: 'debug' } });
+    // Logged as the first long poll is sent on the empty queue.
+    await run.waitForLog('waiting for messages');
     run.child.kill('SIGTERM');
     // SQS would hand this to a poll the worker had cut off, and hide it for 120 s.
     await sendBodies(sqs, queue.url, [

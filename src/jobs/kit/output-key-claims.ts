@@ -9,10 +9,17 @@ const INITIAL_SLOTS = 1 << 12;
  * alike). The first input to claim a key writes it; every later one is refused, unless it is
  * the same input again (queue mode sees one source key once per event: each version of it).
  *
+ * A listing run keeps every claim for the run, so two listed inputs mapping to one output are
+ * refused however far apart they are. Queue mode, a service that may never exit, `release`s
+ * each claim once its object settled: the table then holds only the keys in flight, and an
+ * output written earlier is guarded by its conditional write and the source recorded on it.
+ *
  * Memory: keys and their inputs are kept as 64-bit hashes in an open-addressing table at most
- * half full, about 32 bytes per key (32 MiB per million outputs), never the keys themselves. Two different keys
- * share a hash with a probability of about n² / 2⁶⁵ (3 × 10⁻⁶ for ten million keys); such a
- * false collision fails one object with a clear reason, it never writes over another.
+ * half full, about 32 bytes per key held (32 MiB per million outputs), never the keys
+ * themselves; the table does not shrink, so it stays the size of the most keys held at once.
+ * Two different keys share a hash with a probability of about n² / 2⁶⁵ (3 × 10⁻⁶ for ten
+ * million keys); such a false collision fails one object with a clear reason, it never writes
+ * over another.
  */
 export class OutputKeyClaims {
   #hi = new Uint32Array(INITIAL_SLOTS);
@@ -20,33 +27,62 @@ export class OutputKeyClaims {
   /** The hash of the input that claimed each slot's key. */
   #ownerHi = new Uint32Array(INITIAL_SLOTS);
   #ownerLo = new Uint32Array(INITIAL_SLOTS);
+  /**
+   * Claims beyond the first of a key its owner holds more than once at a time (two events for
+   * one source key in flight together), by the key's hash: rare, so kept beside the table.
+   */
+  readonly #extraHolds = new Map<string, number>();
   #size = 0;
 
-  /** Keys claimed so far. */
+  /** Keys claimed and not released. */
   get size(): number {
     return this.#size;
   }
 
   /**
    * Claims `key` for the input `owner` (its source key): true the first time and for the same
-   * owner again, false when another owner claimed it before.
+   * owner again, false when another owner holds it. Each true is one hold, undone by one
+   * `release` when the caller releases at all.
    */
   claim(key: string, owner: string): boolean {
     const [hi, lo] = hash64(key);
     const [ownerHi, ownerLo] = hash64(owner);
     const slot = this.#find(hi, lo);
-    if (this.#lo[slot] !== 0)
-      return this.#ownerHi[slot] === ownerHi && this.#ownerLo[slot] === ownerLo;
+    if (this.#lo[slot] !== 0) {
+      if (this.#ownerHi[slot] !== ownerHi || this.#ownerLo[slot] !== ownerLo) return false;
+      const id = holdId(hi, lo);
+      this.#extraHolds.set(id, (this.#extraHolds.get(id) ?? 0) + 1);
+      return true;
+    }
     this.#set(slot, hi, lo, ownerHi, ownerLo);
     this.#size++;
     if (this.#size * 2 > this.#hi.length) this.#grow();
     return true;
   }
 
+  /**
+   * Gives back one hold of `key` (claimed before); once its last hold is given back, any input
+   * may claim it. Releasing a key not held does nothing.
+   */
+  release(key: string): void {
+    const [hi, lo] = hash64(key);
+    const slot = this.#find(hi, lo);
+    if (this.#lo[slot] === 0) return;
+    const id = holdId(hi, lo);
+    const extra = this.#extraHolds.get(id);
+    if (extra !== undefined) {
+      if (extra > 1) this.#extraHolds.set(id, extra - 1);
+      else this.#extraHolds.delete(id);
+      return;
+    }
+    this.#remove(slot);
+    this.#size--;
+  }
+
   /** The slot holding `hi`/`lo`, or the empty slot where it would go. */
   #find(hi: number, lo: number): number {
     const mask = this.#hi.length - 1;
-    for (let i = (hi ^ lo) & mask; ; i = (i + 1) & mask) {
+    for (let i = home(hi, lo, mask); ; i = (i + 1) & mask) {
       if (this.#lo[i] === 0 || (this.#hi[i] === hi && this.#lo[i] === lo)) return i;
     }
   }
@@ -56,6 +92,24 @@ export class OutputKeyClaims {
     this.#lo[slot] = lo;
     this.#ownerHi[slot] = ownerHi;
     this.#ownerLo[slot] = ownerLo;
+  }
+
+  /**
+   * Empties `slot` and moves later keys of its run back into the hole, so every key stays
+   * reachable from its home slot without tombstones (linear probing's backward-shift delete).
+   */
+  #remove(slot: number): void {
+    const mask = this.#hi.length - 1;
+    let hole = slot;
+    for (let i = (slot + 1) & mask; this.#lo[i] !== 0; i = (i + 1) & mask) {
+      const hi = this.#hi[i]!;
+      const lo = this.#lo[i]!;
+      // The key at i may fill the hole only if the hole lies between its home slot and i.
+      if (((i - home(hi, lo, mask)) & mask) < ((i - hole) & mask)) continue;
+      this.#set(hole, hi, lo, this.#ownerHi[i]!, this.#ownerLo[i]!);
+      hole = i;
+    }
+    this.#set(hole, 0, 0, 0, 0);
   }
 
   #grow(): void {
@@ -70,6 +124,16 @@ export class OutputKeyClaims {
         this.#set(this.#find(hi[i]!, lo[i]!), hi[i]!, lo[i]!, ownerHi[i]!, ownerLo[i]!);
     }
   }
+}
+
+/** The slot where a probe for `hi`/`lo` starts. */
+function home(hi: number, lo: number, mask: number): number {
+  return (hi ^ lo) & mask;
+}
+
+/** A key's hash as a Map key. */
+function holdId(hi: number, lo: number): string {
+  return `${hi}:${lo}`;
 }
 
 /** 64 bits of a string's SHA-256, as two words; the low word is never 0 (0 marks an empty slot). */

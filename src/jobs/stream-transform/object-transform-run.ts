@@ -25,7 +25,13 @@ import { createObjectFilter } from './filters.js';
 import { readKeysFile } from './keys-file.js';
 import { goneSinceEvent } from './queue/gone-since-event.js';
 import { QueueSource } from './queue/queue-source.js';
-import { checkOutput, type SourceRecord, sameSource, sourceMetadata } from './resume.js';
+import {
+  checkOutput,
+  type RecordedSource,
+  type SourceRecord,
+  sameSource,
+  sourceMetadata,
+} from './resume.js';
 import { inShard, resolveShard } from './shard.js';
 import { OWN_FOLDER, type SourceEntry, type SourceObject } from './source-object.js';
 
@@ -50,7 +56,11 @@ export class ObjectTransformRun {
   /** The output prefix was empty at start: no per-object resume check (see outputIsEmpty). */
   private freshOutput = false;
   private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
-  /** Output keys handed out in this run: a second input mapping to one fails instead of overwriting. */
+  /**
+   * Output keys handed out: a second input mapping to one fails instead of overwriting. Held
+   * for the whole run when listing; in queue mode only while each object is in flight (see
+   * `OutputKeyClaims`), so a service's memory does not grow with every key it ever wrote.
+   */
   private readonly claims = new OutputKeyClaims();
   /** The settings digest every output of this run records (see `outputSettings`). */
   private readonly fingerprint: string;
@@ -129,6 +139,7 @@ export class ObjectTransformRun {
         ...result,
         stopReason: outcome.stopReason,
         budgetHighWaterMark: ctx.transfer.budget.highWaterMark,
+        outputKeyClaims: this.claims.size,
         ...(queue ? { queue: queue.stats() } : {}),
       },
       'stream-transform finished',
@@ -267,6 +278,7 @@ export class ObjectTransformRun {
     const { ctx } = this;
     let object = entry.object;
     let outputKey: string | undefined;
+    let claimed: string | undefined;
     try {
       if (object === undefined) {
         object = await this.headSource(entry.key);
@@ -280,6 +292,7 @@ export class ObjectTransformRun {
       );
       if (!this.claims.claim(outputKey, object.key))
         throw new OutputKeyCollisionError(object.key, outputKey);
+      claimed = outputKey;
       return await this.processObject(object, outputKey);
     } catch (err) {
       if (ctx.signal.aborted) return 'aborted';
@@ -294,6 +307,10 @@ export class ObjectTransformRun {
       this.loop.noteFailure(err);
       this.report1(entry.key, outputKey, err);
       return 'failed';
+    } finally {
+      // Queue mode frees the key once its object settled: from then on the output's
+      // If-None-Match and recorded source refuse another input for it, as another task's.
+      if (claimed !== undefined && entry.settled !== undefined) this.claims.release(claimed);
     }
   }
 
@@ -346,11 +363,7 @@ export class ObjectTransformRun {
     // Written from another input (an earlier run, another shard): never replaced, even with
     // --overwrite, which is for outputs whose own source changed.
     if (state.kind === 'different' && state.source && !sameSource(state.source, source)) {
-      throw new OutputKeyCollisionError(
-        object.key,
-        outputKey,
-        state.source.key ?? `a key with SHA-256 ${state.source.keyHash}`,
-      );
+      throw new OutputKeyCollisionError(object.key, outputKey, recordedKey(state.source));
     }
     if (state.kind === 'different' && !config.overwrite) {
       throw new OutputExistsError(config.output.bucket, outputKey, object.key);
@@ -375,6 +388,10 @@ export class ObjectTransformRun {
           ctx.signal,
         );
         if (now.kind === 'current') return 'skipped';
+        // Written meanwhile from another input (another task, or in queue mode an earlier
+        // event whose claim was released): a collision, as the check before the write says.
+        if (now.kind === 'different' && now.source && !sameSource(now.source, source))
+          throw new OutputKeyCollisionError(object.key, outputKey, recordedKey(now.source));
         throw new OutputExistsError(config.output.bucket, outputKey, object.key);
       }
       throw err;
@@ -511,6 +528,11 @@ function counter(onBytes: (n: number) => void): Transform {
       done(null, chunk);
     },
   });
+}
+
+/** The source key an output records, or how it is known when only its hash is recorded. */
+function recordedKey(source: RecordedSource): string {
+  return source.key ?? `a key with SHA-256 ${source.keyHash}`;
 }
 
 /** `If-None-Match: *` refused our write: someone wrote the key after our check. */

@@ -361,6 +361,8 @@ export class QueueConsumer<T> {
         : Math.min(LONG_POLL_SECONDS, Math.ceil(exitWhenIdleMs / 1000));
     for (let failures = 0; ; ) {
       if (halt.aborted) return undefined;
+      // Sent once the buffer ran dry: the worker has nothing to hand out until it answers.
+      if (longPoll) log.debug({ waitSeconds: wait }, 'waiting for messages');
       try {
         const out = await client.send(
           new ReceiveMessageCommand({
