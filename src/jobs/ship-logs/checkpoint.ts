@@ -21,8 +21,9 @@ interface CheckpointFile {
 const FILE_NAME = 'checkpoint.json';
 
 /**
- * The acknowledged read positions: for every file, the offset up to which its lines are in S3,
- * and the next batch number. Stored as one JSON file in the spool folder, replaced atomically
+ * The acknowledged read positions: for every file, the offset up to which its lines are in S3
+ * (or, before the first acknowledgement, where the first start began reading it), and the next
+ * batch number. Stored as one JSON file in the spool folder, replaced atomically
  * and fsynced after each acknowledged batch (batches are seconds to minutes apart, so this costs
  * nothing measurable).
  */
@@ -70,6 +71,15 @@ export class Checkpoint {
   /** The next batch number (at least `floor`, so numbers spooled but not yet acknowledged are never reused). */
   nextSeq(floor = 0): number {
     return Math.max(this.#nextSeq, floor);
+  }
+
+  /**
+   * Records where a first start begins reading each file (in memory); `save` makes it durable.
+   * Once saved, the checkpoint exists, so every later start resumes from these positions and
+   * reads files it has no position for from their beginning.
+   */
+  recordStart(positions: readonly FilePosition[]): void {
+    for (const p of positions) this.files.set(p.id, p);
   }
 
   /** Applies one acknowledged batch (in memory); `save` makes it durable. */

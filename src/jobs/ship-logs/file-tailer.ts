@@ -29,6 +29,13 @@ export interface FileTailerOptions {
   startAtEnd: boolean;
   /** Positions to resume from, by file id (the checkpoint with the spooled batches applied). */
   resume: ReadonlyMap<string, FilePosition>;
+  /**
+   * Runs once, after the first scan and before any read, with where each file found starts
+   * (none when no file matched yet); reading waits for it, and its failure ends `events()`.
+   * A first start records these positions, so a crash before anything was acknowledged cannot
+   * make the next start a first start again.
+   */
+  afterFirstScan?: (positions: FilePosition[]) => Promise<void>;
   /** How often files and globs are checked (ms). */
   pollInterval: number;
   /** How long a file rotated away stays open after its last growth (ms). */
@@ -108,7 +115,10 @@ export class FileTailer {
     /** Where each file ended when the stop came: reading goes that far and no further. */
     let stopSizes: Map<TrackedFile, number> | undefined;
     try {
-      await this.#exclusive(() => this.#scan());
+      await this.#exclusive(async () => {
+        await this.#scan();
+        await this.#options.afterFirstScan?.([...this.#files.values()].map((f) => f.position()));
+      });
       for (;;) {
         if (abort?.aborted) return;
         if (stop.aborted && stopSizes === undefined) {

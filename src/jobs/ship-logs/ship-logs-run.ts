@@ -173,7 +173,10 @@ export class ShipLogsRun {
     const config = this.#config;
     const resume = this.#resumePositions(checkpoint, spool);
     // Only the very first start honours --start-at end; after that nothing may be skipped.
-    const firstStart = !checkpoint.existed && spool.batches.length === 0;
+    // A first start is recorded before its first read (afterFirstScan), so a crash cannot
+    // make the next start a first start again; batches dropped as damaged were read before.
+    const firstStart =
+      !checkpoint.existed && spool.batches.length === 0 && spool.droppedBatches === 0;
     const startAt = config.startAt ?? (config.once ? 'beginning' : 'end');
     const stop = this.#readStop.signal;
     const stdin = config.path[0] === STDIN_PATH;
@@ -184,6 +187,7 @@ export class ShipLogsRun {
           exclude: config.exclude,
           startAtEnd: firstStart && startAt === 'end',
           resume,
+          ...(firstStart ? { afterFirstScan: (p) => this.#recordStart(checkpoint, p) } : {}),
           pollInterval: config.pollInterval,
           rotateWait: config.rotateWait,
           maxLineBytes: config.maxLineBytes,
@@ -269,6 +273,18 @@ export class ShipLogsRun {
         this.#log.warn({ dropped: this.#dropped }, 'lines dropped because the spool was full');
       }
     }
+  }
+
+  /**
+   * Makes the first start's positions durable before its first read: without them a shipper
+   * killed before its first acknowledged batch would start again at the files' ends and skip
+   * every line written since the real first start.
+   */
+  async #recordStart(checkpoint: Checkpoint, positions: FilePosition[]): Promise<void> {
+    checkpoint.recordStart(positions);
+    await checkpoint.save();
+    // Each file's starting offset is in its "following file" line.
+    this.#log.info({ files: positions.length }, 'first start recorded');
   }
 
   #drop(event: Extract<SourceEvent, { kind: 'lines' }>): void {

@@ -52,6 +52,7 @@ export class Spool {
   #sealedBytes = 0;
   #openBytes = 0;
   #locked = false;
+  #dropped = 0;
 
   private constructor(options: SpoolOptions) {
     this.dir = options.dir;
@@ -62,7 +63,10 @@ export class Spool {
 
   /**
    * Opens (creating) the spool folder: takes the lock, removes what a crash left half written
-   * (temp files, data without its `.json`), and loads the sealed batches in order.
+   * (temp files, data without its `.json`), and loads the sealed batches in order. A batch that
+   * cannot be uploaded (its data missing or of the wrong size, its `.json` unreadable) is
+   * dropped with every later batch, so reading resumes where that batch began and its lines are
+   * read again from the files (see `droppedBatches`).
    */
   static async open(options: SpoolOptions): Promise<Spool> {
     const spool = new Spool(options);
@@ -95,6 +99,14 @@ export class Spool {
   /** The open batch's compressed bytes so far (the batcher reports them as they are written). */
   setOpenBytes(bytes: number): void {
     this.#openBytes = bytes;
+  }
+
+  /**
+   * Batches dropped at open because one could not be uploaded (damaged or missing data): that
+   * one and every later one. 0 when the spool was intact.
+   */
+  get droppedBatches(): number {
+    return this.#dropped;
   }
 
   /** The highest sequence number in the spool, or -1. */
@@ -205,31 +217,63 @@ export class Spool {
         (/^\d+\.data$/.test(name) && !metas.has(name.replace(/\.data$/, '.json')));
       if (leftover) await rm(join(this.dir, name), { force: true });
     }
-    const loaded: BatchMeta[] = [];
-    for (const name of [...metas].sort()) {
-      const meta = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as BatchMeta;
-      if (meta.key !== undefined) {
-        // A meta whose data is missing or short cannot be uploaded; its lines are re-read
-        // from the files (the checkpoint never moved past them).
-        const size = await stat(this.dataPath(meta.seq)).then(
-          (s) => s.size,
-          () => -1,
-        );
-        if (size !== meta.dataBytes) {
-          this.#log.warn(
-            { seq: meta.seq, expected: meta.dataBytes, found: size },
-            'spooled batch data is missing or damaged; dropping it from the spool',
-          );
-          await rm(join(this.dir, name), { force: true });
-          await rm(this.dataPath(meta.seq), { force: true });
-          continue;
-        }
+    // Names sort in batch order (fixed-width numbers).
+    const ordered = [...metas].sort();
+    for (const [index, name] of ordered.entries()) {
+      const meta = await this.#readMeta(name);
+      if (meta !== undefined) {
+        this.#queue.push(meta);
+        this.#sealedBytes += meta.dataBytes;
+        continue;
       }
-      loaded.push(meta);
-      this.#sealedBytes += meta.dataBytes;
+      // Reading resumes from the spooled batches' positions: a later batch's would move it past
+      // this one's lines. So the later batches go too, and all their lines are read again from
+      // the files, from where this batch began (none of them was uploaded: batches leave in order).
+      // The later ones go first, durably: a crash in between leaves this batch to be found
+      // damaged again, never a later batch without it.
+      const seq = Number.parseInt(name, 10);
+      const later = ordered.slice(index + 1).map((n) => Number.parseInt(n, 10));
+      for (const s of [...later].reverse()) await this.#removeFiles(s);
+      await fsyncDir(this.dir);
+      await this.#removeFiles(seq);
+      this.#dropped = 1 + later.length;
+      this.#log.warn(
+        { seq, laterBatches: later },
+        'spooled batches dropped; their lines are read again from the files',
+      );
+      break;
     }
-    this.#queue.push(...loaded.sort((a, b) => a.seq - b.seq));
     await fsyncDir(this.dir);
+  }
+
+  async #removeFiles(seq: number): Promise<void> {
+    await rm(this.metaPath(seq), { force: true });
+    await rm(this.dataPath(seq), { force: true });
+  }
+
+  /**
+   * A sealed batch's meta, or undefined when the batch cannot be uploaded: its meta is
+   * unreadable, or its data missing or not the size the meta says (logged with the reason).
+   */
+  async #readMeta(name: string): Promise<BatchMeta | undefined> {
+    let meta: BatchMeta;
+    try {
+      meta = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as BatchMeta;
+    } catch (err) {
+      this.#log.warn({ err, file: name }, 'spooled batch description is unreadable');
+      return undefined;
+    }
+    if (meta.key === undefined) return meta;
+    const size = await stat(this.dataPath(meta.seq)).then(
+      (s) => s.size,
+      () => -1,
+    );
+    if (size === meta.dataBytes) return meta;
+    this.#log.warn(
+      { seq: meta.seq, expected: meta.dataBytes, found: size },
+      'spooled batch data is missing or damaged',
+    );
+    return undefined;
   }
 }
 
