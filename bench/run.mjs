@@ -89,6 +89,7 @@ async function main() {
 const JOB_BENCHES = {
   logs: { script: 'ship-logs.mjs', runs: 3 },
   db: { script: 'db-backup.mjs', runs: 1 },
+  qmem: { script: 'queue-memory.mjs', runs: 1 },
 };
 
 function runJobBench(id, options) {

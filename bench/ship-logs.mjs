@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createBenchClient, createBucket, removeBucket } from './lib/bench-s3.mjs';
 import { shebangNodeFlags } from './lib/bin-flags.mjs';
-import { onLogLines, option, peakRss, servicesEnv } from './lib/job-bench.mjs';
+import { onLogLines, option, peakRss, servicesEnv, workerEnv } from './lib/job-bench.mjs';
 import { createLogTextFiller } from './lib/log-text.mjs';
 import { formatSize, parseSize } from './lib/options.mjs';
 
@@ -140,15 +140,7 @@ async function main() {
   try {
     for (let run = 1; run <= runs; run++) {
       const dir = await mkdtemp(join(tmpdir(), 's3worker-bench-logs-'));
-      const env = {
-        PATH: process.env.PATH,
-        AWS_ACCESS_KEY_ID: services.S3_ACCESS_KEY_ID,
-        AWS_SECRET_ACCESS_KEY: services.S3_SECRET_ACCESS_KEY,
-        AWS_REGION: services.S3_REGION ?? 'us-east-1',
-        AWS_EC2_METADATA_DISABLED: 'true',
-        S3WORKER_ENDPOINT: services.S3_ENDPOINT,
-        S3WORKER_TMPDIR: dir,
-      };
+      const env = workerEnv(services, dir);
       try {
         const result = await shipOnce({ dir, env, bucket, prefix: `run-${run}/`, size });
         // gzip -1 of the very bytes the shipper read, measured right after it.

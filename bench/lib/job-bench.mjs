@@ -1,5 +1,5 @@
-// What the jobs' own benches (ship-logs.mjs, db-backup.mjs) share: their options, the local
-// servers' environment, and a process's peak memory.
+// What the jobs' own benches (ship-logs.mjs, db-backup.mjs, queue-memory.mjs) share: their
+// options, the local servers' environment, a worker's environment, and a process's peak memory.
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,22 @@ export function servicesEnv() {
       .filter(Boolean)
       .map((m) => [m[1], m[2]]),
   );
+}
+
+/**
+ * The environment of an s3worker process on the local MinIO (`services`, from `servicesEnv()`),
+ * with `dir` as its scratch folder and nothing of the harness's own environment but PATH.
+ */
+export function workerEnv(services, dir) {
+  return {
+    PATH: process.env.PATH,
+    AWS_ACCESS_KEY_ID: services.S3_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: services.S3_SECRET_ACCESS_KEY,
+    AWS_REGION: services.S3_REGION ?? 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    S3WORKER_ENDPOINT: services.S3_ENDPOINT,
+    S3WORKER_TMPDIR: dir,
+  };
 }
 
 /** Peak resident memory of a process so far (VmHWM), bytes; NaN once it is gone. */

@@ -11,6 +11,7 @@ import {
 import pLimit from 'p-limit';
 import { deletePrefix, putSmallObjects } from '../lib/bench-s3.mjs';
 import { round, runPipeline, runSteps } from '../lib/measure.mjs';
+import { s3EventBody } from '../lib/s3-event.mjs';
 import manySmall from './many-small.mjs';
 
 /** Worker processes per queue run. */
@@ -202,22 +203,7 @@ async function sendEvents(sqs, queueUrl, src, etagByKey) {
 /** The body S3 sends for the ObjectCreated event of source object `index`. */
 function eventBody(src, index, etagByKey) {
   const key = `${src.prefix}${String(index).padStart(6, '0')}.bin`;
-  return JSON.stringify({
-    Records: [
-      {
-        eventVersion: '2.1',
-        eventSource: 'aws:s3',
-        awsRegion: 'us-east-1',
-        eventTime: new Date().toISOString(),
-        eventName: 'ObjectCreated:Put',
-        s3: {
-          s3SchemaVersion: '1.0',
-          bucket: { name: src.bucket, arn: `arn:aws:s3:::${src.bucket}` },
-          object: { key, size: src.objectSize, eTag: etagByKey.get(key) },
-        },
-      },
-    ],
-  });
+  return s3EventBody(src.bucket, { key, size: src.objectSize, etag: etagByKey.get(key) });
 }
 
 /** Resolves once the queue holds no message, visible or in flight; rejects after `timeoutMs`. */
