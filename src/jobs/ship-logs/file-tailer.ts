@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { expandGlobs } from './glob-paths.js';
+import { expandGlobs, rotatedNames } from './glob-paths.js';
 import { ReadBuffer } from './line-splitter.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 import {
@@ -18,6 +18,8 @@ const TURN_BYTES = 16 * 1024 * 1024;
 /** How long the record of a truncated file's old content is kept, waiting for its copy. */
 const TRUNCATION_MEMORY_MS = 10 * 60_000;
 const MAX_TRUNCATION_RECORDS = 64;
+/** How far file times may lag Date.now() (file systems stamp times from a coarser clock). */
+const FILE_CLOCK_SLACK_MS = 100;
 
 /** Options of {@link FileTailer}. */
 export interface FileTailerOptions {
@@ -80,6 +82,8 @@ export class FileTailer {
   /** Copies waiting for their original's truncation, by id (logged once). */
   readonly #pendingCopies = new Set<string>();
   #firstScan = true;
+  /** When the last scan started (Date.now()). */
+  #lastScanAt: number | undefined;
   #lock: Promise<unknown> = Promise.resolve();
 
   constructor(options: FileTailerOptions) {
@@ -202,6 +206,18 @@ export class FileTailer {
   /** Hands on a finished file's partial line and forget, and closes it. */
   async *#finish(file: TrackedFile): AsyncGenerator<SourceEvent> {
     this.#finished.delete(file);
+    // Written to since the scan that found it finished (while the consumer held the reader):
+    // read on; a later scan decides again once it is quiet.
+    const grew = await this.#exclusive(async () => {
+      const truncated = await file.refresh().catch(() => undefined);
+      if (truncated) this.#onTruncated(file, truncated);
+      return !file.atEnd;
+    });
+    if (grew) return;
+    this.#log.info(
+      { path: file.path, offset: file.lineOffset },
+      'rotated file finished; closing it',
+    );
     const rest = file.flushPartial();
     if (rest) yield rest;
     yield { kind: 'forget', id: file.id };
@@ -237,6 +253,8 @@ export class FileTailer {
   async #scan(): Promise<void> {
     const { patterns, exclude, rotateWait } = this.#options;
     const now = Date.now();
+    const since = this.#lastScanAt;
+    this.#lastScanAt = now;
     const seen = new Map<string, string>();
     const candidates: Array<{ path: string; id: string; before: string | undefined }> = [];
     for (const path of await expandGlobs(patterns, exclude)) {
@@ -265,11 +283,24 @@ export class FileTailer {
     // Files found by their checkpointed inode first: what is left of the checkpoint then
     // describes content that moved (a copy made while the shipper was down).
     candidates.sort((a, b) => Number(this.#resume.has(b.id)) - Number(this.#resume.has(a.id)));
+    // Where a path changed hands, or its file went missing, a file may have held it between
+    // two scans and already have been rotated out of the glob.
+    const passedThrough =
+      since === undefined
+        ? undefined
+        : await this.#rotatedSince(since, seen, [
+            ...candidates.map((c) => c.path),
+            ...[...this.#files.values()].filter((f) => !seen.has(f.id)).map((f) => f.path),
+          ]);
     for (const candidate of candidates) {
       if (this.#firstScan && !this.#resume.has(candidate.id)) this.#retireCheckpoint();
       const file = await this.#track(candidate.path, candidate.id);
+      if (!file) continue;
       const before = candidate.before === undefined ? undefined : this.#files.get(candidate.before);
-      if (file && before && before !== file) file.predecessors.add(before);
+      if (before && before !== file) file.predecessors.add(before);
+      for (const earlier of passedThrough?.get(candidate.path) ?? []) {
+        file.predecessors.add(earlier);
+      }
     }
     if (this.#firstScan) this.#retireCheckpoint();
     this.#firstScan = false;
@@ -281,6 +312,48 @@ export class FileTailer {
       }
     }
     this.#scans++;
+  }
+
+  /**
+   * Files that took one of `paths` after the last scan started (`since`) and were rotated away
+   * before this one (two rotations in one poll interval): untracked files under a rotation name
+   * of the path (`rotatedNames`) written since then. Each is followed from its start, after the
+   * files that held the path before it, and finished like any file rotated away. By path.
+   */
+  async #rotatedSince(
+    since: number,
+    seen: ReadonlyMap<string, string>,
+    paths: readonly string[],
+  ): Promise<Map<string, TrackedFile[]>> {
+    const { exclude, rotateWait } = this.#options;
+    // A slack shorter than rotate-wait never finds again a file that was forgotten: that file
+    // was quiet for rotate-wait before the scan that finished it.
+    const from = since - Math.min(FILE_CLOCK_SLACK_MS, rotateWait / 2);
+    const found = new Map<string, TrackedFile[]>();
+    for (const path of new Set(paths)) {
+      const fresh: Array<{ path: string; id: string; mtime: bigint }> = [];
+      for (const rotated of await rotatedNames(path, exclude)) {
+        const st = await stat(rotated, { bigint: true }).catch(() => undefined);
+        if (!st?.isFile() || Number(st.mtimeMs) < from) continue;
+        const id = `${st.dev}:${st.ino}`;
+        if (!seen.has(id) && !this.#files.has(id)) {
+          fresh.push({ path: rotated, id, mtime: st.mtimeNs });
+        }
+      }
+      // Oldest first: the order in which they held the path.
+      fresh.sort((a, b) => (a.mtime < b.mtime ? -1 : a.mtime > b.mtime ? 1 : 0));
+      const earlier = [...this.#files.values()].filter((f) => f.path === path && !seen.has(f.id));
+      const files: TrackedFile[] = [];
+      for (const candidate of fresh) {
+        const file = await this.#track(candidate.path, candidate.id);
+        if (!file) continue;
+        file.missingSince = Date.now();
+        for (const before of [...earlier, ...files]) file.predecessors.add(before);
+        files.push(file);
+      }
+      if (files.length > 0) found.set(path, files);
+    }
+    return found;
   }
 
   /** Checkpoint entries no file claimed by inode become truncation records: a copy may claim them. */

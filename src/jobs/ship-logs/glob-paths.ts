@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import picomatch from 'picomatch';
 
 /** How deep a `**` glob descends below its fixed folder. */
@@ -17,7 +17,7 @@ export async function expandGlobs(
   patterns: readonly string[],
   exclude: readonly string[],
 ): Promise<string[]> {
-  const excluded = exclude.length > 0 ? picomatch([...exclude], { basename: true }) : () => false;
+  const excluded = excludeMatcher(exclude);
   const found = new Set<string>();
   for (const pattern of patterns) {
     const scan = picomatch.scan(pattern);
@@ -35,6 +35,34 @@ export async function expandGlobs(
     }
   }
   return [...found].sort();
+}
+
+/**
+ * The other files in `path`'s folder whose names are its name plus a suffix that starts with
+ * `.`, `-` or `_` (`app.log.1`, `app.log-20240101`), none of `exclude`: where logrotate and
+ * most loggers put a file rotated away from `path`.
+ */
+export async function rotatedNames(path: string, exclude: readonly string[]): Promise<string[]> {
+  const excluded = excludeMatcher(exclude);
+  const name = basename(path);
+  const dir = dirname(path);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter(
+      (n) => n.length > name.length + 1 && n.startsWith(name) && '.-_'.includes(n[name.length]!),
+    )
+    .map((n) => join(dir, n))
+    .filter((p) => !excluded(p));
+}
+
+/** Exclude globs without a `/` match the file name, others the whole path. */
+function excludeMatcher(exclude: readonly string[]): (path: string) => boolean {
+  return exclude.length > 0 ? picomatch([...exclude], { basename: true }) : () => false;
 }
 
 /** Files below `dir` as relative paths, descending `depth` folders more. */
