@@ -23,6 +23,7 @@ export {
 export { DatabaseBackupJob } from './jobs/db-backup/database-backup-job.js';
 export { DatabaseRestoreJob } from './jobs/db-restore/database-restore-job.js';
 export {
+  type HealthSignals,
   Job,
   type JobClass,
   type JobContext,

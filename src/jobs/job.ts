@@ -21,6 +21,38 @@ export interface ProgressReporter {
    * for reporters that have no use for it.
    */
   addSection?(name: string, fields: () => Record<string, unknown>): void;
+  /**
+   * Tells `s3worker healthcheck` what acknowledged work and idleness look like for this job (see
+   * {@link HealthSignals}), beyond what the runtime sees by itself: bytes S3 stored through
+   * `ctx.transfer` and objects done or skipped. Bytes read, objects failed, retries and
+   * sections never count as progress. Optional for reporters that have no use for it.
+   */
+  addHealthSignals?(signals: HealthSignals): void;
+}
+
+/**
+ * A job's own measure of progress for the health check, read at every progress tick. The
+ * progress mark moves when `settled` changes, or when `alive` changes while `pending` is 0:
+ * a job that polls for work with nothing waiting is idle, not stuck, but polls, scans or
+ * retries while work waits for an acknowledgement prove nothing.
+ */
+export interface HealthSignals {
+  /**
+   * Work acknowledged in the job's own terms (a queue message deleted, a byte the database
+   * took): any change moves the mark. Default: none.
+   */
+  settled?: () => number;
+  /**
+   * Work taken on and not acknowledged yet (sealed batches waiting for S3, messages held or
+   * failed and not yet redelivered). While any job signal's `pending` is above 0, `alive`
+   * moves nothing. Default 0.
+   */
+  pending?: () => number;
+  /**
+   * A count that moves while the job waits for work (file scans, answered polls); it shows an
+   * idle job alive. Default: none.
+   */
+  alive?: () => number;
 }
 
 /** What a running job gets from the runtime. */

@@ -1,4 +1,4 @@
-import type { ProgressReporter } from '../jobs/job.js';
+import type { HealthSignals, ProgressReporter } from '../jobs/job.js';
 
 /** Counts at one moment, with the rate and ETA derived from them. */
 export interface ProgressSnapshot {
@@ -28,6 +28,7 @@ export class ProgressTracker implements ProgressReporter {
   #bytesOut = 0;
   readonly #outcomes = { done: 0, skipped: 0, failed: 0 };
   readonly #sections = new Map<string, () => Record<string, unknown>>();
+  readonly #healthSignals: HealthSignals[] = [];
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -53,6 +54,15 @@ export class ProgressTracker implements ProgressReporter {
 
   addSection(name: string, fields: () => Record<string, unknown>): void {
     this.#sections.set(name, fields);
+  }
+
+  addHealthSignals(signals: HealthSignals): void {
+    this.#healthSignals.push(signals);
+  }
+
+  /** The job's health signals, in the order added (read by `ProgressMark`). */
+  get healthSignals(): readonly HealthSignals[] {
+    return this.#healthSignals;
   }
 
   snapshot(): ProgressSnapshot {

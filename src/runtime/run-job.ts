@@ -11,6 +11,7 @@ import { Transfer } from '../transfer/transfer.js';
 import { exitCodeOf, type RunOutcome } from './exit-code.js';
 import { logRunError } from './log-run-error.js';
 import { progressFields, startProgressDisplay } from './progress-display.js';
+import { ProgressMark } from './progress-mark.js';
 import { ProgressTracker } from './progress-tracker.js';
 import { type RunState, type RunStatus, writeStatus } from './status-file.js';
 
@@ -65,28 +66,30 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
   let statusBroken = false;
   let lastStatusWrite: Promise<void> = Promise.resolve();
 
-  // The health check asks "has anything moved lately?", so lastProgressAt only advances when a
-  // counter does: a hung transfer keeps ticking but stops moving, and gets replaced.
-  let progressMark = '';
-  let lastProgressAt = startedAt.toISOString();
+  // The health check asks "has acknowledged work moved lately?" (see ProgressMark): a hung
+  // transfer keeps ticking, a refused one keeps retrying, and both get replaced.
+  const progressMark = new ProgressMark(startedAt);
+  let transfer: Transfer | undefined;
   const status = (state: RunState, exitCode?: number): void => {
     const snap = tracker.snapshot();
-    const now = new Date().toISOString();
-    // A job's own counts move the mark too: a queue worker's answered polls prove it alive
-    // while the queue is idle.
-    const mark = `${snap.bytesIn}/${snap.bytesOut}/${snap.objects.done}/${snap.objects.skipped}/${snap.objects.failed}/${JSON.stringify(snap.sections ?? {})}`;
-    if (mark !== progressMark) {
-      progressMark = mark;
-      lastProgressAt = now;
-    }
+    const now = new Date();
+    const lastProgressAt = progressMark.update(
+      {
+        bytesStored: transfer?.bytesStored ?? 0,
+        done: snap.objects.done,
+        skipped: snap.objects.skipped,
+        signals: tracker.healthSignals,
+      },
+      now,
+    );
     const s: RunStatus = {
       pid: process.pid,
       job: jobClass.jobName,
       runId,
       state,
       startedAt: startedAt.toISOString(),
-      updatedAt: now,
-      lastProgressAt,
+      updatedAt: now.toISOString(),
+      lastProgressAt: lastProgressAt.toISOString(),
       objectsDone: snap.objects.done + snap.objects.skipped + snap.objects.failed,
       bytesOut: snap.bytesOut,
       ...(exitCode === undefined ? {} : { exitCode }),
@@ -163,18 +166,19 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       intervalMs: runtime.progressInterval,
       onTick: () => status('running'),
     });
+    transfer = new Transfer(s3.client, {
+      ...transferSettings(runtime),
+      directRequests: runtime.directRequests,
+      unsignedPayload: s3.unsignedPayload,
+      log,
+    });
     const ctx: JobContext<C> = {
       config: options.jobConfig,
       signal: abort.signal,
       stopSignal: stop.signal,
       log,
       s3: s3.client,
-      transfer: new Transfer(s3.client, {
-        ...transferSettings(runtime),
-        directRequests: runtime.directRequests,
-        unsignedPayload: s3.unsignedPayload,
-        log,
-      }),
+      transfer,
       progress: tracker,
       tmpDir: options.tmpDir,
       runId,

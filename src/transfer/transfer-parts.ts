@@ -15,6 +15,8 @@ export interface TransferParts {
   readonly direct: DirectRequests | undefined;
   /** How transient faults are retried on top of the SDK's attempts (see `retryTransient`). */
   readonly retry: TransferRetry;
+  /** Counts bytes S3 acknowledged storing: a part or single PUT answered (`Transfer.bytesStored`). */
+  noteStored(bytes: number): void;
 }
 
 /** The retry settings every request of a transfer shares. */

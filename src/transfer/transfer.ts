@@ -61,6 +61,7 @@ export class Transfer implements TransferParts, S3Sender {
   readonly retry: TransferRetry;
   /** The resolved options: each one given, else its default. */
   readonly settings: TransferSettings;
+  #bytesStored = 0;
 
   constructor(s3: S3Client, options: TransferOptions = {}) {
     this.s3 = s3;
@@ -84,6 +85,19 @@ export class Transfer implements TransferParts, S3Sender {
             unsignedPayload: options.unsignedPayload === true,
             ...(options.log ? { log: options.log } : {}),
           });
+  }
+
+  /**
+   * Bytes S3 acknowledged storing so far: every part and single PUT it answered, by every
+   * upload of the run. Unlike bytes read or handed to an upload, it never moves while S3
+   * refuses or stalls the writes, so the health check counts it as progress.
+   */
+  get bytesStored(): number {
+    return this.#bytesStored;
+  }
+
+  noteStored(bytes: number): void {
+    this.#bytesStored += bytes;
   }
 
   /**

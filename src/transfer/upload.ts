@@ -232,6 +232,7 @@ export async function uploadStream(
       )
         .then(
           (res) => {
+            parts.noteStored(length);
             completed.push({
               PartNumber: partNumber,
               ETag: res.ETag,
@@ -372,8 +373,8 @@ async function putObject(
 ): Promise<UploadResult> {
   // Direct or through the SDK, each with its own attempts; what still fails transiently after
   // them is tried again within the retry window (the body is a buffer).
-  return sendWithRetry(
-    async () => {
+  const written = await sendWithRetry(
+    async (): Promise<UploadResult> => {
       const direct = await parts.direct?.putObject(
         { params, body, ifNoneMatch, checksumAlgorithm },
         signal,
@@ -395,6 +396,8 @@ async function putObject(
     { action: 'PutObject', bucket: params.Bucket, key: params.Key },
     signal,
   );
+  parts.noteStored(body.length);
+  return written;
 }
 
 /**

@@ -129,8 +129,15 @@ export interface CliResult {
 /** A running CLI process, with its log lines as they arrive. */
 export interface CliProcess {
   child: ChildProcess;
-  /** Resolves with the first log line whose `msg` is `msg` (rejects if the process ends first). */
-  waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /**
+   * Resolves with the first log line whose `msg` is `msg` (and that `where` accepts, when given);
+   * rejects if the process ends first.
+   */
+  waitForLog(
+    msg: string,
+    timeoutMs?: number,
+    where?: (line: Record<string, unknown>) => boolean,
+  ): Promise<Record<string, unknown>>;
   done: Promise<CliResult>;
 }
 
@@ -152,7 +159,11 @@ export function startCli(
   let stdout = '';
   let stderr = '';
   const logs: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ msg: string; resolve: (l: Record<string, unknown>) => void }> = [];
+  const waiters: Array<{
+    msg: string;
+    where: ((l: Record<string, unknown>) => boolean) | undefined;
+    resolve: (l: Record<string, unknown>) => void;
+  }> = [];
   let pending = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     stdout += chunk;
@@ -163,7 +174,7 @@ export function startCli(
       const log = parseLine(line);
       if (!log) continue;
       logs.push(log);
-      for (const w of waiters.filter((x) => x.msg === log.msg)) {
+      for (const w of waiters.filter((x) => x.msg === log.msg && (x.where?.(log) ?? true))) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(log);
       }
@@ -183,8 +194,8 @@ export function startCli(
   return {
     child,
     done,
-    waitForLog(msg, timeoutMs = 30_000) {
-      const seen = logs.find((l) => l.msg === msg);
+    waitForLog(msg, timeoutMs = 30_000, where) {
+      const seen = logs.find((l) => l.msg === msg && (where?.(l) ?? true));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolveLog, reject) => {
         const timer = setTimeout(
@@ -198,6 +209,7 @@ export function startCli(
         );
         waiters.push({
           msg,
+          where,
           resolve: (l) => {
             clearTimeout(timer);
             resolveLog(l);

@@ -38,6 +38,9 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     'Restore a PostgreSQL or MySQL/MariaDB backup made by db-backup: chosen by time or key, verified before it is applied';
   static override readonly configSchema = databaseRestoreConfigSchema;
 
+  /** Bytes of the backup read so far, both passes: each was taken by the check or the database. */
+  #bytesRead = 0;
+
   constructor(config: DatabaseRestoreConfig) {
     super(config);
     const issues = restoreConfigProblems(config);
@@ -89,6 +92,9 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         ? []
         : await loadIdentities(config.identityFile, config.identityEnv, this.environment());
     ctx.progress.addTotal(1, m.storedBytes * (config.verifyOnly ? 1 : 2));
+    // The health check: every stage waits for the next (the hash, the restore tool), so a byte
+    // read is a byte taken, and reading stops when S3 or the database does.
+    ctx.progress.addHealthSignals?.({ settled: () => this.#bytesRead });
 
     // The decoder's dead output buffers, kept under a bound (see BufferGarbageLimit): 32 MiB,
     // not the 8 of the backup, because every decoded byte is a new buffer here and each full
@@ -146,7 +152,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       const meter = new Sha256Meter({
         verify: (hex, bytes) =>
           hex === m.sha256 && bytes === m.storedBytes ? undefined : corrupt(entry, hex, bytes),
-        onBytes: (n) => ctx.progress.addBytesIn(n),
+        onBytes: (n) => this.#read(ctx, n),
       });
       const feed = new PassThrough();
       const stages = this.decodeStages(ctx, entry, identities);
@@ -191,6 +197,12 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     } finally {
       await secrets.dispose();
     }
+  }
+
+  /** Counts bytes read from the backup, for the progress lines and the health check. */
+  #read(ctx: JobContext<DatabaseRestoreConfig>, bytes: number): void {
+    this.#bytesRead += bytes;
+    ctx.progress.addBytesIn(bytes);
   }
 
   /** The backup to restore: by key, or the newest (at or before --at) with a manifest. */
@@ -312,7 +324,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     source.once('error', (err) => {
       sourceError = err;
     });
-    const meter = new Sha256Meter({ onBytes: (n) => ctx.progress.addBytesIn(n) });
+    const meter = new Sha256Meter({ onBytes: (n) => this.#read(ctx, n) });
     let rawBytes = 0;
     const sink = new Writable({
       write(chunk: Buffer, _enc, callback) {

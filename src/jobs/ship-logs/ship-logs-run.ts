@@ -84,8 +84,6 @@ export class ShipLogsRun {
         },
         'ship-logs starting',
       );
-      // Every progress line and the status file: an idle shipper still scans its files each
-      // poll interval, which keeps `s3worker healthcheck` content while no line arrives.
       ctx.progress.addSection?.('logs', () => ({
         lines: this.#linesRead,
         scans: this.#tailer?.scans ?? 0,
@@ -93,6 +91,12 @@ export class ShipLogsRun {
         spoolBytes: spool.bytes,
         dropped: this.#dropped,
       }));
+      // The health check: acknowledged batches move it; scans and lines read show an idle
+      // shipper alive only while no sealed batch waits for S3.
+      ctx.progress.addHealthSignals?.({
+        pending: () => spool.batches.length,
+        alive: () => (this.#tailer?.scans ?? 0) + this.#linesRead,
+      });
       const uploader = new BatchUploader({
         spool,
         checkpoint,

@@ -42,7 +42,7 @@ export interface QueueItem<T> {
 export interface QueueStats {
   /**
    * Receive requests answered, empty long polls included: it moves every 20 s while the queue is
-   * idle, so the health check sees a live worker (its progress mark includes it).
+   * idle, so the health check sees a live worker (while nothing is `unsettled()`).
    */
   polls: number;
   /** Messages received (a redelivered message counts again). */
@@ -147,6 +147,8 @@ export class QueueConsumer<T> {
   readonly #deletes: MessageBatcher<HandleEntry>;
   readonly #visibility: MessageBatcher<HandleEntry>;
   #visibilityMs = FALLBACK_VISIBILITY_MS;
+  /** Until when the last failed message may still come back to a receive, ms since the epoch. */
+  #failedUntil = 0;
   #heartbeat: NodeJS.Timeout | undefined;
   #lastActivity = Date.now();
   #stopped = false;
@@ -194,6 +196,17 @@ export class QueueConsumer<T> {
   /** A copy of the counts. */
   stats(): QueueStats {
     return { ...this.#stats, inFlight: this.#held.size };
+  }
+
+  /**
+   * Messages this worker still answers for: those held, plus one while a failed message's
+   * visibility timeout (and one long poll after it) has not run out — until then it has not
+   * been received again (here or by another worker) or moved to the dead-letter queue. 0 means
+   * idle: nothing received waits for an outcome. Poison messages never count (the redrive
+   * policy, not this worker, settles them).
+   */
+  unsettled(now = Date.now()): number {
+    return this.#held.size + (now < this.#failedUntil ? 1 : 0);
   }
 
   /**
@@ -459,6 +472,10 @@ export class QueueConsumer<T> {
       // Its visibility runs out on its own: the retry waits that long, and the redrive policy
       // counts it.
       this.#stats.failed++;
+      this.#failedUntil = Math.max(
+        this.#failedUntil,
+        message.extendedAt + this.#visibilityMs + LONG_POLL_SECONDS * 1000,
+      );
       this.#o.log.info(
         { messageId: message.id, visibilityTimeoutMs: this.#visibilityMs },
         'queue message left for redelivery: an object failed',

@@ -70,7 +70,7 @@ export class QueueSource {
     this.#input = input;
   }
 
-  /** Connects to the queue (GetQueueAttributes) and adds the `queue` progress section. */
+  /** Connects to the queue (GetQueueAttributes); adds the `queue` section and health signals. */
   static async open(options: QueueSourceOptions): Promise<QueueSource> {
     const { config, ctx } = options;
     const queue = parseQueueUrl(config.queue);
@@ -94,6 +94,13 @@ export class QueueSource {
       throw err;
     }
     ctx.progress.addSection?.('queue', () => ({ ...consumer.stats() }));
+    // The health check: a deleted message is settled work; answered polls show the worker
+    // alive only while no message it took waits for an outcome.
+    ctx.progress.addHealthSignals?.({
+      settled: () => consumer.stats().deleted,
+      pending: () => consumer.unsettled(),
+      alive: () => consumer.stats().polls,
+    });
     return new QueueSource(client, consumer, config.input);
   }
 
