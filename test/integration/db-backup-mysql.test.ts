@@ -6,6 +6,7 @@ import {
   allOutput,
   backupsUnder,
   dumpingChild,
+  filesHolding,
   messages,
   processTexts,
   uploadsUnder,
@@ -82,7 +83,7 @@ describe('db-backup and db-restore on MariaDB', () => {
     expect(await uploadsUnder(bucket.admin, bucket.name, prefix)).toEqual([]);
   });
 
-  it('aborts the multipart upload already under way when mysqldump is killed mid-dump; the password was never on its command line', async () => {
+  it('aborts the multipart upload already under way when mysqldump is killed mid-dump; the password was never on its command line nor in a named file', async () => {
     const source = await newDatabase('dbb_kill');
     await my.seed(source, STOPPED_MIB);
     // mysqldump goes table by table: it dumps `big` (a part and more), then waits on this lock.
@@ -105,6 +106,8 @@ describe('db-backup and db-restore on MariaDB', () => {
       expect(proc.cmdline).toContain('--defaults-extra-file=');
       expect(proc.cmdline).not.toContain(servers.mysql.password);
       expect(proc.environ).not.toContain(servers.mysql.password);
+      // The option file has no name on disk while the dump runs (mysqldump holds it open).
+      expect(filesHolding(engineRun.tmp, servers.mysql.password)).toEqual([]);
       await waitFor(
         async () =>
           (await uploadsUnder(bucket.admin, bucket.name, prefix)).length > 0 ? true : undefined,

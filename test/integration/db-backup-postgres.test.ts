@@ -7,6 +7,7 @@ import {
   allOutput,
   backupsUnder,
   dumpingChild,
+  filesHolding,
   messages,
   processTexts,
   uploadsUnder,
@@ -176,6 +177,35 @@ describe('db-backup and db-restore on PostgreSQL', () => {
       expect(readdirSync(engineRun.tmp).filter((f) => f.startsWith('s3worker-db-'))).toEqual([]);
     } finally {
       if (!released) await lock.release();
+    }
+  });
+
+  it('leaves no file holding the password in its scratch folder, while pg_dump runs nor after a kill -9 of the run', async () => {
+    const source = await newDatabase('dbb_kill9');
+    await pg.seed(source, 1);
+    const prefix = 'kill9/';
+    const lock = await LockHolder.postgres(pg, source, 'big');
+    let dumpPid: number | undefined;
+    try {
+      const cli = startCli(backupArgs(prefix, `--database=${source}`), { env: env() });
+      dumpPid = await waitFor(() => dumpingChild(cli.child.pid!, 'pg_dump'), 'pg_dump to start');
+      expect(processTexts(dumpPid).environ).toContain('PGPASSFILE=');
+      expect(filesHolding(engineRun.tmp, servers.postgres.password)).toEqual([]);
+      // kill -9 runs no `finally`: whatever the run wrote stays where it was.
+      cli.child.kill('SIGKILL');
+      const r = await cli.done;
+      expect(r.signal).toBe('SIGKILL');
+      expect(filesHolding(engineRun.tmp, servers.postgres.password)).toEqual([]);
+    } finally {
+      // pg_dump outlives the killed run, waiting on the lock.
+      if (dumpPid !== undefined) {
+        try {
+          process.kill(dumpPid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      await lock.release();
     }
   });
 

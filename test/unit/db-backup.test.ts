@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fstatSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ import { DatabaseBackupJob } from '../../src/jobs/db-backup/database-backup-job.
 import { conninfoValue } from '../../src/jobs/db-backup/engines/postgres.js';
 import type { Manifest } from '../../src/jobs/db-backup/manifest.js';
 import { planRetention } from '../../src/jobs/db-backup/retention.js';
-import { SecretDir } from '../../src/jobs/db-backup/secret-dir.js';
+import { SECRET_FD, SecretDir } from '../../src/jobs/db-backup/secret-dir.js';
 import { maskSecrets } from '../../src/jobs/db-backup/tool-process.js';
 import {
   choosePgClient,
@@ -240,15 +241,24 @@ describe('connections and secrets', () => {
     expect(String((err as Error).message)).not.toContain('s3cret-value');
   });
 
-  it('writes secret files 0600 in a 0700 folder and removes them', async () => {
+  it('writes a secret file 0600 in a 0700 folder, on Linux without a name (a tool opens it by its descriptor 3), and removes it', async () => {
     const parent = mkdtempSync(join(tmpdir(), 's3worker-secret-test-'));
     try {
       const dir = await SecretDir.create(parent);
       const file = await dir.write('pgpass', '*:*:*:*:pw\n');
       expect(statSync(dir.path).mode & 0o777).toBe(0o700);
-      expect(statSync(file).mode & 0o777).toBe(0o600);
+      if (process.platform === 'linux') {
+        expect(readdirSync(dir.path)).toEqual([]);
+        expect(file).toMatchObject({ path: `/proc/self/fd/${SECRET_FD}`, fd: expect.any(Number) });
+        const tool = spawnSync('cat', [file.path], { stdio: ['ignore', 'pipe', 'pipe', file.fd!] });
+        expect(tool.stdout.toString()).toBe('*:*:*:*:pw\n');
+        expect(fstatSync(file.fd!).mode & 0o777).toBe(0o600);
+      } else {
+        expect(statSync(file.path).mode & 0o777).toBe(0o600);
+      }
       await dir.dispose();
       expect(() => statSync(dir.path)).toThrow();
+      if (file.fd !== undefined) expect(() => fstatSync(file.fd!)).toThrow();
     } finally {
       rmSync(parent, { recursive: true, force: true });
     }

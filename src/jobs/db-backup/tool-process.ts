@@ -11,6 +11,11 @@ export interface ToolCommand {
   args: string[];
   /** The complete environment of the child: nothing of the parent's leaks in (no PGPASSWORD). */
   env: Record<string, string>;
+  /**
+   * This process's descriptor of the tool's secret file, which the tool inherits as its
+   * descriptor 3 (see `SecretFile`); undefined: none.
+   */
+  secretFd?: number | undefined;
 }
 
 /** How a tool ended. */
@@ -56,7 +61,12 @@ export interface StartToolOptions {
 export function startTool(cmd: ToolCommand, options: StartToolOptions = {}): RunningTool {
   const child = spawn(cmd.command, cmd.args, {
     env: cmd.env,
-    stdio: [options.stdin ? 'pipe' : 'ignore', options.stdout?.childEnd ?? 'pipe', 'pipe'],
+    stdio: [
+      options.stdin ? 'pipe' : 'ignore',
+      options.stdout?.childEnd ?? 'pipe',
+      'pipe',
+      ...(cmd.secretFd !== undefined ? [cmd.secretFd] : []),
+    ],
     shell: false,
   });
   options.stdout?.handedOver();

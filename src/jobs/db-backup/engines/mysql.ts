@@ -1,6 +1,6 @@
 import { ConfigError, ExitCode, S3WorkerError } from '../../../errors.js';
 import type { Connection } from '../connection.js';
-import type { SecretDir } from '../secret-dir.js';
+import type { SecretDir, SecretFile } from '../secret-dir.js';
 import { runTool, type ToolCommand } from '../tool-process.js';
 import { type DbVersion, mysqlClientProblem, parseMysqlVersion } from '../version-match.js';
 import type { ClientTools, DatabaseEngine, DumpFormat, DumpPlan } from './engine.js';
@@ -40,16 +40,17 @@ function unescapeBatch(text: string): string {
 /**
  * MySQL and MariaDB: `mysqldump --single-transaction --routines --triggers --events` (or
  * `mariadb-dump`), `mysql` for restores. Host, port, user and password go to the tools in a
- * 0600 option file named by `--defaults-extra-file`; a database name is passed after `--` (or
+ * 0600 option file named by `--defaults-extra-file` (on Linux an unlinked file the tools
+ * inherit, see `SecretFile`); a database name is passed after `--` (or
  * as `--database=NAME`), so a name such as `--help` stays a name.
  */
 export class MysqlEngine implements DatabaseEngine {
   readonly name = 'mysql' as const;
   readonly #connection: Connection;
-  readonly #optionFile: string;
+  readonly #optionFile: SecretFile;
   readonly #options: MysqlEngineOptions;
 
-  private constructor(connection: Connection, optionFile: string, options: MysqlEngineOptions) {
+  private constructor(connection: Connection, optionFile: SecretFile, options: MysqlEngineOptions) {
     this.#connection = connection;
     this.#optionFile = optionFile;
     this.#options = options;
@@ -107,8 +108,9 @@ export class MysqlEngine implements DatabaseEngine {
       tool: 'mysql',
       command: client,
       // --defaults-extra-file must come first, or the client ignores it.
-      args: [`--defaults-extra-file=${this.#optionFile}`, '-N', '-B', '-e', sql],
+      args: [`--defaults-extra-file=${this.#optionFile.path}`, '-N', '-B', '-e', sql],
       env: this.#env(),
+      secretFd: this.#optionFile.fd,
     };
   }
 
@@ -175,7 +177,7 @@ export class MysqlEngine implements DatabaseEngine {
         tool: 'mysqldump',
         command: tools.dump,
         args: [
-          `--defaults-extra-file=${this.#optionFile}`,
+          `--defaults-extra-file=${this.#optionFile.path}`,
           // One consistent snapshot of InnoDB tables without locking them.
           '--single-transaction',
           '--routines',
@@ -189,6 +191,7 @@ export class MysqlEngine implements DatabaseEngine {
           database,
         ],
         env: this.#env(),
+        secretFd: this.#optionFile.fd,
       },
       completeness: (_head, tail) =>
         tail.toString('utf8').includes('-- Dump completed')
@@ -206,12 +209,13 @@ export class MysqlEngine implements DatabaseEngine {
       tool: 'mysql',
       command: tools.sql,
       args: [
-        `--defaults-extra-file=${this.#optionFile}`,
+        `--defaults-extra-file=${this.#optionFile.path}`,
         '--default-character-set=utf8mb4',
         '--binary-mode',
         `--database=${database}`,
       ],
       env: this.#env(),
+      secretFd: this.#optionFile.fd,
     };
   }
 

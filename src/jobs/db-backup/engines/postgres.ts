@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ExitCode, S3WorkerError } from '../../../errors.js';
 import type { Connection } from '../connection.js';
-import type { SecretDir } from '../secret-dir.js';
+import type { SecretDir, SecretFile } from '../secret-dir.js';
 import { runTool, type ToolCommand } from '../tool-process.js';
 import {
   type ClientCandidate,
@@ -62,19 +62,19 @@ function passfileField(text: string): string {
 /**
  * PostgreSQL: `pg_dump` (custom archive or plain SQL), `pg_dumpall --globals-only`,
  * `pg_restore` / `psql` for restores. Host, port and user go to the tools as `PG*` variables
- * and the password through a 0600 passfile (`PGPASSFILE`); a database name only ever appears
- * as a quoted `dbname='...'` value.
+ * and the password through a 0600 passfile (`PGPASSFILE`; on Linux an unlinked file the tools
+ * inherit, see `SecretFile`); a database name only ever appears as a quoted `dbname='...'` value.
  */
 export class PostgresEngine implements DatabaseEngine {
   readonly name = 'postgres' as const;
   readonly #connection: Connection;
   readonly #options: PostgresEngineOptions;
-  readonly #passfile: string | undefined;
+  readonly #passfile: SecretFile | undefined;
   #found: Promise<ClientCandidate[]> | undefined;
 
   private constructor(
     connection: Connection,
-    passfile: string | undefined,
+    passfile: SecretFile | undefined,
     options: PostgresEngineOptions,
   ) {
     this.#connection = connection;
@@ -88,7 +88,8 @@ export class PostgresEngine implements DatabaseEngine {
     secrets: SecretDir,
     options: PostgresEngineOptions = {},
   ): Promise<PostgresEngine> {
-    let passfile = connection.passfile;
+    let passfile: SecretFile | undefined =
+      connection.passfile === undefined ? undefined : { path: connection.passfile, fd: undefined };
     if (connection.password !== undefined) {
       passfile = await secrets.write('pgpass', `*:*:*:*:${passfileField(connection.password)}\n`);
     }
@@ -111,8 +112,13 @@ export class PostgresEngine implements DatabaseEngine {
     if (c.host !== undefined) env.PGHOST = c.host;
     if (c.port !== undefined) env.PGPORT = String(c.port);
     if (c.user !== undefined) env.PGUSER = c.user;
-    if (this.#passfile !== undefined) env.PGPASSFILE = this.#passfile;
+    if (this.#passfile !== undefined) env.PGPASSFILE = this.#passfile.path;
     return env;
+  }
+
+  /** What a tool that connects gets: the environment, and the passfile's descriptor. */
+  #connected(): Pick<ToolCommand, 'env' | 'secretFd'> {
+    return { env: this.#env(), secretFd: this.#passfile?.fd };
   }
 
   #maintenanceDb(): string {
@@ -141,7 +147,7 @@ export class PostgresEngine implements DatabaseEngine {
         sql,
         `--dbname=dbname=${conninfoValue(database)}`,
       ],
-      env: this.#env(),
+      ...this.#connected(),
     };
   }
 
@@ -281,7 +287,7 @@ export class PostgresEngine implements DatabaseEngine {
           ...(format === 'custom' ? ['--compress=0'] : []),
           `--dbname=dbname=${conninfoValue(database)}`,
         ],
-        env: this.#env(),
+        ...this.#connected(),
       },
       completeness: (head, tail) =>
         format === 'custom'
@@ -307,7 +313,7 @@ export class PostgresEngine implements DatabaseEngine {
           '--no-password',
           `--dbname=dbname=${conninfoValue(this.#maintenanceDb())}`,
         ],
-        env: this.#env(),
+        ...this.#connected(),
       },
       completeness: (_head, tail) =>
         tail.toString('utf8').includes('PostgreSQL database cluster dump complete')
@@ -337,7 +343,7 @@ export class PostgresEngine implements DatabaseEngine {
           ...(options.noOwner ? ['--no-owner'] : []),
           dbname,
         ],
-        env: this.#env(),
+        ...this.#connected(),
       };
     }
     return {
@@ -357,7 +363,7 @@ export class PostgresEngine implements DatabaseEngine {
         '/dev/null',
         dbname,
       ],
-      env: this.#env(),
+      ...this.#connected(),
     };
   }
 
