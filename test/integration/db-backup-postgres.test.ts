@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -371,6 +372,58 @@ describe('db-backup and db-restore on PostgreSQL', () => {
       ).toBe('1\n');
     } finally {
       await pg.sql(servers.postgres.database, `DROP ROLE IF EXISTS ${role}`);
+    }
+  });
+
+  it('fails a globals restore whose statements fail (exit 3), logging each by its first words and never a password; --ignore-globals-errors exits 0', async () => {
+    const tag = `${process.pid}_${randomBytes(4).toString('hex')}`;
+    const role = `dbb_pw_role_${tag}`;
+    const rolePassword = `Role-Secret-${randomBytes(8).toString('hex')}`;
+    const restorer = `dbb_restorer_${tag}`;
+    const restorerPassword = `Restorer-Secret-${randomBytes(8).toString('hex')}`;
+    const admin = servers.postgres.database;
+    await pg.sql(admin, `CREATE ROLE ${role} LOGIN PASSWORD '${rolePassword}'`);
+    await pg.sql(admin, `CREATE ROLE ${restorer} LOGIN PASSWORD '${restorerPassword}'`);
+    try {
+      const hash = (
+        await pg.sql(admin, `SELECT rolpassword FROM pg_authid WHERE rolname = '${role}'`)
+      ).trim();
+      expect(hash).toMatch(/^SCRAM-SHA-256\$/);
+      const prefix = 'globals-fail/';
+      const backup = await runCli(backupArgs(prefix, '--globals'), { env: env() });
+      expect(backup.code, allOutput(backup)).toBe(ExitCode.Success);
+
+      // A user that may create and alter no role: every statement of the script fails.
+      const asRestorer = env({ PGUSER: restorer, PGPASSWORD: restorerPassword });
+      const args = restoreArgs(prefix, '--from-database=@globals', `--database=${admin}`);
+      const failed = await runCli(args, { env: asRestorer });
+      expect(failed.code, allOutput(failed)).toBe(ExitCode.ObjectsFailed);
+      const lines = failed.logs.filter((l) => l.msg === 'globals statement failed');
+      expect(lines.map((l) => l.statement)).toEqual(
+        expect.arrayContaining([`CREATE ROLE ${role}`, `ALTER ROLE ${role} WITH`]),
+      );
+      expect(lines.every((l) => l.level === 'error' && l.sqlstate === '42501')).toBe(true);
+      expect(allOutput(failed)).toMatch(
+        /GLOBALS_FAILED|statement\(s\) of the globals script failed/,
+      );
+      expect(messages(failed)).not.toContain('restore finished');
+
+      const ignored = await runCli([...args, '--ignore-globals-errors'], { env: asRestorer });
+      expect(ignored.code, allOutput(ignored)).toBe(ExitCode.Success);
+      const warned = ignored.logs.filter((l) => l.msg === 'globals statement failed');
+      expect(warned.length).toBe(lines.length);
+      expect(warned.every((l) => l.level === 'warn')).toBe(true);
+      expect(messages(ignored)).toContain('restore finished');
+
+      for (const r of [failed, ignored]) {
+        const out = allOutput(r);
+        expect(out).not.toContain(hash);
+        expect(out).not.toContain('SCRAM-SHA-256$');
+        expect(out).not.toContain(rolePassword);
+        expect(out).not.toContain(restorerPassword);
+      }
+    } finally {
+      await pg.sql(admin, `DROP ROLE IF EXISTS ${role}`, `DROP ROLE IF EXISTS ${restorer}`);
     }
   });
 });

@@ -52,6 +52,12 @@ export interface StartToolOptions {
   signal?: AbortSignal;
   /** Masked in the stderr kept for errors. */
   secrets?: readonly string[];
+  /**
+   * Sees each line of stderr (without its newline) and returns what of it may be kept for the
+   * error message, or undefined to keep nothing: for a tool whose stderr can hold what must
+   * never reach a log (psql echoing a failed statement). Default: every line is kept.
+   */
+  stderrLine?: (line: string) => string | undefined;
 }
 
 /**
@@ -71,10 +77,36 @@ export function startTool(cmd: ToolCommand, options: StartToolOptions = {}): Run
   });
   options.stdout?.handedOver();
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
+  const keep = (text: string) => {
+    stderr += text;
     if (stderr.length > STDERR_KEEP * 2) stderr = stderr.slice(-STDERR_KEEP);
-  });
+  };
+  const { stderrLine } = options;
+  if (stderrLine === undefined) {
+    child.stderr!.setEncoding('utf8').on('data', keep);
+  } else {
+    let partial = '';
+    const pass = (line: string) => {
+      const kept = stderrLine(line);
+      if (kept !== undefined) keep(`${kept}\n`);
+    };
+    child
+      .stderr!.setEncoding('utf8')
+      .on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) pass(line);
+        // A line longer than what is kept goes on in pieces: memory stays bounded.
+        if (partial.length > STDERR_KEEP) {
+          pass(partial);
+          partial = '';
+        }
+      })
+      .once('end', () => {
+        if (partial !== '') pass(partial);
+        partial = '';
+      });
+  }
   const exited = new Promise<ToolExit>((resolve) => {
     child.once('error', (err) => {
       stderr += `\n${cmd.tool}: ${(err as NodeJS.ErrnoException).code ?? err.message}`;

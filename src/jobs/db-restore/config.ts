@@ -69,6 +69,12 @@ export const databaseRestoreConfigSchema = connectionOptionsSchema.extend({
     .describe(
       'PostgreSQL custom format: do not restore ownership (pg_restore --no-owner), e.g. into another cluster. Default false.',
     ),
+  ignoreGlobalsErrors: z
+    .boolean()
+    .default(false)
+    .describe(
+      'PostgreSQL @globals: exit 0 even when statements of the roles and tablespaces script failed (each is logged as a warning). Default false: a failed statement fails the restore (exit 3); CREATE ROLE of a role that exists already is not a failure.',
+    ),
   identityFile: z
     .string()
     .min(1)
@@ -106,6 +112,12 @@ export function restoreConfigProblems(config: DatabaseRestoreConfig): ConfigIssu
     issues.push({
       path: config.clean ? 'clean' : 'noOwner',
       message: 'is PostgreSQL only (a MySQL dump drops and recreates its tables itself)',
+    });
+  }
+  if (config.engine === 'mysql' && config.ignoreGlobalsErrors) {
+    issues.push({
+      path: 'ignoreGlobalsErrors',
+      message: 'is PostgreSQL only (MySQL backups have no @globals)',
     });
   }
   return issues;

@@ -1,5 +1,6 @@
 import { type Duplex, PassThrough, pipeline, type Readable, Writable } from 'node:stream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
 import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
@@ -12,7 +13,7 @@ import type { DatabaseEngine } from '../db-backup/engines/engine.js';
 import { manifestKeyOf, parseManifest } from '../db-backup/manifest.js';
 import { SecretDir } from '../db-backup/secret-dir.js';
 import { Sha256Meter } from '../db-backup/sha256-meter.js';
-import { startTool, toolFailed } from '../db-backup/tool-process.js';
+import { maskSecrets, startTool, toolFailed } from '../db-backup/tool-process.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { decompressStage } from '../kit/compression.js';
@@ -23,6 +24,7 @@ import {
   databaseRestoreConfigSchema,
   restoreConfigProblems,
 } from './config.js';
+import { GlobalsErrors } from './globals-errors.js';
 
 /**
  * The db-restore job: picks a backup that has a manifest (the newest, the newest at or before
@@ -136,10 +138,12 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         noOwner: config.noOwner,
       });
       log.info({ tool: command.tool, target: config.database }, 'restore starting');
+      const globals = m.kind === 'globals' ? new GlobalsErrors() : undefined;
       const tool = startTool(command, {
         stdin: true,
         signal: ctx.signal,
         secrets: engine.secrets(),
+        ...(globals !== undefined ? { stderrLine: (line: string) => globals.line(line) } : {}),
       });
       tool.stdout?.resume();
       const source = ctx.transfer.download({
@@ -183,10 +187,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       }
       const exit = await tool.exited;
       if (exit.code !== 0) throw toolFailed(command.tool, exit, tool.stderrTail());
-      if (m.kind === 'globals' && tool.stderrTail() !== '') {
-        // Expected for roles that exist already; anything else is worth a look.
-        log.warn({ messages: tool.stderrTail() }, 'globals applied past errors');
-      }
+      if (globals !== undefined) this.judgeGlobals(globals, log, engine.secrets());
       log.info({ target: config.database, rawBytes: verified.rawBytes }, 'restore finished');
       ctx.progress.objectDone('done');
       return {
@@ -197,6 +198,44 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
     } finally {
       await secrets.dispose();
     }
+  }
+
+  /**
+   * Logs each failed statement of a globals restore (its first words, SQLSTATE and message,
+   * never a literal) and fails the restore when any failed, unless --ignore-globals-errors.
+   * What succeeded stays applied: a globals script cannot run in one transaction (CREATE
+   * TABLESPACE refuses to), and a second run is safe (roles that exist are altered, not created).
+   */
+  private judgeGlobals(globals: GlobalsErrors, log: Logger, secrets: readonly string[]): void {
+    globals.finish();
+    const ignore = this.config.ignoreGlobalsErrors;
+    if (globals.existing > 0) {
+      log.info({ roles: globals.existing }, 'globals: roles that exist already were altered');
+    }
+    for (const f of globals.failures) {
+      const fields = {
+        statement: f.statement,
+        sqlstate: f.sqlstate,
+        error: maskSecrets(f.error, secrets),
+      };
+      if (ignore) log.warn(fields, 'globals statement failed');
+      else log.error(fields, 'globals statement failed');
+    }
+    if (globals.failed === 0) return;
+    const first = globals.failures[0]!;
+    if (ignore) {
+      log.warn({ failed: globals.failed }, 'globals applied past errors (--ignore-globals-errors)');
+      return;
+    }
+    throw new S3WorkerError(
+      `${globals.failed} statement(s) of the globals script failed (the first: ${first.statement}: ${maskSecrets(first.error, secrets)}); the others were applied`,
+      {
+        code: 'GLOBALS_FAILED',
+        exitCode: ExitCode.ObjectsFailed,
+        context: { failed: globals.failed, database: this.config.database },
+        hint: 'see each "globals statement failed" line; globals need a superuser on the target. Fix the cause and run the restore again, or pass --ignore-globals-errors to accept a partial restore',
+      },
+    );
   }
 
   /** Counts bytes read from the backup, for the progress lines and the health check. */

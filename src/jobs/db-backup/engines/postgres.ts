@@ -346,6 +346,13 @@ export class PostgresEngine implements DatabaseEngine {
         ...this.#connected(),
       };
     }
+    const connected = this.#connected();
+    // Roles may exist already on the target (the restoring user's own, at least): a globals
+    // script is applied statement by statement, past "already exists" errors, as pg_dumpall's
+    // own documentation advises. Each error comes with its SQLSTATE and the statement echoed
+    // after it, in psql's own English (LC_ALL=C: the script sets its client_encoding itself),
+    // for GlobalsErrors to judge.
+    const globals = kind === 'globals';
     return {
       tool: 'psql',
       command: tools.sql,
@@ -353,17 +360,15 @@ export class PostgresEngine implements DatabaseEngine {
         '-X',
         '-q',
         '--no-password',
-        // Roles may exist already on the target (the restoring user's own, at least): a globals
-        // script is applied statement by statement, past "already exists" errors, as
-        // pg_dumpall's own documentation advises.
-        ...(kind === 'globals'
-          ? ['-v', 'ON_ERROR_STOP=0']
+        ...(globals
+          ? ['-v', 'ON_ERROR_STOP=0', '-v', 'VERBOSITY=verbose', '--echo-errors']
           : ['-v', 'ON_ERROR_STOP=1', '--single-transaction']),
         '-o',
         '/dev/null',
         dbname,
       ],
-      ...this.#connected(),
+      ...connected,
+      env: globals ? { ...connected.env, LC_ALL: 'C' } : connected.env,
     };
   }
 
