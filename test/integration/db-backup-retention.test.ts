@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { ExitCode } from '../../src/errors.js';
 import { allOutput, backupsUnder, uploadsUnder } from '../fixtures/db-backup/backup-harness.js';
 import { PgAdmin, uniqueDatabaseName } from '../fixtures/db-backup/sql-harness.js';
-import { runCli, workerEnv } from '../support/run-cli.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
+import { type CliResult, runCli, workerEnv } from '../support/run-cli.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
 const servers = inject('servers');
@@ -29,7 +30,8 @@ afterEach(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function backup(prefix: string, extra: string[] = [], password?: string) {
+/** A db-backup run of the file's database; `endpoint` replaces the S3 endpoint (a fault proxy). */
+function backup(prefix: string, extra: string[] = [], password?: string, endpoint?: string) {
   return runCli(
     [
       'run',
@@ -43,8 +45,18 @@ function backup(prefix: string, extra: string[] = [], password?: string) {
       'json',
       ...extra,
     ],
-    { env: workerEnv(servers.s3, tmp, pg.jobEnv(password)) },
+    {
+      env: workerEnv(servers.s3, tmp, {
+        ...pg.jobEnv(password),
+        ...(endpoint !== undefined ? { S3WORKER_ENDPOINT: endpoint } : {}),
+      }),
+    },
   );
+}
+
+/** The `key` of each log line with message `msg`. */
+function keysLogged(r: CliResult, msg: string): unknown[] {
+  return r.logs.filter((l) => l.msg === msg).map((l) => l.key);
 }
 
 describe('db-backup retention', () => {
@@ -109,5 +121,56 @@ describe('db-backup retention', () => {
       remove: 0,
     });
     expect((await backupsUnder(bucket.admin, bucket.name, prefix)).keys).toEqual(keys);
+  });
+
+  it('deletes a backup object whose manifest PUT was refused once it is older than --sweep-age (dry-run first), keeps it while younger, never the newest good backup', async () => {
+    const prefix = 'orphan/';
+    const proxy = await startFaultProxy(servers.s3.endpoint);
+    try {
+      proxy.setRule((r) =>
+        r.action === 'PutObject' && r.path.endsWith('.manifest.json')
+          ? { kind: 'status', status: 403, code: 'AccessDenied' }
+          : undefined,
+      );
+      const refused = await backup(prefix, [], undefined, proxy.endpoint);
+      expect(refused.code, allOutput(refused)).not.toBe(ExitCode.Success);
+      expect(proxy.faults.get('status')).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+    const left = await backupsUnder(bucket.admin, bucket.name, prefix);
+    expect(left.manifests).toEqual([]);
+    expect(left.objects).toHaveLength(1);
+    const orphan = left.objects[0]!;
+
+    // Younger than --sweep-age: it may be a backup whose manifest is still on its way.
+    const young = await backup(prefix, ['--keep-last', '2', '--sweep-age', '1h']);
+    expect(young.code, allOutput(young)).toBe(ExitCode.Success);
+    expect(
+      young.logs.find(
+        (l) => l.msg === 'backup objects without a manifest kept until older than --sweep-age',
+      ),
+    ).toMatchObject({ kept: 1 });
+    const good = young.logs.find((l) => l.msg === 'backup written')?.key;
+    expect((await backupsUnder(bucket.admin, bucket.name, prefix)).objects.sort()).toEqual(
+      [orphan, good].sort(),
+    );
+
+    const sweep = ['--retention-only', '--keep-last', '1', '--sweep-age', '1ms'];
+    const dry = await backup(prefix, [...sweep, '--dry-run']);
+    expect(dry.code, allOutput(dry)).toBe(ExitCode.Success);
+    expect(keysLogged(dry, 'retention would delete a backup object without a manifest')).toEqual([
+      orphan,
+    ]);
+    expect((await backupsUnder(bucket.admin, bucket.name, prefix)).objects).toContain(orphan);
+
+    const swept = await backup(prefix, sweep);
+    expect(swept.code, allOutput(swept)).toBe(ExitCode.Success);
+    expect(keysLogged(swept, 'retention deleted a backup object without a manifest')).toEqual([
+      orphan,
+    ]);
+    const after = await backupsUnder(bucket.admin, bucket.name, prefix);
+    expect(after.objects).toEqual([good]);
+    expect(after.manifests.map((m) => m.key)).toEqual([good]);
   });
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import type { CatalogEntry } from '../../src/jobs/db-backup/backup-catalog.js';
 import {
+  backupKeyPattern,
   backupKeyTemplateProblems,
   backupListPrefix,
   DEFAULT_BACKUP_KEY_TEMPLATE,
@@ -18,7 +19,7 @@ import { resolveConnection } from '../../src/jobs/db-backup/connection.js';
 import { DatabaseBackupJob } from '../../src/jobs/db-backup/database-backup-job.js';
 import { conninfoValue } from '../../src/jobs/db-backup/engines/postgres.js';
 import type { Manifest } from '../../src/jobs/db-backup/manifest.js';
-import { planRetention } from '../../src/jobs/db-backup/retention.js';
+import { planRetention, staleOrphans } from '../../src/jobs/db-backup/retention.js';
 import { SECRET_FD, SecretDir } from '../../src/jobs/db-backup/secret-dir.js';
 import { maskSecrets } from '../../src/jobs/db-backup/tool-process.js';
 import {
@@ -146,6 +147,35 @@ describe('backup keys', () => {
     expect(backupListPrefix('p', '{database}-{timestamp}.{ext}', 'mysql', 'a')).toBe('p/');
   });
 
+  it('recognises the keys backups get (any database, or one), never a manifest or a stranger', () => {
+    const any = backupKeyPattern('b', DEFAULT_BACKUP_KEY_TEMPLATE, 'postgres', undefined);
+    const one = backupKeyPattern('b/', DEFAULT_BACKUP_KEY_TEMPLATE, 'postgres', 'db/1');
+    for (const ext of ['dump', 'dump.zst', 'sql.gz', 'sql.zst.age', 'sql']) {
+      const key = renderBackupKey('b', DEFAULT_BACKUP_KEY_TEMPLATE, {
+        engine: 'postgres',
+        database: 'db/1',
+        startedAt: at,
+        ext,
+      });
+      expect(any.test(key)).toBe(true);
+      expect(one.test(key)).toBe(true);
+      expect(any.test(`${key}.manifest.json`)).toBe(false);
+    }
+    expect(any.test('b/postgres/@globals/20260131T123456.789Z.sql.zst')).toBe(true);
+    expect(one.test('b/postgres/db/20260131T123456.789Z.dump.zst')).toBe(false);
+    expect(any.test('b/mysql/app/20260131T123456.789Z.sql.zst')).toBe(false);
+    expect(any.test('b/postgres/app/notes.txt')).toBe(false);
+    expect(any.test('bb/postgres/app/20260131T123456.789Z.dump')).toBe(false);
+    const dated = backupKeyPattern(
+      '',
+      '{engine}/{yyyy}/{MM}/{database}-{timestamp}.{ext}',
+      'mysql',
+      'a.b',
+    );
+    expect(dated.test('mysql/2026/01/a.b-20260131T123456.789Z.sql.gz')).toBe(true);
+    expect(dated.test('mysql/2026/01/aXb-20260131T123456.789Z.sql.gz')).toBe(false);
+  });
+
   it('refuses templates that could make two backups share a key', () => {
     expect(backupKeyTemplateProblems(DEFAULT_BACKUP_KEY_TEMPLATE)).toEqual([]);
     expect(backupKeyTemplateProblems('{engine}/{database}.{ext}').join()).toMatch(/\{timestamp\}/);
@@ -198,6 +228,18 @@ describe('retention', () => {
 
   it('removes nothing without a rule', () => {
     expect(planRetention(seven, {}, now).remove).toEqual([]);
+  });
+
+  it('takes a backup object without a manifest once it is older than --sweep-age; 0 takes none', () => {
+    const orphan = (minutesAgo: number) => ({
+      bucket: 'b',
+      key: `k/${minutesAgo}`,
+      lastModified: new Date(now.getTime() - minutesAgo * 60_000),
+    });
+    const orphans = [orphan(5), orphan(90), orphan(60 * 48)];
+    expect(staleOrphans(orphans, 3_600_000, now).map((o) => o.key)).toEqual(['k/90', 'k/2880']);
+    expect(staleOrphans(orphans, 24 * 3_600_000, now).map((o) => o.key)).toEqual(['k/2880']);
+    expect(staleOrphans(orphans, 0, now)).toEqual([]);
   });
 });
 

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { explainS3Error } from '../../s3/explain-error.js';
 import { listObjects } from '../../s3/list-objects.js';
 import type { S3Sender } from '../../s3/s3-sender.js';
-import { backupKeyOf, type Manifest, parseManifest } from './manifest.js';
+import { backupKeyOf, type Manifest, manifestKeyOf, parseManifest } from './manifest.js';
 
 /** One backup found under a prefix: its manifest and where both live. */
 export interface CatalogEntry {
@@ -12,6 +12,17 @@ export interface CatalogEntry {
   key: string;
   manifestKey: string;
   manifest: Manifest;
+}
+
+/**
+ * A backup object without a manifest beside it: the manifest's PUT failed after the upload
+ * completed (or retention deleted the manifest and then failed to delete the object). Never
+ * restored; retention deletes it once it is older than --sweep-age.
+ */
+export interface OrphanObject {
+  bucket: string;
+  key: string;
+  lastModified: Date;
 }
 
 /** Options of {@link listBackups}. */
@@ -27,6 +38,19 @@ export interface ListBackupsOptions {
   kind?: 'database' | 'globals';
   signal: AbortSignal;
   log: Logger;
+  /**
+   * Keys of backup objects (see `backupKeyPattern`): those listed without a manifest come back
+   * as orphans. Default: none looked for.
+   */
+  backupKeys?: RegExp;
+}
+
+/** What {@link listCatalog} found under a prefix. */
+export interface BackupCatalog {
+  /** Backups with a valid manifest, oldest first. */
+  entries: CatalogEntry[];
+  /** Objects `backupKeys` matches that have no manifest, in key order. */
+  orphans: OrphanObject[];
 }
 
 /**
@@ -39,17 +63,38 @@ export async function listBackups(
   s3: S3Sender,
   options: ListBackupsOptions,
 ): Promise<CatalogEntry[]> {
+  return (await listCatalog(s3, options)).entries;
+}
+
+/**
+ * {@link listBackups}, and the backup objects under `prefix` that have no manifest at all
+ * (`options.backupKeys`). An object whose manifest is there but unreadable is neither: it is
+ * left alone.
+ */
+export async function listCatalog(
+  s3: S3Sender,
+  options: ListBackupsOptions,
+): Promise<BackupCatalog> {
   const { bucket, prefix, signal, log } = options;
-  const objects = new Set<string>();
+  const objects = new Map<string, Date>();
   const manifestKeys: string[] = [];
   try {
     for await (const o of listObjects(s3, { bucket, prefix, signal })) {
       if (backupKeyOf(o.key) !== undefined) manifestKeys.push(o.key);
-      else objects.add(o.key);
+      else objects.set(o.key, o.lastModified);
     }
   } catch (err) {
     if (signal.aborted) throw err;
     throw explainS3Error(err, { action: 'ListObjectsV2', bucket, key: prefix });
+  }
+  const orphans: OrphanObject[] = [];
+  if (options.backupKeys !== undefined) {
+    const withManifest = new Set(manifestKeys);
+    for (const [key, lastModified] of objects) {
+      if (!withManifest.has(manifestKeyOf(key)) && options.backupKeys.test(key)) {
+        orphans.push({ bucket, key, lastModified });
+      }
+    }
   }
   const entries: CatalogEntry[] = [];
   for (const manifestKey of manifestKeys) {
@@ -80,10 +125,11 @@ export async function listBackups(
     if (options.kind !== undefined && m.kind !== options.kind) continue;
     entries.push({ bucket, key, manifestKey, manifest: m });
   }
-  return entries.sort(
+  entries.sort(
     (a, b) =>
       a.manifest.startedAt.localeCompare(b.manifest.startedAt) || a.key.localeCompare(b.key),
   );
+  return { entries, orphans };
 }
 
 /** The whole body of a small object. */

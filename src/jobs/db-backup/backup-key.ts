@@ -1,4 +1,7 @@
+import { CODECS, codecExtension } from '../kit/compression.js';
 import { prefixFolder } from '../kit/key-template.js';
+import { AGE_EXTENSION } from './age-encryption.js';
+
 /** Default key template of a backup, below the output prefix. */
 export const DEFAULT_BACKUP_KEY_TEMPLATE = '{engine}/{database}/{timestamp}.{ext}';
 
@@ -102,13 +105,11 @@ export function backupListPrefix(
   database: string | undefined,
 ): string {
   let fixed = '';
-  for (const part of template.split(/(\{[^}]*\})/)) {
-    const m = /^\{([^}]*)\}$/.exec(part);
-    if (!m) {
-      fixed += part;
+  for (const { text, name } of templateParts(template)) {
+    if (name === undefined) {
+      fixed += text;
       continue;
     }
-    const name = m[1]!;
     if (TIME_FIELDS.has(name) || name === 'ext') break;
     if (name === 'database') {
       if (database === undefined) break;
@@ -119,4 +120,55 @@ export function backupListPrefix(
   }
   const slash = fixed.lastIndexOf('/');
   return prefixFolder(prefix) + (slash === -1 ? '' : fixed.slice(0, slash + 1));
+}
+
+/** A template's parts in order: fixed text, or a `{name}` placeholder (`name` set). */
+function* templateParts(template: string): Generator<{ text: string; name?: string }> {
+  for (const text of template.split(/(\{[^}]*\})/)) {
+    const m = /^\{([^}]*)\}$/.exec(text);
+    yield m ? { text, name: m[1]! } : { text };
+  }
+}
+
+/** `text` as a literal in a regular expression. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** The `{ext}` of a backup: the dump's (`dump`, `sql`), then compression's, then `.age`. */
+const EXT_PATTERN = `(?:dump|sql)(?:${CODECS.map((c) => literal(codecExtension(c))).join('|')})(?:${literal(AGE_EXTENSION)})?`;
+
+/** What each time field renders as (see `renderBackupKey`). */
+const FIELD_PATTERNS: Record<string, string> = {
+  timestamp: '\\d{8}T\\d{6}\\.\\d{3}Z',
+  yyyy: '\\d{4}',
+  MM: '\\d{2}',
+  dd: '\\d{2}',
+  HH: '\\d{2}',
+  ext: EXT_PATTERN,
+};
+
+/**
+ * Matches exactly the keys `renderBackupKey` gives under `prefix` and `template` for this
+ * engine and database (undefined: any database, `@globals` included): what retention may take
+ * for a backup object even when its manifest is missing. Never matches a manifest's key.
+ */
+export function backupKeyPattern(
+  prefix: string,
+  template: string,
+  engine: string,
+  database: string | undefined,
+): RegExp {
+  let source = '';
+  for (const { text, name } of templateParts(template)) {
+    if (name === undefined) source += literal(text);
+    else if (name === 'engine') source += literal(engine);
+    else if (name === 'database') {
+      source +=
+        database === undefined
+          ? '[^/]+'
+          : literal(database === GLOBALS_NAME ? GLOBALS_NAME : encodeDatabaseName(database));
+    } else source += FIELD_PATTERNS[name] ?? literal(text);
+  }
+  return new RegExp(`^${literal(prefixFolder(prefix))}${source}$`);
 }

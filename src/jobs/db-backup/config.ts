@@ -119,7 +119,7 @@ export const databaseBackupConfigSchema = connectionOptionsSchema.extend({
   sweepAge: durationSchema
     .default(24 * 3_600_000)
     .describe(
-      'At start, abort incomplete multipart uploads under the prefix started longer ago than this (left by a killed task); 0 turns the sweep off. Default 24h.',
+      'At start, abort incomplete multipart uploads under the prefix started longer ago than this (left by a killed task); with retention, also delete backup objects written longer ago than this that have no manifest (its write failed). 0 turns both off. Default 24h.',
     ),
   ...outputOptionsSchema.shape,
 });

@@ -11,8 +11,8 @@ import { pumpInto } from '../kit/pump-into.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
 import type { Permission } from '../permissions.js';
 import { AGE_EXTENSION, ageEncryptStage, loadRecipients } from './age-encryption.js';
-import { listBackups } from './backup-catalog.js';
-import { backupListPrefix, GLOBALS_NAME, renderBackupKey } from './backup-key.js';
+import { type CatalogEntry, listCatalog, type OrphanObject } from './backup-catalog.js';
+import { backupKeyPattern, backupListPrefix, GLOBALS_NAME, renderBackupKey } from './backup-key.js';
 import {
   backupConfigProblems,
   type DatabaseBackupConfig,
@@ -23,7 +23,7 @@ import { DumpGuard } from './dump-guard.js';
 import { createEngine } from './engines/create-engine.js';
 import type { ClientTools, DatabaseEngine, DumpPlan } from './engines/engine.js';
 import { MANIFEST_FORMAT, type Manifest, manifestKeyOf, s3workerVersion } from './manifest.js';
-import { applyRetention, planRetention } from './retention.js';
+import { applyRetention, deleteOrphans, planRetention, staleOrphans } from './retention.js';
 import { SecretDir } from './secret-dir.js';
 import { Sha256Meter } from './sha256-meter.js';
 import { copyStage, ToolOutput } from './tool-output.js';
@@ -434,22 +434,27 @@ class BackupRun {
 
   /**
    * Retention for `databases` (raw names or GLOBALS_NAME); undefined: every database found
-   * under the prefix for this engine.
+   * under the prefix for this engine. Also deletes their backup objects that have no manifest
+   * and are older than --sweep-age (see `OrphanObject`).
    */
   private async retention(databases: readonly string[] | undefined): Promise<void> {
     const { config, ctx, engine } = this;
-    const groups = new Map<string, Awaited<ReturnType<typeof listBackups>>>();
-    const names = databases ?? [undefined];
-    for (const name of names) {
-      const entries = await listBackups(ctx.transfer, {
-        bucket: config.output.bucket,
-        prefix: backupListPrefix(config.output.prefix, config.keyTemplate, engine.name, name),
+    const groups = new Map<string, CatalogEntry[]>();
+    const orphans = new Map<string, OrphanObject>();
+    const { bucket, prefix } = config.output;
+    const { keyTemplate } = config;
+    for (const name of databases ?? [undefined]) {
+      const catalog = await listCatalog(ctx.transfer, {
+        bucket,
+        prefix: backupListPrefix(prefix, keyTemplate, engine.name, name),
         engine: engine.name,
         ...(name !== undefined ? { database: name } : {}),
+        backupKeys: backupKeyPattern(prefix, keyTemplate, engine.name, name),
         signal: ctx.signal,
         log: ctx.log,
       });
-      for (const e of entries) {
+      for (const o of catalog.orphans) orphans.set(o.key, o);
+      for (const e of catalog.entries) {
         const group = groups.get(e.manifest.database) ?? [];
         group.push(e);
         groups.set(e.manifest.database, group);
@@ -478,6 +483,18 @@ class BackupRun {
         signal: ctx.signal,
       });
     }
+    const stale = staleOrphans([...orphans.values()], config.sweepAge, now);
+    if (orphans.size > stale.length) {
+      ctx.log.info(
+        { kept: orphans.size - stale.length, sweepAge: config.sweepAge },
+        'backup objects without a manifest kept until older than --sweep-age',
+      );
+    }
+    await deleteOrphans(ctx.transfer, stale, {
+      dryRun: config.dryRun,
+      log: ctx.log,
+      signal: ctx.signal,
+    });
   }
 }
 

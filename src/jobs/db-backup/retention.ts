@@ -2,7 +2,7 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { explainS3Error } from '../../s3/explain-error.js';
 import type { S3Sender } from '../../s3/s3-sender.js';
-import type { CatalogEntry } from './backup-catalog.js';
+import type { CatalogEntry, OrphanObject } from './backup-catalog.js';
 
 /** The retention rules; a backup is kept when any rule keeps it. */
 export interface RetentionPolicy {
@@ -74,16 +74,64 @@ export async function applyRetention(
       continue;
     }
     for (const key of [entry.manifestKey, entry.key]) {
-      try {
-        await s3.send(new DeleteObjectCommand({ Bucket: entry.bucket, Key: key }), {
-          abortSignal: signal,
-        });
-      } catch (err) {
-        if (signal.aborted) throw err;
-        throw explainS3Error(err, { action: 'DeleteObject', bucket: entry.bucket, key });
-      }
+      await deleteObject(s3, entry.bucket, key, signal);
     }
     log.info(fields, 'retention deleted backup');
   }
   return plan.remove.length;
+}
+
+/**
+ * The orphans (backup objects without a manifest) older than `olderThan` ms; 0: none. A younger
+ * one may be the backup of a run still writing its manifest, so it waits for a later run.
+ */
+export function staleOrphans(
+  orphans: readonly OrphanObject[],
+  olderThan: number,
+  now: Date,
+): OrphanObject[] {
+  if (olderThan === 0) return [];
+  return orphans.filter((o) => now.getTime() - o.lastModified.getTime() > olderThan);
+}
+
+/**
+ * Deletes `orphans` (with `dryRun` only logs them). An orphan has no manifest, so it is never
+ * a backup retention counts, the newest good one included.
+ * @returns how many were deleted (or would be).
+ */
+export async function deleteOrphans(
+  s3: S3Sender,
+  orphans: readonly OrphanObject[],
+  options: { dryRun: boolean; log: Logger; signal: AbortSignal },
+): Promise<number> {
+  const { log, signal } = options;
+  for (const orphan of orphans) {
+    const fields = {
+      bucket: orphan.bucket,
+      key: orphan.key,
+      lastModified: orphan.lastModified.toISOString(),
+    };
+    if (options.dryRun) {
+      log.info(fields, 'retention would delete a backup object without a manifest');
+      continue;
+    }
+    await deleteObject(s3, orphan.bucket, orphan.key, signal);
+    log.info(fields, 'retention deleted a backup object without a manifest');
+  }
+  return orphans.length;
+}
+
+/** DeleteObject, its failure explained. */
+async function deleteObject(
+  s3: S3Sender,
+  bucket: string,
+  key: string,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw explainS3Error(err, { action: 'DeleteObject', bucket, key });
+  }
 }
