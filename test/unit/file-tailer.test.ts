@@ -1,4 +1,12 @@
-import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -6,7 +14,8 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileTailer, type FileTailerOptions } from '../../src/jobs/ship-logs/file-tailer.js';
 import { rotatedNames } from '../../src/jobs/ship-logs/glob-paths.js';
-import type { SourceEvent } from '../../src/jobs/ship-logs/source-event.js';
+import type { FilePosition, SourceEvent } from '../../src/jobs/ship-logs/source-event.js';
+import { FINGERPRINT_BYTES, sha256 } from '../../src/jobs/ship-logs/tracked-file.js';
 import { LogWriter, numberedLine, waitUntil } from '../fixtures/ship-logs/harness.js';
 
 let dir: string;
@@ -277,6 +286,123 @@ describe('FileTailer and files rotated out of its glob', () => {
       await pump.until(() => pump.lines().length >= 20, 'the new file');
       await pump.until(() => pump.indexOf((e) => e.kind === 'forget') >= 0, 'the forget');
       expect(pump.lines()).toEqual(range('a', 1, 20));
+    } finally {
+      writer.close();
+    }
+  });
+});
+
+/** The checkpoint entry of the file at `path` read up to its current end, as a restart gets it. */
+function checkpointed(path: string): FilePosition {
+  const head = readFileSync(path).subarray(0, FINGERPRINT_BYTES);
+  return {
+    id: fileId(path),
+    fingerprint: sha256(head),
+    fingerprintBytes: head.length,
+    offset: statSync(path).size,
+    path,
+  };
+}
+
+describe('FileTailer at a restart, and files rotated out of its glob while the shipper was down', () => {
+  it('reads the checkpointed file, now at app.log.1, on from its checkpoint offset to its end before the new app.log, then forgets it', async () => {
+    const log = join(dir, 'app.log');
+    const writer = new LogWriter(log);
+    try {
+      writer.write('a', 60);
+      const saved = checkpointed(log);
+      // Down: more than one turn of reading (16 MiB) that nobody read, then logrotate renames
+      // the file and the application writes on into a new one. Order is kept only if the
+      // renamed file is read to its end before the new file gets a turn.
+      writer.write('a', 600_000);
+      writer.rotateByRename();
+      writer.write('a', 20);
+      const newId = fileId(log);
+      const total = 600_080;
+      const pump = new Pump({
+        patterns: [join(dir, '*.log')],
+        resume: new Map([[saved.id, saved]]),
+      });
+      await pump.until(() => pump.lines().at(-1) === numberedLine('a', total), 'the new file');
+      expect(pump.lines()).toEqual(range('a', 61, total));
+      // Under the path it was followed by, so that a later restart finds it the same way.
+      const fromOld = pump.seen.filter((e) => e.kind === 'lines' && e.id === saved.id);
+      expect(fromOld.every((e) => e.kind === 'lines' && e.path === log)).toBe(true);
+      expect(fromOld.flatMap((e) => (e.kind === 'lines' ? e.lines : [])).at(-1)).toBe(
+        numberedLine('a', total - 20),
+      );
+      await pump.until(() => pump.indexOf((e) => e.kind === 'forget') >= 0, 'the forget');
+      expect(pump.seen.filter((e) => e.kind === 'forget')).toEqual([
+        { kind: 'forget', id: saved.id },
+      ]);
+      // The new file is followed on; the forgotten one is closed.
+      writer.write('a', 10);
+      await pump.until(() => pump.lines().length === total - 50, 'lines after the forget');
+      expect(pump.lines().slice(total - 60)).toEqual(range('a', total + 1, total + 10));
+      expect(pump.tailer.openFiles).toBe(1);
+      const last = pump.seen.findLast((e) => e.kind === 'lines');
+      expect(last?.kind === 'lines' && last.id).toBe(newId);
+    } finally {
+      writer.close();
+    }
+  });
+
+  it('reads two checkpointed files of one path, now at app.log.2 and app.log.1, each from its offset, oldest first, before the new app.log', async () => {
+    const log = join(dir, 'app.log');
+    const writer = new LogWriter(log);
+    try {
+      writer.write('a', 60);
+      const older = checkpointed(log);
+      writer.write('a', 40);
+      // Renamed away while the shipper ran: it was still reading it when it stopped.
+      writer.rotateByRename();
+      writer.write('a', 50);
+      const newer = checkpointed(log);
+      writer.write('a', 50);
+      // Down: a second rotation moves both out of the glob.
+      writer.rotateByRename();
+      writer.write('a', 20);
+      const pump = new Pump({
+        patterns: [join(dir, '*.log')],
+        resume: new Map([
+          [older.id, older],
+          [newer.id, newer],
+        ]),
+      });
+      await pump.until(() => pump.lines().includes(numberedLine('a', 220)), 'the new file');
+      expect(pump.lines()).toEqual([...range('a', 61, 100), ...range('a', 151, 220)]);
+      await pump.until(
+        () => pump.seen.filter((e) => e.kind === 'forget').length === 2,
+        'both rotated files forgotten',
+      );
+      const forgotten = pump.seen.flatMap((e) => (e.kind === 'forget' ? [e.id] : []));
+      expect(forgotten.sort()).toEqual([older.id, newer.id].sort());
+    } finally {
+      writer.close();
+    }
+  });
+
+  it('warns with the path and the offset read when the checkpointed file was rotated and deleted while the shipper was down', async () => {
+    const log = join(dir, 'app.log');
+    const writer = new LogWriter(log);
+    const logged: Array<Record<string, unknown>> = [];
+    try {
+      writer.write('a', 60);
+      const saved = checkpointed(log);
+      writer.write('a', 40);
+      writer.rotateByRename();
+      unlinkSync(`${log}.1`);
+      writer.write('a', 20);
+      const pump = new Pump({
+        patterns: [join(dir, '*.log')],
+        resume: new Map([[saved.id, saved]]),
+        log: pino({ level: 'warn' }, { write: (line: string) => logged.push(JSON.parse(line)) }),
+      });
+      await pump.until(() => pump.lines().includes(numberedLine('a', 120)), 'the new file');
+      expect(pump.lines()).toEqual(range('a', 101, 120));
+      expect(logged.filter((l) => l.readUpTo !== undefined)).toEqual([
+        expect.objectContaining({ level: 40, path: log, readUpTo: saved.offset }),
+      ]);
     } finally {
       writer.close();
     }

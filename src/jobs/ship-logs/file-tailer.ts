@@ -59,7 +59,10 @@ export interface FileTailerOptions {
  *   backpressure, so several rotations during a pause lose nothing: every file is held open
  *   from the scan that first sees it;
  * - a file rotated away (out of every glob, or deleted) is closed once read to its end and
- *   quiet for `rotateWait`.
+ *   quiet for `rotateWait`;
+ * - at a restart, a checkpointed file rotated out of the glob while the shipper was down is
+ *   found under a rotation name of its path and read on from its checkpoint offset, before the
+ *   file now at its path.
  *
  * The consumer pulls: `events()` reads only when asked, so a paused consumer pauses reading.
  */
@@ -284,14 +287,17 @@ export class FileTailer {
     // describes content that moved (a copy made while the shipper was down).
     candidates.sort((a, b) => Number(this.#resume.has(b.id)) - Number(this.#resume.has(a.id)));
     // Where a path changed hands, or its file went missing, a file may have held it between
-    // two scans and already have been rotated out of the glob.
-    const passedThrough =
+    // two scans (or while the shipper was down) and already have been rotated out of the glob.
+    const { found: passedThrough, gone } =
       since === undefined
-        ? undefined
-        : await this.#rotatedSince(since, seen, [
-            ...candidates.map((c) => c.path),
-            ...[...this.#files.values()].filter((f) => !seen.has(f.id)).map((f) => f.path),
-          ]);
+        ? await this.#rotatedWhileDown(seen)
+        : {
+            found: await this.#rotatedSince(since, seen, [
+              ...candidates.map((c) => c.path),
+              ...[...this.#files.values()].filter((f) => !seen.has(f.id)).map((f) => f.path),
+            ]),
+            gone: [],
+          };
     for (const candidate of candidates) {
       if (this.#firstScan && !this.#resume.has(candidate.id)) this.#retireCheckpoint();
       const file = await this.#track(candidate.path, candidate.id);
@@ -303,6 +309,19 @@ export class FileTailer {
       }
     }
     if (this.#firstScan) this.#retireCheckpoint();
+    for (const saved of gone) {
+      // No copy claimed its record either: what it held past the checkpoint went with it (how
+      // much is not known: the checkpoint has the offset read, not the size the file reached).
+      const unclaimed = this.#truncations.some(
+        (r) => r.path === saved.path && r.fingerprint === saved.fingerprint,
+      );
+      if (unclaimed) {
+        this.#log.warn(
+          { path: saved.path, readUpTo: saved.offset },
+          'followed file deleted while the shipper was down: lines it held after readUpTo, if any, were never shipped',
+        );
+      }
+    }
     this.#firstScan = false;
     this.#pathOwner = new Map([...seen].map(([id, path]) => [path, id]));
     for (const file of this.#files.values()) {
@@ -356,6 +375,44 @@ export class FileTailer {
     return found;
   }
 
+  /**
+   * At the first scan of a restart: checkpoint entries no glob match claimed, looked up by inode
+   * and fingerprint under the rotation names of their recorded path (`rotatedNames`): the file
+   * was rotated out of the glob while the shipper was down. Each found is read on from its
+   * checkpoint offset, after the ones found before it for that path (the checkpoint lists files
+   * in the order they were first seen) and before the file now at the path, keeps its recorded
+   * path (a later restart looks it up again the same way), and is finished like any file rotated
+   * away. Found by recorded path; `gone`: entries whose file is neither there nor at its path.
+   */
+  async #rotatedWhileDown(
+    seen: ReadonlyMap<string, string>,
+  ): Promise<{ found: Map<string, TrackedFile[]>; gone: FilePosition[] }> {
+    const found = new Map<string, TrackedFile[]>();
+    const gone: FilePosition[] = [];
+    for (const saved of [...this.#resume.values()]) {
+      if (seen.has(saved.id)) continue;
+      let file: TrackedFile | undefined;
+      for (const rotated of await rotatedNames(saved.path, this.#options.exclude)) {
+        const st = await stat(rotated, { bigint: true }).catch(() => undefined);
+        if (st?.isFile() && `${st.dev}:${st.ino}` === saved.id) {
+          file = await this.#track(rotated, saved.id, saved);
+          break;
+        }
+      }
+      if (!file) {
+        // Still at its path, which no glob matches any more (--path changed): not followed.
+        const st = await stat(saved.path, { bigint: true }).catch(() => undefined);
+        if (st === undefined || `${st.dev}:${st.ino}` !== saved.id) gone.push(saved);
+        continue;
+      }
+      file.missingSince = Date.now();
+      const files = found.get(saved.path) ?? [];
+      for (const before of files) file.predecessors.add(before);
+      found.set(saved.path, [...files, file]);
+    }
+    return { found, gone };
+  }
+
   /** Checkpoint entries no file claimed by inode become truncation records: a copy may claim them. */
   #retireCheckpoint(): void {
     for (const saved of this.#resume.values()) {
@@ -372,8 +429,16 @@ export class FileTailer {
     this.#resume.clear();
   }
 
-  /** Opens a file seen for the first time and decides where reading starts. */
-  async #track(path: string, id: string): Promise<TrackedFile | undefined> {
+  /**
+   * Opens a file seen for the first time and decides where reading starts. `rotatedFrom`: the
+   * checkpoint entry of a file rotated away while the shipper was down, now at `path`; it is
+   * followed only from that entry's offset (same first bytes), under the entry's path.
+   */
+  async #track(
+    path: string,
+    id: string,
+    rotatedFrom?: FilePosition,
+  ): Promise<TrackedFile | undefined> {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(path, 'r');
@@ -389,7 +454,11 @@ export class FileTailer {
       const size = Number(st.size);
       const headBytes = Math.min(size, FINGERPRINT_BYTES);
       const head = await hashRange(handle, 0, headBytes);
-      const start = await this.#startOffset(handle, id, size, head, headBytes);
+      const start = await this.#startOffset(handle, id, size, head, headBytes, !!rotatedFrom);
+      if (start === 'not-resumed') {
+        await handle.close();
+        return undefined;
+      }
       if (start === 'pending-copy') {
         if (!this.#pendingCopies.has(id)) {
           this.#pendingCopies.add(id);
@@ -400,7 +469,7 @@ export class FileTailer {
       }
       this.#pendingCopies.delete(id);
       const file = new TrackedFile(id, handle, {
-        path,
+        path: rotatedFrom?.path ?? path,
         size,
         offset: start.offset,
         fingerprint: head,
@@ -411,7 +480,15 @@ export class FileTailer {
       await file.primeTail();
       this.#files.set(id, file);
       this.#pending.push({ kind: 'position', position: file.position() });
-      this.#log.info({ path, offset: start.offset, from: start.from }, 'following file');
+      this.#log.info(
+        {
+          path: file.path,
+          offset: start.offset,
+          from: start.from,
+          ...(rotatedFrom && { at: path }),
+        },
+        'following file',
+      );
       return file;
     } catch (err) {
       await handle.close().catch(() => {});
@@ -426,7 +503,8 @@ export class FileTailer {
     size: number,
     head: string,
     headBytes: number,
-  ): Promise<{ offset: number; from: string } | 'pending-copy'> {
+    resumedOnly = false,
+  ): Promise<{ offset: number; from: string } | 'pending-copy' | 'not-resumed'> {
     const saved = this.#resume.get(id);
     if (saved) {
       this.#resume.delete(id);
@@ -437,6 +515,7 @@ export class FileTailer {
       // Same inode, other content: truncated while we were away, or the inode was reused.
       this.#retireOne(saved);
     }
+    if (resumedOnly) return 'not-resumed';
     if (headBytes === FINGERPRINT_BYTES) {
       // A followed file with the same first bytes may have just been truncated (copytruncate):
       // its fresh state decides whether this is the copy of its old content or of its current one.
