@@ -18,6 +18,7 @@ import {
   latestProgress,
   linesUploaded,
   missingLines,
+  numberedLine,
   repeatedLines,
   shippedLines,
   shippedObjects,
@@ -186,6 +187,47 @@ describe('ship-logs restarts', () => {
       expect(missingLines(expectedLines({ new: 500 }), got)).toEqual([]);
       expect(got).toEqual(expectedLines({ new: 500 }));
       expect(first.find((l) => l.msg === 'first start recorded')).toMatchObject({ files: 0 });
+    } finally {
+      app.close();
+    }
+  });
+
+  it('kill -9 with lines unacknowledged, then a rename rotation out of the glob while down: the restart reads the renamed file on from its checkpoint before the new file, every line once and in order', async () => {
+    const app = new LogWriter(join(logs, 'app.log'));
+    try {
+      // Batches sealed at 64 KiB (1,873 lines): the first 2,000 lines make one batch that is
+      // acknowledged, the rest wait in the open batch (5 minutes long) when the kill comes.
+      let shipper = startShipper('rotated-down/', ['--max-batch-bytes', '64KiB']);
+      await shipper.waitForLog('following file');
+      app.write('new', 2_000);
+      await waitUntil('a first acknowledged batch', () => linesUploaded(shipper.seen) > 0);
+      app.write('new', 500);
+      await untilRead(shipper, 2_500);
+      const acknowledged = linesUploaded(shipper.seen);
+      expect(acknowledged).toBeLessThan(2_500);
+      await kill9(shipper);
+      // Down: the application writes on, logrotate renames app.log to app.log.1 (out of
+      // --path '*.log'), and the application writes into the new app.log.
+      app.write('new', 500);
+      app.rotateByRename();
+      app.write('new', 500);
+      shipper = startShipper('rotated-down/', ['--max-batch-bytes', '64KiB']);
+      const restart = await stopWhenFollowing(shipper);
+
+      // Objects in key order are batches in order: every line once, the renamed file's before
+      // the new file's.
+      const objects = await shippedObjects(bucket.admin, bucket.name, 'rotated-down/');
+      const got = objects.flatMap((o) => o.lines);
+      const want = Array.from({ length: 3_500 }, (_, i) => numberedLine('new', i + 1));
+      expect(missingLines(expectedLines({ new: 3_500 }), [...got].sort())).toEqual([]);
+      expect([...repeatedLines(got)].slice(0, 10)).toEqual([]);
+      expect(got).toEqual(want);
+      expect(linesUploaded(restart)).toBe(3_500 - acknowledged);
+      expect(restart.find((l) => l.msg === 'following file')).toMatchObject({
+        path: app.path,
+        at: `${app.path}.1`,
+        from: 'checkpoint',
+      });
     } finally {
       app.close();
     }
