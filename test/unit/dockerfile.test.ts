@@ -57,9 +57,20 @@ function runCommands(ins: Instruction[]): string[][] {
 
 describe('Dockerfile', () => {
   const all = stages();
-  const runtime = all.at(-1)!;
+  const stage = (name: string) => {
+    const found = all.find((s) => s.name === name);
+    if (found === undefined) throw new Error(`no stage ${name}`);
+    return found;
+  };
+  // The image is `core` (FROM scratch, the files rootfs laid out at /rootfs) plus `default`.
+  const core = stage('core');
+  const runtime = { instructions: [...core.instructions, ...all.at(-1)!.instructions] };
   const last = (keyword: string) =>
     runtime.instructions.filter((i) => i.getKeyword() === keyword).at(-1);
+  const copies = (ins: Instruction[]) =>
+    ins.filter((i) => i.getKeyword() === 'COPY').map((c) => c.toString().replace(/\s+/g, ' '));
+  const aptInstall = (ins: Instruction[]) =>
+    runCommands(ins).find((c) => c[0] === 'apt-get' && c[1] === 'install');
 
   it('passes the linter (dockerfile-utils, every rule an error)', () => {
     expect(validate(text, ALL_ERRORS)).toEqual([]);
@@ -70,18 +81,23 @@ describe('Dockerfile', () => {
     expect(validate(broken, ALL_ERRORS).length).toBeGreaterThanOrEqual(2);
   });
 
-  it('is multi-stage, both stages on the Node.js 24 slim image', () => {
-    expect(all.map((s) => s.name)).toEqual(['build', 'runtime']);
-    for (const s of all) expect(s.image).toMatch(/^node:24(\.\d+)*-[a-z]+-slim$|^node:24-slim$/);
+  it('builds on the Node.js 24 slim image, named so docker and podman resolve it alike', () => {
+    expect(all.map((s) => [s.name, s.image])).toEqual([
+      ['build', expect.stringMatching(/^docker\.io\/library\/node:24(\.\d+)*-[a-z]+-slim$/)],
+      ['rootfs', all[0]!.image],
+      ['clients', 'rootfs'],
+      ['core', 'scratch'],
+      ['default', 'core'],
+    ]);
   });
 
   it('compiles in the build stage and copies only the installed package into the runtime', () => {
-    const build = all[0]!;
-    expect(runCommands(build.instructions)).toContainEqual(['npm', 'run', 'build']);
-    const copies = runtime.instructions.filter((i) => i.getKeyword() === 'COPY');
-    expect(copies.map((c) => c.toString().replace(/\s+/g, ' '))).toEqual([
+    expect(runCommands(stage('build').instructions)).toContainEqual(['npm', 'run', 'build']);
+    expect(copies(core.instructions)).toEqual([
+      'COPY --from=rootfs /rootfs /',
       'COPY --from=build /opt/s3worker /opt/s3worker',
     ]);
+    expect(copies(stage('default').instructions)).toEqual(['COPY --from=clients /out /']);
   });
 
   it('installs production dependencies only, pinned by the lockfile (scripts/install-package.mjs)', () => {
@@ -95,25 +111,46 @@ describe('Dockerfile', () => {
     expect(script).toMatch(/\['ci', '--omit=dev'/);
   });
 
-  it('has the PostgreSQL and MariaDB clients and tini, without recommends or apt lists', () => {
-    const install = runCommands(runtime.instructions).find(
-      (c) => c[0] === 'apt-get' && c[1] === 'install',
+  it('lays out the runtime from tini and the PostgreSQL 17 and 18 and MariaDB clients, without recommends', () => {
+    expect(aptInstall(stage('rootfs').instructions)).toEqual(
+      expect.arrayContaining(['--no-install-recommends', 'ca-certificates', 'tini']),
     );
-    expect(install).toEqual(
+    expect(runCommands(stage('rootfs').instructions)).toContainEqual([
+      'image-files.sh',
+      'runtime',
+      '/rootfs',
+    ]);
+    expect(aptInstall(stage('clients').instructions)).toEqual(
       expect.arrayContaining([
         '--no-install-recommends',
-        'postgresql-client',
+        'postgresql-client-17',
+        'postgresql-client-18',
         'mariadb-client',
-        'tini',
       ]),
     );
-    expect(runCommands(runtime.instructions)).toContainEqual(['rm', '-rf', '/var/lib/apt/lists/*']);
+    expect(runCommands(stage('clients').instructions)).toContainEqual([
+      'image-files.sh',
+      'clients',
+      '/rootfs',
+      '/out',
+    ]);
+  });
+
+  it('installs nothing in the image itself (no apt-get, npm or npx there), and starts each client once', () => {
+    const commands = runCommands(runtime.instructions).map((c) => c[0]);
+    for (const tool of ['apt-get', 'npm', 'npx', 'corepack']) expect(commands).not.toContain(tool);
+    const check = stage('default')
+      .instructions.filter((i) => i.getKeyword() === 'RUN')
+      .map((i) => (i.getArgumentsContent() ?? '').replace(/\\\n/g, ' '));
+    expect(check.join(' ')).toMatch(
+      /for tool in \/usr\/lib\/postgresql\/\*\/bin\/\* \/usr\/bin\/mariadb \/usr\/bin\/mariadb-dump; do\s+"\$tool" --version/,
+    );
   });
 
   it('runs as a non-root numeric user', () => {
     const user = last('USER')?.getArgumentsContent();
     expect(user).toMatch(/^[1-9]\d*(:[1-9]\d*)?$/);
-    expect(runCommands(runtime.instructions)).toContainEqual(
+    expect(runCommands(stage('rootfs').instructions)).toContainEqual(
       expect.arrayContaining(['useradd', '--uid', '10001']),
     );
   });
@@ -136,11 +173,11 @@ describe('Dockerfile', () => {
     expect(JSON.parse(cmd)).toEqual(['s3worker', 'healthcheck']);
   });
 
-  /** The runtime stage's ENV variables. */
-  function runtimeEnv(): Record<string, string> {
+  /** Name/value pairs of a stage's ENV or LABEL instructions. */
+  function properties(ins: Instruction[], keyword: 'ENV' | 'LABEL'): Record<string, string> {
     return Object.fromEntries(
-      runtime.instructions
-        .filter((i) => i.getKeyword() === 'ENV')
+      ins
+        .filter((i) => i.getKeyword() === keyword)
         .flatMap((i) =>
           (
             i as unknown as { getProperties(): { getName(): string; getValue(): string }[] }
@@ -149,6 +186,9 @@ describe('Dockerfile', () => {
         .map((p) => [p.getName(), p.getValue()]),
     );
   }
+
+  /** The runtime stage's ENV variables. */
+  const runtimeEnv = () => properties(runtime.instructions, 'ENV');
 
   it('keeps its only writable path in S3WORKER_TMPDIR, a volume owned by the user', () => {
     const env = runtimeEnv();
@@ -168,6 +208,19 @@ describe('Dockerfile', () => {
     const warm = runCommands(runtime.instructions).findIndex((c) => c[0] === 's3worker');
     expect(warm).toBeGreaterThanOrEqual(0);
     expect(runCommands(runtime.instructions)).toContainEqual(['chmod', '-R', 'a+rX', dir]);
+  });
+
+  it('labels the image with the source, version and revision `npm run image` passes in', () => {
+    const labels = properties(core.instructions, 'LABEL');
+    const script = readFileSync(new URL('scripts/build-image.sh', root), 'utf8');
+    for (const [label, arg] of [
+      ['source', 'S3WORKER_SOURCE'],
+      ['version', 'S3WORKER_VERSION'],
+      ['revision', 'S3WORKER_REVISION'],
+    ]) {
+      expect(labels[`org.opencontainers.image.${label}`]).toBe(`\${${arg}}`);
+      expect(script).toContain(`--build-arg "${arg}=`);
+    }
   });
 });
 
@@ -198,6 +251,8 @@ describe('.dockerignore', () => {
     'test/unit/x.test.ts',
     'src/a.test.ts',
     'bench/run.mjs',
+    'scripts/build-image.sh',
+    'scripts/image-base.sh',
   ])('keeps %s out of the build context', (path) => expect(ignored(path)).toBe(true));
 
   it.each([
@@ -207,6 +262,7 @@ describe('.dockerignore', () => {
     'src/index.ts',
     'src/cli/main.ts',
     'scripts/install-package.mjs',
+    'scripts/image-files.sh',
     'README.md',
   ])('sends %s', (path) => expect(ignored(path)).toBe(false));
 });
