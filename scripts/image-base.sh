@@ -119,6 +119,8 @@ build_tarball() {
   mkdir -p "$(dirname "$TARBALL")"
   tar --numeric-owner --xattrs -C "$r" -cf "$TARBALL.tmp" .
   mv "$TARBALL.tmp" "$TARBALL"
+  # Stand-ins of an older recipe or Node.js version are not used again.
+  find "$(dirname "$TARBALL")" -maxdepth 1 -name '*.tar' ! -name "$TAG.tar" -delete
   log "stand-in rootfs written in $((SECONDS - start)) s: $TARBALL"
 }
 
