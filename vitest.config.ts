@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    // The container tests need the built image: `npm run test:image` (vitest.image.config.ts).
+    exclude: [...configDefaults.exclude, 'test/image/**'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

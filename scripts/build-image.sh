@@ -77,6 +77,8 @@ revision="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || true)"
 source=${S3WORKER_IMAGE_SOURCE:-$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)}
 # A remote URL may carry a token (https://user:token@host/...): never into a label.
 source="$(printf '%s' "$source" | sed -E 's#^([a-z+]+://)[^/@]*@#\1#')"
+# Only a repository address names the source; a clone of a local folder has none to give.
+[[ $source =~ ^(https?|ssh|git)://|^git@ ]] || source=""
 
 target_opts=()
 [[ $target == core ]] && target_opts=(--target core)
