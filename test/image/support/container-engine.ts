@@ -148,7 +148,16 @@ export function startImage(
   const name = containerName(tag);
   const child = spawn(
     e.name,
-    [...e.global, 'run', '--name', name, ...e.runFlags, ...runArgs, options.image ?? IMAGE, ...args],
+    [
+      ...e.global,
+      'run',
+      '--name',
+      name,
+      ...e.runFlags,
+      ...runArgs,
+      options.image ?? IMAGE,
+      ...args,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -158,7 +167,9 @@ export function startImage(
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     out += d;
   });
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => resolve(code)),
+  );
   onTestFinished(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });

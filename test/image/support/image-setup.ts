@@ -1,4 +1,4 @@
-import { engine, IMAGE, CORE_IMAGE, containerEngine } from './container-engine.js';
+import { CORE_IMAGE, containerEngine, engine, IMAGE } from './container-engine.js';
 
 /**
  * The container tests need the images built (`npm run image`, then `npm run image -- --target
