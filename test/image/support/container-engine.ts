@@ -62,17 +62,31 @@ export interface EngineResult {
 }
 
 /**
- * Runs `<engine> <args>` to its end (argument array, no shell), bounded by `timeoutMs`. Lines
- * podman prints about systemd health-check timers (there is no systemd here) are left out of
- * stderr.
+ * Variables added to the engine process's own environment. A secret reaches a container as
+ * `-e NAME` (no `=value`): the engine copies NAME's value from its environment, so the value
+ * never appears in argv.
+ */
+export type EngineEnv = Record<string, string>;
+
+function engineEnv(env: EngineEnv | undefined): NodeJS.ProcessEnv {
+  return env ? { ...process.env, ...env } : process.env;
+}
+
+/**
+ * Runs `<engine> <args>` to its end (argument array, no shell), bounded by `timeoutMs`, with
+ * `env` added to the engine's environment. Lines podman prints about systemd health-check
+ * timers (there is no systemd here) are left out of stderr.
  */
 export function engine(
   args: readonly string[],
-  options: { input?: string; timeoutMs?: number } = {},
+  options: { input?: string; timeoutMs?: number; env?: EngineEnv } = {},
 ): Promise<EngineResult> {
   const e = containerEngine();
   return new Promise((resolve, reject) => {
-    const child = spawn(e.name, [...e.global, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(e.name, [...e.global, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: engineEnv(options.env),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -112,12 +126,12 @@ export function containerName(tag: string): string {
 
 /**
  * `run --rm` of `image` with `runArgs` (options before the image) and `args` (the s3worker
- * command), to its end.
+ * command), to its end; `env` is added to the engine's environment (for `-e NAME`).
  */
 export function runImage(
   runArgs: readonly string[],
   args: readonly string[],
-  options: { image?: string; input?: string; timeoutMs?: number } = {},
+  options: { image?: string; input?: string; timeoutMs?: number; env?: EngineEnv } = {},
 ): Promise<EngineResult> {
   const e = containerEngine();
   return engine(
@@ -137,12 +151,15 @@ export interface StartedContainer {
   exited: Promise<number | null>;
 }
 
-/** Starts `image` in the background, named for this test and removed when it finishes. */
+/**
+ * Starts `image` in the background, named for this test and removed when it finishes; `env` is
+ * added to the engine's environment (for `-e NAME`).
+ */
 export function startImage(
   tag: string,
   runArgs: readonly string[],
   args: readonly string[],
-  options: { image?: string } = {},
+  options: { image?: string; env?: EngineEnv } = {},
 ): StartedContainer {
   const e = containerEngine();
   const name = containerName(tag);
@@ -158,7 +175,7 @@ export function startImage(
       options.image ?? IMAGE,
       ...args,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: engineEnv(options.env) },
   );
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
