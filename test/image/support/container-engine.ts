@@ -126,18 +126,44 @@ export function containerName(tag: string): string {
 
 /**
  * `run --rm` of `image` with `runArgs` (options before the image) and `args` (the s3worker
- * command), to its end; `env` is added to the engine's environment (for `-e NAME`).
+ * command), to its end; `env` is added to the engine's environment (for `-e NAME`), `network`
+ * replaces the host network.
  */
 export function runImage(
   runArgs: readonly string[],
   args: readonly string[],
-  options: { image?: string; input?: string; timeoutMs?: number; env?: EngineEnv } = {},
+  options: {
+    image?: string;
+    input?: string;
+    timeoutMs?: number;
+    env?: EngineEnv;
+    network?: string;
+  } = {},
 ): Promise<EngineResult> {
-  const e = containerEngine();
   return engine(
-    ['run', '--rm', '-i', ...e.runFlags, ...runArgs, options.image ?? IMAGE, ...args],
+    [
+      'run',
+      '--rm',
+      '-i',
+      ...runFlags(options.network),
+      ...runArgs,
+      options.image ?? IMAGE,
+      ...args,
+    ],
     options,
   );
+}
+
+/**
+ * The engine's `run` flags, with `network` (a `--network` value such as
+ * `ns:/run/netns/<name>`) in place of the host network when given.
+ */
+function runFlags(network: string | undefined): string[] {
+  const flags = [...containerEngine().runFlags];
+  if (network === undefined) return flags;
+  const at = flags.indexOf('--network');
+  if (at >= 0) flags.splice(at, 2);
+  return ['--network', network, ...flags];
 }
 
 /** A container started in the background (`run` without `--rm`, so its exit code stays). */
@@ -153,13 +179,13 @@ export interface StartedContainer {
 
 /**
  * Starts `image` in the background, named for this test and removed when it finishes; `env` is
- * added to the engine's environment (for `-e NAME`).
+ * added to the engine's environment (for `-e NAME`), `network` replaces the host network.
  */
 export function startImage(
   tag: string,
   runArgs: readonly string[],
   args: readonly string[],
-  options: { image?: string; env?: EngineEnv } = {},
+  options: { image?: string; env?: EngineEnv; network?: string } = {},
 ): StartedContainer {
   const e = containerEngine();
   const name = containerName(tag);
@@ -170,7 +196,7 @@ export function startImage(
       'run',
       '--name',
       name,
-      ...e.runFlags,
+      ...runFlags(options.network),
       ...runArgs,
       options.image ?? IMAGE,
       ...args,
