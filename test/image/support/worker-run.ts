@@ -72,3 +72,18 @@ export function logLines(output: string): Array<Record<string, unknown>> {
 export function logLine(output: string, msg: string): Record<string, unknown> | undefined {
   return logLines(output).find((l) => l.msg === msg);
 }
+
+/** The `summary` line every run ends with. */
+export interface RunSummary {
+  objects: { done: number; skipped: number; failed: number };
+  exitCode: number;
+  interrupted?: boolean;
+}
+
+/** The run's `summary` log line; throws with the output's tail when there is none. */
+export function summaryOf(output: string): RunSummary {
+  const line = logLine(output, 'summary');
+  if (!line)
+    throw new Error(`no summary log line in the container's output:\n${output.slice(-3000)}`);
+  return line as unknown as RunSummary;
+}
