@@ -8,11 +8,13 @@ import { getBytes, putObjects } from '../fixtures/stream-transform/harness.js';
 import { useTestBucket } from '../support/test-bucket.js';
 import { engine, startImage } from './support/container-engine.js';
 import {
+  gzipArgs,
   IMAGE_UID,
   keysFromEnvironment,
   logLine,
   readOnlyRoot,
   SCRATCH,
+  SMALL_PARTS,
   scratchFolder,
 } from './support/worker-run.js';
 
@@ -41,26 +43,11 @@ describe('the image on a read-only root filesystem', () => {
     const container = startImage(
       tag,
       [...readOnlyRoot(), ...volume, ...keys.flags],
-      [
-        'run',
-        'stream-transform',
+      gzipArgs(`s3://${bucket.name}/in/`, `s3://${bucket.name}/${output}/`, [
         '--endpoint',
         s3.endpoint,
-        '--input',
-        `s3://${bucket.name}/in/`,
-        '--output',
-        `s3://${bucket.name}/${output}/`,
-        '--transform',
-        'gzip',
-        '--gzip-level',
-        '1',
-        '--part-size',
-        '5MiB',
-        '--range-threshold',
-        '8MiB',
-        '--range-size',
-        '5MiB',
-      ],
+        ...SMALL_PARTS,
+      ]),
       { env: keys.env },
     );
     const code = await container.exited;

@@ -12,7 +12,13 @@ import {
   startImage,
   waitUntil,
 } from './support/container-engine.js';
-import { keysFromEnvironment, logLines, summaryOf } from './support/worker-run.js';
+import {
+  gzipArgs,
+  keysFromEnvironment,
+  logLines,
+  SMALL_PARTS,
+  summaryOf,
+} from './support/worker-run.js';
 
 const MiB = 1024 * 1024;
 const { s3 } = inject('servers');
@@ -51,27 +57,16 @@ describe('stopping the container (SIGTERM through tini)', () => {
     const container = startImage(
       tag,
       keys.flags,
-      [
-        'run',
-        'stream-transform',
+      gzipArgs(`s3://${bucket.name}/in/`, `s3://${bucket.name}/${output}/`, [
         '--endpoint',
         proxy.endpoint,
-        '--input',
-        `s3://${bucket.name}/in/`,
-        '--output',
-        `s3://${bucket.name}/${output}/`,
-        '--transform',
-        'gzip',
-        '--gzip-level',
-        '1',
         '--concurrency',
         '2',
-        '--part-size',
-        '5MiB',
         '--queue-size',
         '1',
+        ...SMALL_PARTS,
         ...extra,
-      ],
+      ]),
       { env: keys.env },
     );
     await waitUntil(

@@ -10,7 +10,13 @@ import { getBytes, listKeys, putObjects } from '../fixtures/stream-transform/har
 import { runCli, workerEnv } from '../support/run-cli.js';
 import { useTestBucket } from '../support/test-bucket.js';
 import { runImage } from './support/container-engine.js';
-import { keysFromEnvironment, logLine, logLines } from './support/worker-run.js';
+import {
+  gzipArgs,
+  keysFromEnvironment,
+  logLine,
+  logLines,
+  SMALL_PARTS,
+} from './support/worker-run.js';
 
 const MiB = 1024 * 1024;
 const { s3 } = inject('servers');
@@ -28,22 +34,8 @@ describe('stream-transform in the image, keys passed with -e NAME', () => {
       { key: 'raw/big.bin', body: randomBytes(12 * MiB) },
     ];
     await putObjects(bucket.admin, bucket.name, inputs);
-    const args = (output: string) => [
-      'run',
-      'stream-transform',
-      '--input',
-      `s3://${bucket.name}/raw/`,
-      '--output',
-      `s3://${bucket.name}/${output}/`,
-      '--transform',
-      'gzip',
-      '--part-size',
-      '5MiB',
-      '--range-threshold',
-      '8MiB',
-      '--range-size',
-      '5MiB',
-    ];
+    const args = (output: string) =>
+      gzipArgs(`s3://${bucket.name}/raw/`, `s3://${bucket.name}/${output}/`, SMALL_PARTS);
 
     const tmp = mkdtempSync(join(tmpdir(), 's3worker-image-local-'));
     let local: Awaited<ReturnType<typeof runCli>>;

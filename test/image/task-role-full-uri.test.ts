@@ -16,7 +16,7 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import type { PolicyDocument } from '../support/minio-admin.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 import { runImage } from './support/container-engine.js';
-import { IMAGE_UID, logLine, passByName } from './support/worker-run.js';
+import { gzipArgs, IMAGE_UID, logLine, passByName } from './support/worker-run.js';
 
 const MiB = 1024 * 1024;
 /** Where the task's token file is mounted (read-only) in the container. */
@@ -44,19 +44,6 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
     ...passByName(Object.keys(taskEnv())),
     '-v',
     `${tokenFile}:${TOKEN_PATH}:ro`,
-  ];
-  const transform = (input: string, output: string, extra: string[] = []) => [
-    'run',
-    'stream-transform',
-    '--input',
-    input,
-    '--output',
-    output,
-    '--transform',
-    'gzip',
-    '--gzip-level',
-    '1',
-    ...extra,
   ];
   /** Every secret the test handed out or knows: none may appear in the container's output. */
   const secrets = () => [
@@ -123,7 +110,7 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
     try {
       const run = await runImage(
         taskFlags(),
-        transform(`s3://${bucket.name}/in/`, `s3://${bucket.name}/out/`, [
+        gzipArgs(`s3://${bucket.name}/in/`, `s3://${bucket.name}/out/`, [
           '--endpoint',
           proxy.endpoint,
           '--part-size',
@@ -168,7 +155,7 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
   it('is denied a bucket outside the policy: exit AccessDenied, naming action and bucket', async () => {
     const run = await runImage(
       taskFlags(),
-      transform(`s3://${other.name}/in/`, `s3://${bucket.name}/out-denied/`, [
+      gzipArgs(`s3://${other.name}/in/`, `s3://${bucket.name}/out-denied/`, [
         '--endpoint',
         s3.endpoint,
       ]),

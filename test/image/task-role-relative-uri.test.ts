@@ -17,7 +17,7 @@ import {
 import { bucketReadWritePolicy } from '../support/minio-admin.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 import { runImage } from './support/container-engine.js';
-import { logLine, passByName } from './support/worker-run.js';
+import { gzipArgs, logLine, passByName } from './support/worker-run.js';
 
 /** Runs a program with an argument array (never a shell); resolves stdout, rejects with stderr. */
 function run(file: string, args: string[]): Promise<string> {
@@ -156,18 +156,8 @@ describe('the ECS task role in the image: relative URI at 169.254.170.2, in a ne
     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: endpoint.path,
     AWS_REGION: s3.region,
   });
-  const transform = (input: string, output: string) => [
-    'run',
-    'stream-transform',
-    '--input',
-    input,
-    '--output',
-    output,
-    '--transform',
-    'gzip',
-    '--endpoint',
-    `http://127.0.0.1:${s3Port}`,
-  ];
+  const transform = (input: string, output: string) =>
+    gzipArgs(input, output, ['--endpoint', `http://127.0.0.1:${s3Port}`]);
   const secrets = () =>
     role.minted.flatMap((c) => [c.accessKeyId, c.secretAccessKey, c.sessionToken]);
 

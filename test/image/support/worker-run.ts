@@ -87,3 +87,34 @@ export function summaryOf(output: string): RunSummary {
     throw new Error(`no summary log line in the container's output:\n${output.slice(-3000)}`);
   return line as unknown as RunSummary;
 }
+
+/**
+ * `run stream-transform` from `input` to `output` (s3:// URLs) with the gzip transform, then
+ * `extra` flags.
+ */
+export function gzipArgs(input: string, output: string, extra: readonly string[] = []): string[] {
+  return [
+    'run',
+    'stream-transform',
+    '--input',
+    input,
+    '--output',
+    output,
+    '--transform',
+    'gzip',
+    ...extra,
+  ];
+}
+
+/**
+ * Flags that put a test-sized object through the large-object paths: 5 MiB parts (the least S3
+ * takes), and ranged downloads from 8 MiB.
+ */
+export const SMALL_PARTS = [
+  '--part-size',
+  '5MiB',
+  '--range-threshold',
+  '8MiB',
+  '--range-size',
+  '5MiB',
+] as const;
