@@ -83,6 +83,26 @@ describe('db-backup and db-restore on MariaDB', () => {
     expect(await uploadsUnder(bucket.admin, bucket.name, prefix)).toEqual([]);
   });
 
+  it('--ssl-mode reaches the client: disable backs up the server without TLS, require refuses it and stores nothing', async () => {
+    const source = await newDatabase('dbb_tls');
+    const plain = await runCli(
+      backupArgs('tls-off/', `--database=${source}`, '--ssl-mode', 'disable'),
+      {
+        env: env(),
+      },
+    );
+    expect(plain.code, allOutput(plain)).toBe(ExitCode.Success);
+    expect((await backupsUnder(bucket.admin, bucket.name, 'tls-off/')).objects).toHaveLength(1);
+
+    const required = await runCli(
+      backupArgs('tls-on/', `--database=${source}`, '--ssl-mode', 'require'),
+      { env: env() },
+    );
+    expect(required.code, allOutput(required)).toBe(ExitCode.ObjectsFailed);
+    expect(allOutput(required)).toMatch(/SSL is required, but the server does not support it/);
+    expect((await backupsUnder(bucket.admin, bucket.name, 'tls-on/')).keys).toEqual([]);
+  });
+
   it('aborts the multipart upload already under way when mysqldump is killed mid-dump; the password was never on its command line nor in a named file', async () => {
     const source = await newDatabase('dbb_kill');
     await my.seed(source, STOPPED_MIB);

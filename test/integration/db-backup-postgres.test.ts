@@ -153,6 +153,20 @@ describe('db-backup and db-restore on PostgreSQL', () => {
     expect(await uploadsUnder(bucket.admin, bucket.name, prefix)).toEqual([]);
   });
 
+  it('--ssl-mode require wins over PGSSLMODE: against the test server, which has no TLS, nothing is stored', async () => {
+    const source = await newDatabase('dbb_tls');
+    const prefix = 'tls/';
+    const r = await runCli(backupArgs(prefix, `--database=${source}`, '--ssl-mode', 'require'), {
+      env: env({ PGSSLMODE: 'disable' }),
+    });
+    expect(r.code, allOutput(r)).toBe(ExitCode.ObjectsFailed);
+    expect(allOutput(r)).toMatch(/server does not support SSL, but SSL was required/);
+    expect(r.logs.find((l) => l.msg === 'db-backup starting')).toMatchObject({
+      sslMode: 'require',
+    });
+    expect((await backupsUnder(bucket.admin, bucket.name, prefix)).keys).toEqual([]);
+  });
+
   it('passes the password through a file: never on the dump tool command line, in its environment or in the logs', async () => {
     const source = await newDatabase('dbb_proc');
     await pg.seed(source, 1);

@@ -17,6 +17,7 @@ import {
 import { databaseBackupConfigSchema } from '../../src/jobs/db-backup/config.js';
 import { resolveConnection } from '../../src/jobs/db-backup/connection.js';
 import { DatabaseBackupJob } from '../../src/jobs/db-backup/database-backup-job.js';
+import { mysqlClientFlavor, mysqlTlsArgs } from '../../src/jobs/db-backup/engines/mysql.js';
 import { conninfoValue } from '../../src/jobs/db-backup/engines/postgres.js';
 import type { Manifest } from '../../src/jobs/db-backup/manifest.js';
 import { planRetention, staleOrphans } from '../../src/jobs/db-backup/retention.js';
@@ -266,6 +267,78 @@ describe('connections and secrets', () => {
       maintenanceDatabase: 'urldb',
     });
     expect(c.extraEnv.PGSSLMODE).toBe('require');
+  });
+
+  it('takes --ssl-mode and --ssl-root-cert over PGSSLMODE and the URL, and prefer when nobody says', async () => {
+    const pg = (extra: Record<string, unknown>, env: NodeJS.ProcessEnv) =>
+      resolveConnection(
+        databaseBackupConfigSchema.parse({
+          engine: 'postgres',
+          database: ['a'],
+          output: 's3://bkt/p/',
+          connectionUrlEnv: 'DB_URL',
+          ...extra,
+        }),
+        { DB_URL: 'postgresql://h/db?sslmode=require&sslrootcert=/url.pem', ...env },
+      );
+    const fromOptions = await pg(
+      { sslMode: 'verify-full', sslRootCert: '/ca.pem' },
+      { PGSSLMODE: 'disable' },
+    );
+    expect(fromOptions.extraEnv).toMatchObject({
+      PGSSLMODE: 'verify-full',
+      PGSSLROOTCERT: '/ca.pem',
+    });
+    expect((await pg({}, { PGSSLMODE: 'disable' })).extraEnv.PGSSLMODE).toBe('disable');
+    expect((await pg({}, {})).extraEnv).toMatchObject({
+      PGSSLMODE: 'require',
+      PGSSLROOTCERT: '/url.pem',
+    });
+    const plain = await resolveConnection(
+      databaseBackupConfigSchema.parse({
+        engine: 'postgres',
+        database: ['a'],
+        output: 's3://bkt/p/',
+      }),
+      {},
+    );
+    expect(plain.extraEnv.PGSSLMODE).toBe('prefer');
+    const mysql = await resolveConnection(
+      databaseRestoreConfigSchema.parse({ engine: 'mysql', input: 's3://bkt/p/', database: 'x' }),
+      {},
+    );
+    expect(mysql).toMatchObject({ sslMode: 'prefer' });
+    expect(mysql.sslRootCert).toBeUndefined();
+  });
+
+  it('gives each MySQL-family client the TLS flags of its own family', () => {
+    expect(mysqlClientFlavor('mariadb from 11.8.9-MariaDB, client 15.2 for debian-linux-gnu')).toBe(
+      'mariadb',
+    );
+    expect(
+      mysqlClientFlavor('mysql  Ver 15.1 Distrib 10.11.19-MariaDB, for debian-linux-gnu'),
+    ).toBe('mariadb');
+    expect(
+      mysqlClientFlavor('mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)'),
+    ).toBe('mysql');
+    // MariaDB: unchecked TLS falls back to plain; a checked one is required.
+    expect(mysqlTlsArgs('mariadb', 'disable', '/ca.pem')).toEqual(['--skip-ssl']);
+    expect(mysqlTlsArgs('mariadb', 'prefer')).toEqual(['--ssl', '--skip-ssl-verify-server-cert']);
+    for (const mode of ['require', 'verify-ca', 'verify-full'] as const) {
+      expect(mysqlTlsArgs('mariadb', mode, '/ca.pem')).toEqual([
+        '--ssl',
+        '--ssl-verify-server-cert',
+        '--ssl-ca=/ca.pem',
+      ]);
+    }
+    expect(mysqlTlsArgs('mysql', 'disable')).toEqual(['--ssl-mode=DISABLED']);
+    expect(mysqlTlsArgs('mysql', 'prefer')).toEqual(['--ssl-mode=PREFERRED']);
+    expect(mysqlTlsArgs('mysql', 'require')).toEqual(['--ssl-mode=REQUIRED']);
+    expect(mysqlTlsArgs('mysql', 'verify-ca', '/ca.pem')).toEqual([
+      '--ssl-mode=VERIFY_CA',
+      '--ssl-ca=/ca.pem',
+    ]);
+    expect(mysqlTlsArgs('mysql', 'verify-full')).toEqual(['--ssl-mode=VERIFY_IDENTITY']);
   });
 
   it('names the URL variable, never its value, when it is wrong', async () => {

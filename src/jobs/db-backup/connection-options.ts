@@ -4,6 +4,21 @@ import { z } from 'zod';
 export const ENGINES = ['postgres', 'mysql'] as const;
 export type EngineName = (typeof ENGINES)[number];
 
+/**
+ * How the database jobs use TLS to the server, as libpq's `sslmode` names it (MySQL and MariaDB
+ * clients get the matching flags: see `mysqlTlsArgs`).
+ */
+export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/**
+ * Default `sslMode`: TLS whenever the server offers it, as libpq and MySQL's own clients do by
+ * default. It does not check the server's certificate (a man in the middle is not stopped; use
+ * verify-full for that), and it still works with a server without TLS, where MariaDB 11.4+
+ * clients, which require TLS by default once a password is given, would refuse to connect.
+ */
+export const DEFAULT_SSL_MODE: SslMode = 'prefer';
+
 /** An environment variable name (letters, digits, underscore; not starting with a digit). */
 const envVarName = z
   .string()
@@ -51,6 +66,19 @@ export const connectionOptionsSchema = z.object({
     .optional()
     .describe(
       'Name of an environment variable holding a connection URL (postgres://user:password@host:port/db or mysql://...), e.g. one injected by ECS `secrets`. Its parts are used where the options above and the standard variables say nothing. Default: none.',
+    ),
+  sslMode: z
+    .enum(SSL_MODES)
+    .optional()
+    .describe(
+      `TLS to the database server: disable; prefer (TLS when the server offers it, its certificate not checked); require (TLS or fail); verify-ca (and the certificate must chain to --ssl-root-cert or, for MySQL/MariaDB, the system CAs); verify-full (and name the host). MySQL/MariaDB: mapped to the client's flags; MariaDB clients check the certificate and host name whenever TLS is required, so require and verify-ca act as verify-full there. Default: PGSSLMODE or the URL's sslmode for PostgreSQL, else ${DEFAULT_SSL_MODE}.`,
+    ),
+  sslRootCert: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'PEM file of the CA certificates that verify-ca and verify-full check the server certificate against, e.g. a cloud provider\'s bundle mounted into the container. PostgreSQL also takes "system" (the system CAs; libpq 16 or newer). Default: PGSSLROOTCERT or the URL\'s sslrootcert, else ~/.postgresql/root.crt (PostgreSQL) or the system CAs (MySQL/MariaDB).',
     ),
   pgBinDir: z
     .string()

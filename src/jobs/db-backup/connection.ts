@@ -1,6 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../../errors.js';
-import type { ConnectionOptions, EngineName } from './connection-options.js';
+import {
+  type ConnectionOptions,
+  DEFAULT_SSL_MODE,
+  type EngineName,
+  type SslMode,
+} from './connection-options.js';
 
 /** Where and as whom to connect, resolved once per run. Never logged whole: it holds the password. */
 export interface Connection {
@@ -14,8 +19,16 @@ export interface Connection {
   passfile?: string;
   /** The database to connect to for server-level queries (version, listing). */
   maintenanceDatabase?: string;
-  /** Other libpq settings from the URL (sslmode, ...), as `PG*` variables. */
+  /**
+   * Other libpq settings (sslmode, ...) from the options, the `PG*` variables and the URL, as
+   * `PG*` variables; PGSSLMODE always set (`--ssl-mode`, else PGSSLMODE or the URL's, else
+   * prefer).
+   */
   extraEnv: Record<string, string>;
+  /** MySQL/MariaDB: TLS to the server (`--ssl-mode`, else prefer). */
+  sslMode: SslMode;
+  /** MySQL/MariaDB: the CA certificates `verify-*` check against (`--ssl-root-cert`). */
+  sslRootCert?: string;
 }
 
 /** What may be logged about a connection (no password). */
@@ -27,6 +40,7 @@ export function describeConnection(c: Connection): Record<string, unknown> {
     user: c.user,
     passwordFrom:
       c.password !== undefined ? 'secret' : c.passfile !== undefined ? 'passfile' : 'none',
+    sslMode: c.engine === 'postgres' ? (c.extraEnv.PGSSLMODE ?? DEFAULT_SSL_MODE) : c.sslMode,
   };
 }
 
@@ -82,8 +96,16 @@ export async function resolveConnection(
       const name = LIBPQ_PARAM_ENV[param];
       if (name !== undefined && extraEnv[name] === undefined) extraEnv[name] = value;
     }
+    if (options.sslMode !== undefined) extraEnv.PGSSLMODE = options.sslMode;
+    if (options.sslRootCert !== undefined) extraEnv.PGSSLROOTCERT = options.sslRootCert;
+    extraEnv.PGSSLMODE ??= DEFAULT_SSL_MODE;
   }
-  const connection: Connection = { engine: options.engine, extraEnv };
+  const connection: Connection = {
+    engine: options.engine,
+    extraEnv,
+    sslMode: options.sslMode ?? DEFAULT_SSL_MODE,
+  };
+  if (!pg && options.sslRootCert !== undefined) connection.sslRootCert = options.sslRootCert;
   const host = options.host ?? nonEmpty(envHost) ?? url?.host;
   const user = options.user ?? nonEmpty(envUser) ?? url?.user;
   const maintenanceDatabase =

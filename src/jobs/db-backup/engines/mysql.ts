@@ -1,5 +1,6 @@
 import { ConfigError, ExitCode, S3WorkerError } from '../../../errors.js';
 import type { Connection } from '../connection.js';
+import type { SslMode } from '../connection-options.js';
 import type { SecretDir, SecretFile } from '../secret-dir.js';
 import { runTool, type ToolCommand } from '../tool-process.js';
 import { type DbVersion, mysqlClientProblem, parseMysqlVersion } from '../version-match.js';
@@ -13,6 +14,43 @@ export const MYSQL_SYSTEM_SCHEMAS = ['information_schema', 'performance_schema',
 export interface MysqlEngineOptions {
   /** The process environment (PATH, HOME). */
   env?: NodeJS.ProcessEnv;
+}
+
+/** Which client family a MySQL-protocol tool belongs to: their TLS flags differ. */
+export type MysqlClientFlavor = 'mysql' | 'mariadb';
+
+/** The family of a client from its `--version` output (MariaDB's always names itself). */
+export function mysqlClientFlavor(versionOutput: string): MysqlClientFlavor {
+  return /MariaDB/i.test(versionOutput) ? 'mariadb' : 'mysql';
+}
+
+const MYSQL_SSL_MODE: Record<SslMode, string> = {
+  disable: 'DISABLED',
+  prefer: 'PREFERRED',
+  require: 'REQUIRED',
+  'verify-ca': 'VERIFY_CA',
+  'verify-full': 'VERIFY_IDENTITY',
+};
+
+/**
+ * The command-line flags that give a client `mode`: MySQL's `--ssl-mode`; for MariaDB's
+ * clients, which have no such option, `--ssl` with or without `--ssl-verify-server-cert`. A
+ * MariaDB client that does not check the certificate falls back to a plain connection when the
+ * server offers no TLS, and one that checks it fails then: MariaDB has no "TLS required but
+ * unchecked", so require and verify-ca check the certificate and host name as verify-full does.
+ * Stated explicitly for every mode because the defaults moved: 11.4+ clients require TLS and
+ * check the certificate once a password is given, 10.x clients use no TLS unless asked.
+ */
+export function mysqlTlsArgs(
+  flavor: MysqlClientFlavor,
+  mode: SslMode,
+  rootCert?: string,
+): string[] {
+  const ca = rootCert !== undefined && mode !== 'disable' ? [`--ssl-ca=${rootCert}`] : [];
+  if (flavor === 'mysql') return [`--ssl-mode=${MYSQL_SSL_MODE[mode]}`, ...ca];
+  if (mode === 'disable') return ['--skip-ssl'];
+  if (mode === 'prefer') return ['--ssl', '--skip-ssl-verify-server-cert', ...ca];
+  return ['--ssl', '--ssl-verify-server-cert', ...ca];
 }
 
 /** `name` as a MySQL identifier: backquoted, inner backquotes doubled. */
@@ -41,14 +79,17 @@ function unescapeBatch(text: string): string {
  * MySQL and MariaDB: `mysqldump --single-transaction --routines --triggers --events` (or
  * `mariadb-dump`), `mysql` for restores. Host, port, user and password go to the tools in a
  * 0600 option file named by `--defaults-extra-file` (on Linux an unlinked file the tools
- * inherit, see `SecretFile`); a database name is passed after `--` (or
- * as `--database=NAME`), so a name such as `--help` stays a name.
+ * inherit, see `SecretFile`), TLS as flags after it (`mysqlTlsArgs`, by the client's family);
+ * a database name is passed after `--` (or as `--database=NAME`), so a name such as `--help`
+ * stays a name.
  */
 export class MysqlEngine implements DatabaseEngine {
   readonly name = 'mysql' as const;
   readonly #connection: Connection;
   readonly #optionFile: SecretFile;
   readonly #options: MysqlEngineOptions;
+  /** Each client program's family, from its `--version` (see `#version`). */
+  readonly #flavors = new Map<string, MysqlClientFlavor>();
 
   private constructor(connection: Connection, optionFile: SecretFile, options: MysqlEngineOptions) {
     this.#connection = connection;
@@ -102,23 +143,47 @@ export class MysqlEngine implements DatabaseEngine {
     });
   }
 
-  /** `mysql -N -B -e SQL` (no column names, tab-separated), with the option file first. */
-  #query(client: string, sql: string): ToolCommand {
-    return {
-      tool: 'mysql',
-      command: client,
-      // --defaults-extra-file must come first, or the client ignores it.
-      args: [`--defaults-extra-file=${this.#optionFile.path}`, '-N', '-B', '-e', sql],
-      env: this.#env(),
-      secretFd: this.#optionFile.fd,
-    };
+  /** `client --version`: what the version checks read, and the client's family, kept. */
+  async #version(client: string, signal: AbortSignal): Promise<string> {
+    const out = await runTool(
+      { tool: 'mysql', command: client, args: ['--version'], env: this.#env() },
+      { signal },
+    );
+    this.#flavors.set(client, mysqlClientFlavor(out));
+    return out;
+  }
+
+  /**
+   * The flags every connecting tool starts with: the option file (first, or the client ignores
+   * it), then TLS, whose flags depend on the client's family (`#version` read it).
+   */
+  #connectArgs(client: string): string[] {
+    const flavor = this.#flavors.get(client);
+    if (flavor === undefined) throw new Error(`internal: ${client} --version was never read`);
+    return [
+      `--defaults-extra-file=${this.#optionFile.path}`,
+      ...mysqlTlsArgs(flavor, this.#connection.sslMode, this.#connection.sslRootCert),
+    ];
+  }
+
+  /** `mysql -N -B -e SQL` (no column names, tab-separated): its output. */
+  #query(client: string, sql: string, signal: AbortSignal): Promise<string> {
+    return runTool(
+      {
+        tool: 'mysql',
+        command: client,
+        args: [...this.#connectArgs(client), '-N', '-B', '-e', sql],
+        env: this.#env(),
+        secretFd: this.#optionFile.fd,
+      },
+      { signal, secrets: this.secrets() },
+    );
   }
 
   async serverVersion(_database: string | undefined, signal: AbortSignal): Promise<DbVersion> {
-    const out = await runTool(this.#query(this.#tool('mariadb', 'mysql'), 'SELECT VERSION()'), {
-      signal,
-      secrets: this.secrets(),
-    });
+    const sql = this.#tool('mariadb', 'mysql');
+    if (!this.#flavors.has(sql)) await this.#version(sql, signal);
+    const out = await this.#query(sql, 'SELECT VERSION()', signal);
     const version = parseMysqlVersion(out);
     if (version === undefined) {
       throw new S3WorkerError(`cannot read the server version from ${JSON.stringify(out.trim())}`, {
@@ -132,10 +197,10 @@ export class MysqlEngine implements DatabaseEngine {
   async chooseClient(server: DbVersion, signal: AbortSignal): Promise<ClientTools> {
     const dump = this.#tool('mariadb-dump', 'mysqldump');
     const sql = this.#tool('mariadb', 'mysql');
-    const text = await runTool(
-      { tool: 'mysqldump', command: dump, args: ['--version'], env: this.#env() },
-      { signal },
-    );
+    const [text] = await Promise.all([
+      this.#version(dump, signal),
+      this.#flavors.has(sql) ? undefined : this.#version(sql, signal),
+    ]);
     const version = parseMysqlVersion(text);
     if (version === undefined) {
       throw new S3WorkerError(`cannot read the version of ${dump}`, {
@@ -156,10 +221,7 @@ export class MysqlEngine implements DatabaseEngine {
   }
 
   async listDatabases(tools: ClientTools, signal: AbortSignal): Promise<string[]> {
-    const out = await runTool(this.#query(tools.sql, 'SHOW DATABASES'), {
-      signal,
-      secrets: this.secrets(),
-    });
+    const out = await this.#query(tools.sql, 'SHOW DATABASES', signal);
     return out
       .split('\n')
       .filter((l) => l !== '')
@@ -177,7 +239,7 @@ export class MysqlEngine implements DatabaseEngine {
         tool: 'mysqldump',
         command: tools.dump,
         args: [
-          `--defaults-extra-file=${this.#optionFile.path}`,
+          ...this.#connectArgs(tools.dump),
           // One consistent snapshot of InnoDB tables without locking them.
           '--single-transaction',
           '--routines',
@@ -209,7 +271,7 @@ export class MysqlEngine implements DatabaseEngine {
       tool: 'mysql',
       command: tools.sql,
       args: [
-        `--defaults-extra-file=${this.#optionFile.path}`,
+        ...this.#connectArgs(tools.sql),
         '--default-character-set=utf8mb4',
         '--binary-mode',
         `--database=${database}`,
@@ -224,20 +286,15 @@ export class MysqlEngine implements DatabaseEngine {
     database: string,
     signal: AbortSignal,
   ): Promise<boolean> {
-    const out = await runTool(
-      this.#query(
-        tools.sql,
-        `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${mysqlLiteral(database)}`,
-      ),
-      { signal, secrets: this.secrets() },
+    const out = await this.#query(
+      tools.sql,
+      `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${mysqlLiteral(database)}`,
+      signal,
     );
     return out.trim() === '1';
   }
 
   async createDatabase(tools: ClientTools, database: string, signal: AbortSignal): Promise<void> {
-    await runTool(this.#query(tools.sql, `CREATE DATABASE ${mysqlIdent(database)}`), {
-      signal,
-      secrets: this.secrets(),
-    });
+    await this.#query(tools.sql, `CREATE DATABASE ${mysqlIdent(database)}`, signal);
   }
 }
