@@ -51,20 +51,33 @@ RUN image-files.sh runtime /rootfs
 
 # ---- clients: the database client programs the jobs run, and the libraries /rootfs lacks -----
 FROM rootfs AS clients
-# PostgreSQL: pg_dump refuses a server of a newer major, so the image carries trixie's 17 and
-# 18 from Debian's next release (PG_NEXT_SUITE: forky). That suite is pinned below trixie but
-# for postgresql-client-18 and the libpq5 it needs, so every other library stays trixie's. The
-# job picks the client of the server's own major, else the oldest newer one (docs/db-backup.md).
+# PostgreSQL: pg_dump refuses a server of a newer major, and a backup restores into a server of
+# its own major only when dumped by that major's client: a newer pg_dump's archive needs a
+# pg_restore as new, and pg_restore 17 and newer send SET transaction_timeout, which a server
+# before 17 refuses (docs/db-backup.md). So the image carries trixie's 17, 15 from the release
+# before (PG_PREV_SUITE: bookworm; Debian has no 16) and 18 from the next one (PG_NEXT_SUITE:
+# forky). Those suites are pinned below trixie but for their client package and, from forky,
+# the libpq5 every client loads (one libpq5, the newest; it serves the older majors), so every
+# other library stays trixie's. The job picks the client of the server's own major, else the
+# oldest newer one.
 # MariaDB: trixie's 11.8 (mariadb, mariadb-dump). Only these programs reach the image: not
 # Debian's perl wrappers, nor the rest of the packages.
+ARG PG_PREV_SUITE=bookworm
 ARG PG_NEXT_SUITE=forky
-RUN awk -v suite="${PG_NEXT_SUITE}" '/^$/ { exit } /^Suites:/ { $0 = "Suites: " suite } { print }' \
+RUN . /etc/os-release \
+ && sed "/^Suites:/ s/${VERSION_CODENAME}/${PG_PREV_SUITE}/g" /etc/apt/sources.list.d/debian.sources \
+      > /etc/apt/sources.list.d/prev.sources \
+ && for suite in "${PG_PREV_SUITE}" "${PG_PREV_SUITE}-updates" "${PG_PREV_SUITE}-security"; do \
+      printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n\nPackage: %s\nPin: release n=%s\nPin-Priority: 600\n\n' \
+        "$suite" postgresql-client-15 "$suite"; \
+    done > /etc/apt/preferences.d/prev \
+ && awk -v suite="${PG_NEXT_SUITE}" '/^$/ { exit } /^Suites:/ { $0 = "Suites: " suite } { print }' \
       /etc/apt/sources.list.d/debian.sources > /etc/apt/sources.list.d/next.sources \
  && printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n\nPackage: %s\nPin: release n=%s\nPin-Priority: 600\n' \
       "${PG_NEXT_SUITE}" 'postgresql-client-18 libpq5' "${PG_NEXT_SUITE}" > /etc/apt/preferences.d/next \
  && apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client-17 postgresql-client-18 \
-      mariadb-client
+ && apt-get install -y --no-install-recommends postgresql-client-15 postgresql-client-17 \
+      postgresql-client-18 mariadb-client
 RUN image-files.sh clients /rootfs /out
 
 # ---- core: stream-transform and ship-logs (every job but the database ones) ------------------

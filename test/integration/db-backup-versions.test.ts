@@ -175,6 +175,43 @@ describe('db-backup matches the PostgreSQL client to the server major', () => {
     expect(await pg18admin.fingerprint(upgraded)).toEqual(await pg15.fingerprint(db));
   });
 
+  it('refuses to restore a backup dumped by pg_dump 18 into the 15 server even with an 18 client, before the target is created: custom and plain both start with SET transaction_timeout', async () => {
+    const db = await newDatabase(pg15, 'dbb_v15tt');
+    for (const format of ['custom', 'plain']) {
+      const prefix = `v15tt-${format}/`;
+      const backup = await run(
+        pg15,
+        'db-backup',
+        prefix,
+        `--database=${db}`,
+        `--format=${format}`,
+        '--pg-bin-dir',
+        new18.binDir,
+      );
+      expect(backup.code, allOutput(backup)).toBe(ExitCode.Success);
+      const back = uniqueDatabaseName(`dbb_v15tt_${format}`);
+      created.push([pg15, back]);
+      const refused = await run(
+        pg15,
+        'db-restore',
+        prefix,
+        `--from-database=${db}`,
+        `--database=${back}`,
+        '--create-database',
+        '--pg-bin-dir',
+        new18.binDir,
+      );
+      expect(refused.code, allOutput(refused)).toBe(ExitCode.Config);
+      expect(allOutput(refused)).toMatch(
+        format === 'custom'
+          ? /dumped by pg_dump 18, and pg_restore 18 starts the restore with SET transaction_timeout, which the PostgreSQL 15\.\d+ server \(before 17\) rejects/
+          : /the SQL dump of pg_dump 18 starts the restore with SET transaction_timeout/,
+      );
+      expect(messages(refused)).not.toContain('restore starting');
+      expect(await pg15.exists(back)).toBe(false);
+    }
+  });
+
   it('--all-databases dumps every database of the 18 server but templates and the excluded ones, one object each', async () => {
     const a = await newDatabase(pg18admin, 'dbb_all_a', false);
     const b = await newDatabase(pg18admin, 'dbb_all_b', false);

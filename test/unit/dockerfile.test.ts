@@ -111,7 +111,7 @@ describe('Dockerfile', () => {
     expect(script).toMatch(/\['ci', '--omit=dev'/);
   });
 
-  it('lays out the runtime from tini and the PostgreSQL 17 and 18 and MariaDB clients, without recommends', () => {
+  it('lays out the runtime from tini and the PostgreSQL 15, 17 and 18 and MariaDB clients, without recommends', () => {
     expect(aptInstall(stage('rootfs').instructions)).toEqual(
       expect.arrayContaining(['--no-install-recommends', 'ca-certificates', 'tini']),
     );
@@ -123,6 +123,7 @@ describe('Dockerfile', () => {
     expect(aptInstall(stage('clients').instructions)).toEqual(
       expect.arrayContaining([
         '--no-install-recommends',
+        'postgresql-client-15',
         'postgresql-client-17',
         'postgresql-client-18',
         'mariadb-client',

@@ -93,3 +93,29 @@ export function mysqlClientProblem(client: DbVersion, server: DbVersion): string
   if (!older) return undefined;
   return `the ${client.flavor} client ${client.text} is older than the server ${server.text}`;
 }
+
+/** The PostgreSQL major that added `transaction_timeout`. */
+const TRANSACTION_TIMEOUT_MAJOR = 17;
+
+/**
+ * Why a PostgreSQL restore into `server` cannot work, or undefined. pg_dump and pg_restore 17
+ * and newer open every restore script with `SET transaction_timeout = 0` (pg_restore's fixed
+ * session settings, written whatever the target server; not an entry of the archive's table of
+ * contents), and a server before 17 rejects the unknown setting. A custom archive gets it from
+ * the pg_restore that applies it (`restoreToolMajor`), which must be at least as new as the
+ * pg_dump that wrote it; a plain SQL dump carries it in its text (`dumpToolMajor`).
+ */
+export function pgRestoreProblem(
+  server: DbVersion,
+  format: 'custom' | 'plain',
+  dumpToolMajor: number,
+  restoreToolMajor: number,
+): string | undefined {
+  if (server.major >= TRANSACTION_TIMEOUT_MAJOR) return undefined;
+  const setBy =
+    format === 'custom'
+      ? restoreToolMajor >= TRANSACTION_TIMEOUT_MAJOR && `pg_restore ${restoreToolMajor}`
+      : dumpToolMajor >= TRANSACTION_TIMEOUT_MAJOR && `the SQL dump of pg_dump ${dumpToolMajor}`;
+  if (setBy === false) return undefined;
+  return `the backup was dumped by pg_dump ${dumpToolMajor}, and ${setBy} starts the restore with SET transaction_timeout, which the PostgreSQL ${server.text} server (before ${TRANSACTION_TIMEOUT_MAJOR}) rejects`;
+}

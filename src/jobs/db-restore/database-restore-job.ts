@@ -14,6 +14,7 @@ import { manifestKeyOf, parseManifest } from '../db-backup/manifest.js';
 import { SecretDir } from '../db-backup/secret-dir.js';
 import { Sha256Meter } from '../db-backup/sha256-meter.js';
 import { maskSecrets, startTool, toolFailed } from '../db-backup/tool-process.js';
+import { pgRestoreProblem } from '../db-backup/version-match.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { decompressStage } from '../kit/compression.js';
@@ -130,6 +131,23 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
         },
         'database client chosen',
       );
+      const versionProblem =
+        engine.name === 'postgres' && m.kind === 'database'
+          ? pgRestoreProblem(server, m.dumpFormat, m.dumpToolMajor, tools.version.major)
+          : undefined;
+      if (versionProblem !== undefined) {
+        // Refused before the target is created or touched: the tool would fail at its first line.
+        throw new S3WorkerError(versionProblem, {
+          code: 'DB_VERSION_MISMATCH',
+          exitCode: ExitCode.Config,
+          context: {
+            serverVersion: server.text,
+            dumpToolVersion: m.dumpToolVersion,
+            clientVersion: tools.version.text,
+          },
+          hint: `restore it into a PostgreSQL 17 or newer server; into this one only by hand: ${m.dumpFormat === 'custom' ? 'write the script with pg_restore -f -, ' : ''}delete the SET transaction_timeout line near its top and apply it with psql. Back up a server before 17 with a client of its own major (the image has 15) so that its backups restore into it`,
+        });
+      }
       if (m.kind === 'database') await this.ensureTarget(ctx, engine, tools);
 
       // Pass 2: the same bytes (If-Match the verified ETag) into the restore tool.
