@@ -16,7 +16,10 @@ const MAX_AGE_MS = 3_000;
  * test machine. A verdict is due within --max-age plus this.
  */
 const CHECK_MS = 10_000;
-/** Parts of the object (5 MiB each), each acknowledged 700 ms after it was sent. */
+/**
+ * Parts of the object (5 MiB each), each acknowledged 1 s after it was sent: the upload outlasts
+ * the healthy checks (--max-age and one check more) with parts to spare on a slow machine.
+ */
 const PARTS = 16;
 
 interface Reading {
@@ -75,7 +78,7 @@ describe("the image's HEALTHCHECK, as the engine runs it", () => {
     let stalledAt: number | undefined;
     proxy.setRule((r) => {
       if (r.action !== 'UploadPart') return undefined;
-      if (phase === 'slow') return { kind: 'delay', ms: 700 };
+      if (phase === 'slow') return { kind: 'delay', ms: 1000 };
       stalledAt ??= Date.now();
       return { kind: 'stall' };
     });
