@@ -29,17 +29,10 @@ import { ExitCode } from '../../../src/errors.js';
 import type { PolicyDocument } from '../../../src/policy/policy-document.js';
 import { ensureBuilt, ROOT, runCli } from '../../../test/support/run-cli.js';
 import { adminClient, createTestBucket } from '../../../test/support/s3.js';
+import { MORE, MORE_NDJSON, PEOPLE, PEOPLE_RECORDS } from './samples.js';
 
 const exec = promisify(execFile);
 const EXAMPLE = join(ROOT, 'examples', 'custom-job');
-
-const PEOPLE = [
-  'name,city,quote',
-  'Ada,London,"Analytical, not numerical"',
-  'Grace,"New York","She said ""ship it"""',
-  '',
-].join('\n');
-const MORE = 'id;score\r\n1;9.5\r\n2;7\r\n';
 
 describe('examples/custom-job (csv-to-ndjson)', () => {
   const servers = inject('servers');
@@ -113,10 +106,7 @@ describe('examples/custom-job (csv-to-ndjson)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(lines).toEqual([
-      { name: 'Ada', city: 'London', quote: 'Analytical, not numerical' },
-      { name: 'Grace', city: 'New York', quote: 'She said "ship it"' },
-    ]);
+    expect(lines).toEqual(PEOPLE_RECORDS);
   });
 
   it('runs with --handler and its own --delimiter option, CRLF input, NDJSON content type', async () => {
@@ -139,7 +129,7 @@ describe('examples/custom-job (csv-to-ndjson)', () => {
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(ExitCode.Success);
     const out = await read('semi-out/more.ndjson');
     expect(out.type).toBe('application/x-ndjson');
-    expect(out.body.toString('utf8')).toBe('{"id":"1","score":"9.5"}\n{"id":"2","score":"7"}\n');
+    expect(out.body.toString('utf8')).toBe(MORE_NDJSON);
   });
 
   it('gets its least-privilege policy from `s3worker policy` like a built-in job', async () => {
