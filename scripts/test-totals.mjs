@@ -27,4 +27,6 @@ for (const file of files) {
   failed += failedHere;
   passed += report.numPassedTests ?? 0;
 }
-process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.stdout.write(
+  `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
+);
