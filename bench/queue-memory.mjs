@@ -211,6 +211,12 @@ async function main() {
       rssAtEnd: { events: end.settled, rss: formatSize(end.rss) },
       rssMaxAfterWarmUp: formatSize(Math.max(...later.map((s) => s.rss))),
       rssGrowthMiB: Number(((end.rss - afterWarmUp.rss) / MiB).toFixed(1)),
+      // The shape: RSS at each tenth of the events (a leak climbs to the end; a heap that
+      // settles stops climbing).
+      rssMiBByTenth: Array.from({ length: 10 }, (_, i) => {
+        const at = kept.find((s) => s.settled >= ((i + 1) * events) / 10) ?? end;
+        return [at.settled, Number((at.rss / MiB).toFixed(1))];
+      }),
       samples: kept.length,
       outputKeyClaimsAtEnd: finished?.outputKeyClaims,
     };
