@@ -65,9 +65,25 @@ function range(from: number, to: number, step: number): number[] {
 const dockerfile = DockerfileParser.parse(
   readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'),
 );
-const runtimeStage = dockerfile
-  .getInstructions()
-  .slice(dockerfile.getInstructions().findLastIndex((i) => i.getKeyword() === 'FROM'));
+/**
+ * The instructions of the image users run (the last stage), with those of the stages it is
+ * built FROM (`FROM core AS default` inherits core's USER and VOLUME), oldest first.
+ */
+const runtimeStage = (() => {
+  const all = dockerfile.getInstructions();
+  const starts = all.flatMap((ins, at) => (ins.getKeyword() === 'FROM' ? [at] : []));
+  const stages = starts.map((start, n) => {
+    const args = all[start]!.getArguments().map((a) => a.getValue());
+    return { base: args[0], name: args[2], body: all.slice(start, starts[n + 1] ?? all.length) };
+  });
+  const chain: (typeof stages)[number][] = [];
+  for (let stage = stages.at(-1); stage; ) {
+    chain.unshift(stage);
+    const base = stage.base;
+    stage = stages.find((s) => s.name !== undefined && s.name === base);
+  }
+  return chain.flatMap((s) => s.body);
+})();
 
 /**
  * Each task definition: its file, its job, and the secrets that job reads (names injected by
