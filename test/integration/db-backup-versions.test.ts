@@ -11,33 +11,31 @@ import {
 } from '../fixtures/db-backup/backup-harness.js';
 import { PgAdmin, uniqueDatabaseName } from '../fixtures/db-backup/sql-harness.js';
 import { runCli, workerEnv } from '../support/run-cli.js';
-import { readServicesEnvFile } from '../support/servers.js';
+import type { Pg18Server } from '../support/servers.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
 const servers = inject('servers');
 
 /**
- * The second PostgreSQL major that scripts/test-services.sh starts (18), and its client tools:
- * from PG18_PORT/PG18_BIN_DIR, the services env file, or where the script puts them.
+ * The second PostgreSQL major (18) and its client programs, from whichever source the servers
+ * came: scripts/test-services.sh, Testcontainers, or PG18_PORT and PG18_BIN_DIR in the
+ * environment.
  */
-function pg18(): { port: number; binDir: string } {
-  const env = process.env.PG18_PORT ? process.env : (readServicesEnvFile() ?? {});
-  const servicesDir =
-    process.env.S3WORKER_SERVICES_DIR ?? join(process.env.TMPDIR ?? tmpdir(), 's3worker-services');
-  const binDir =
-    env.PG18_BIN_DIR ?? join(servicesDir, 'pg18-install/embedded_postgres/pginstall/bin');
-  if (!existsSync(join(binDir, 'pg_dump'))) {
+function pg18(): Pg18Server {
+  const server = servers.postgres18;
+  if (!server || !existsSync(join(server.binDir, 'pg_dump'))) {
     throw new Error(
-      'no PostgreSQL 18 test server: run scripts/test-services.sh start (or start-pg18), or set PG18_PORT and PG18_BIN_DIR',
+      server
+        ? `no PostgreSQL 18 client programs in ${server.binDir} (PG18_BIN_DIR)`
+        : 'no PostgreSQL 18 test server: run scripts/test-services.sh start (or start-pg18), or set PG18_PORT and PG18_BIN_DIR',
     );
   }
-  return { port: Number(env.PG18_PORT ?? process.env.S3WORKER_PG18_PORT ?? 25433), binDir };
+  return server;
 }
 
 const new18 = pg18();
 const pg15 = new PgAdmin(servers.postgres);
-// The 18 server has only the default databases: its admin connects to `postgres`.
-const pg18admin = new PgAdmin({ ...servers.postgres, port: new18.port, database: 'postgres' });
+const pg18admin = new PgAdmin(new18);
 const bucket = useTestBucket(servers.s3, 'dbb-ver');
 
 let tmp: string;

@@ -68,7 +68,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   await checkServers(servers);
   console.error(
-    `[integration servers] from ${servers.source}: S3 ${servers.s3.endpoint}, PostgreSQL ${servers.postgres.host}:${servers.postgres.port}, MariaDB ${servers.mysql.host}:${servers.mysql.port}, SQS ${servers.sqs.endpoint}`,
+    `[integration servers] from ${servers.source}: S3 ${servers.s3.endpoint}, PostgreSQL ${servers.postgres.host}:${servers.postgres.port}${servers.postgres18 ? `, PostgreSQL 18 ${servers.postgres18.host}:${servers.postgres18.port}` : ''}, MariaDB ${servers.mysql.host}:${servers.mysql.port}, SQS ${servers.sqs.endpoint}`,
   );
   project.provide('servers', servers);
   return stop;

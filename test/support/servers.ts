@@ -22,6 +22,14 @@ export interface SqlServer {
   database: string;
 }
 
+/**
+ * The newer PostgreSQL major (18) the db-backup version tests need beside `postgres` (15), and
+ * where this machine has its client programs (pg_dump, pg_restore, psql of 18).
+ */
+export interface Pg18Server extends SqlServer {
+  binDir: string;
+}
+
 /** The SQS server (ElasticMQ) the queue-mode tests talk to; it accepts any credentials. */
 export interface SqsServer {
   endpoint: string;
@@ -33,6 +41,8 @@ export interface TestServers {
   source: 'environment' | 'services-script' | 'testcontainers';
   s3: S3Server;
   postgres: SqlServer;
+  /** Absent where the environment names none (PG18_PORT unset). */
+  postgres18?: Pg18Server;
   mysql: SqlServer;
   sqs: SqsServer;
 }
@@ -40,7 +50,7 @@ export interface TestServers {
 export type Env = Record<string, string | undefined>;
 
 const SCRIPT_HINT =
-  'start local servers with `scripts/test-services.sh start` (no Docker needed), or run a Docker engine so Testcontainers can start them, or set S3_ENDPOINT/S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY, PGHOST/PGPORT/PGUSER/PGPASSWORD, MYSQL_HOST/MYSQL_PORT/MYSQL_USER/MYSQL_PASSWORD and SQS_ENDPOINT';
+  'start local servers with `scripts/test-services.sh start` (no Docker needed), or run a Docker engine so Testcontainers can start them, or set S3_ENDPOINT/S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY, PGHOST/PGPORT/PGUSER/PGPASSWORD, MYSQL_HOST/MYSQL_PORT/MYSQL_USER/MYSQL_PASSWORD and SQS_ENDPOINT (and PG18_PORT/PG18_BIN_DIR for the PostgreSQL 18 tests)';
 
 /** The env file scripts/test-services.sh writes, parsed; undefined when it has not run. */
 export function readServicesEnvFile(env: Env = process.env): Env | undefined {
@@ -70,6 +80,8 @@ export function serversFromEnv(env: Env): Omit<TestServers, 'source'> | undefine
     'MYSQL_USER',
     'MYSQL_PASSWORD',
     'SQS_ENDPOINT',
+    // PostgreSQL 18 is optional, but its port without its client programs is of no use.
+    ...(env.PG18_PORT ? ['PG18_BIN_DIR'] : []),
   ].filter((k) => !env[k]);
   if (missing.length > 0) {
     throw new Error(
@@ -93,6 +105,19 @@ export function serversFromEnv(env: Env): Omit<TestServers, 'source'> | undefine
       password: env.PGPASSWORD!,
       database: env.PGDATABASE ?? 'postgres',
     },
+    ...(env.PG18_PORT
+      ? {
+          postgres18: {
+            host: env.PGHOST!,
+            port: Number(env.PG18_PORT),
+            user: env.PGUSER!,
+            password: env.PGPASSWORD!,
+            // Only the default databases are there: its admin connects to `postgres`.
+            database: 'postgres',
+            binDir: env.PG18_BIN_DIR!,
+          },
+        }
+      : {}),
     mysql: {
       host: env.MYSQL_HOST!,
       port: Number(env.MYSQL_PORT),
@@ -166,6 +191,15 @@ export async function checkServers(servers: Omit<TestServers, 'source'>): Promis
         `PostgreSQL at ${servers.postgres.host}:${servers.postgres.port} is not answering: ${describe(err)}`,
       );
     }),
+    ...(servers.postgres18
+      ? [
+          probeTcp(servers.postgres18.host, servers.postgres18.port).catch((err: Error) => {
+            problems.push(
+              `PostgreSQL 18 at ${servers.postgres18!.host}:${servers.postgres18!.port} is not answering: ${describe(err)}`,
+            );
+          }),
+        ]
+      : []),
     probeTcp(servers.mysql.host, servers.mysql.port).catch((err: Error) => {
       problems.push(
         `MariaDB at ${servers.mysql.host}:${servers.mysql.port} is not answering: ${describe(err)}`,

@@ -58,6 +58,36 @@ describe('choosing the integration test servers', () => {
     );
   });
 
+  it('carries PostgreSQL 18 with its client programs when PG18_PORT is set, and refuses it without PG18_BIN_DIR', () => {
+    const env = {
+      S3_ENDPOINT: 'http://127.0.0.1:1',
+      S3_ACCESS_KEY_ID: 'k',
+      S3_SECRET_ACCESS_KEY: 's',
+      PGHOST: '127.0.0.1',
+      PGPORT: '2',
+      PGUSER: 'u',
+      PGPASSWORD: 'p',
+      PGDATABASE: 'd',
+      MYSQL_HOST: '127.0.0.1',
+      MYSQL_PORT: '3',
+      MYSQL_USER: 'u',
+      MYSQL_PASSWORD: 'p',
+      SQS_ENDPOINT: 'http://127.0.0.1:4',
+    };
+    expect(serversFromEnv(env)?.postgres18).toBeUndefined();
+    expect(
+      serversFromEnv({ ...env, PG18_PORT: '5', PG18_BIN_DIR: '/pg18/bin' })?.postgres18,
+    ).toEqual({
+      host: '127.0.0.1',
+      port: 5,
+      user: 'u',
+      password: 'p',
+      database: 'postgres',
+      binDir: '/pg18/bin',
+    });
+    expect(() => serversFromEnv({ ...env, PG18_PORT: '5' })).toThrow(/PG18_BIN_DIR is not/);
+  });
+
   it('uses no environment servers when S3_ENDPOINT is unset', () => {
     expect(serversFromEnv({ PGHOST: 'h' })).toBeUndefined();
   });
