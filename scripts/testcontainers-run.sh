@@ -3,8 +3,10 @@
 # the path `npm test` takes on a machine with a Docker engine, proven on one without. CI runs it
 # after scripts/test-images.sh has made the pinned images (stand-ins where they cannot be pulled).
 #
-#   scripts/testcontainers-run.sh [vitest file filters...]   (default: test/integration and
-#                                                             the examples' tests)
+#   scripts/testcontainers-run.sh [vitest file filters...]   the files below, or those named
+#   scripts/testcontainers-run.sh --all                      the whole suite (12 min on 2
+#                                                             busy cores, where the files
+#                                                             below take 5)
 #
 # It starts `podman system service` on a socket of its own, with a containers.conf of runc and
 # explicit ulimits (what podman needs on this machine kind, as in scripts/build-image.sh), and
@@ -25,8 +27,44 @@ log() { printf '[testcontainers-run] %s\n' "$*" >&2; }
 die() { printf '[testcontainers-run] error: %s\n' "$*" >&2; exit 1; }
 
 command -v podman >/dev/null || die "podman is needed (scripts/build-image.sh installs it)"
+# The files the server source changes most, each server and client tool at least once: S3
+# (MinIO; mc for users, policies and STS), PostgreSQL 15 and 18 (with 18's client programs),
+# MariaDB, SQS (ElasticMQ).
+SUBSET=(
+  test/integration/harness-s3.test.ts
+  test/integration/harness-minio-admin.test.ts
+  test/integration/transfer.test.ts
+  test/integration/direct-requests.test.ts
+  test/integration/stream-transform.test.ts
+  test/integration/no-silent-skips.test.ts
+  test/integration/credentials-container.test.ts
+  test/integration/credentials-relative-uri.test.ts
+  test/integration/policy-check.test.ts
+  test/integration/doctor.test.ts
+  test/integration/harness-sql.test.ts
+  test/integration/db-backup-postgres.test.ts
+  test/integration/db-backup-versions.test.ts
+  test/integration/db-backup-mysql.test.ts
+  test/integration/doctor-queue.test.ts
+  test/integration/stream-transform-queue.test.ts
+  examples/custom-job/test/csv-to-ndjson.test.ts
+)
+# Tests left out on this path, each for a reason the path itself makes (a regular expression
+# over the test's name; vitest reports them as skipped).
+EXCLUDED=(
+  # A container's server sees its clients at the container network's gateway (10.88.0.1 under
+  # podman, 172.17.0.1 under Docker), never at 127.0.0.1: aws:SourceIp cannot be proven against
+  # the loopback address there, only with the script's servers.
+  '--source-ip: MinIO accepts the aws:SourceIp policy'
+)
 files=("$@")
-((${#files[@]} > 0)) || files=(test/integration examples)
+if ((${#files[@]} == 0)); then
+  files=("${SUBSET[@]}")
+elif [[ ${files[0]} == --all ]]; then
+  files=()
+fi
+exclude="$(IFS='|'; printf '%s' "${EXCLUDED[*]}")"
+for name in "${EXCLUDED[@]}"; do log "left out on this path: $name"; done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/s3worker-testcontainers.XXXXXX")"
 run_id="tc-$(date +%s)-$$"
@@ -85,7 +123,8 @@ env -u S3_ENDPOINT \
   TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 \
   S3WORKER_SERVICES_DIR="$work/no-services" \
   S3WORKER_TEST_RUN="$run_id" \
-  npx vitest run --config vitest.testcontainers.config.ts "${files[@]}" 2>&1 | tee "$work/vitest.log" || status=$?
+  npx vitest run --config vitest.testcontainers.config.ts --testNamePattern "^(?!.*(${exclude}))" \
+  ${files[@]+"${files[@]}"} 2>&1 | tee "$work/vitest.log" || status=$?
 log "vitest finished in $((SECONDS - start)) s (exit $status)"
 if ! grep -q '^\[integration servers\] from testcontainers' "$work/vitest.log"; then
   log "the test setup did not say it took its servers from testcontainers"
