@@ -35,7 +35,6 @@ import {
 import { inShard, resolveShard } from './shard.js';
 import { OWN_FOLDER, type SourceEntry, type SourceObject } from './source-object.js';
 
-/** The state of one `run()`: counters, the loop, the report. Kept apart so the job class stays a plain template. */
 /** What a run asks of its job: the hooks a subclass of `ObjectTransformJob` may override. */
 export interface ObjectTransformHooks {
   readonly config: StreamTransformConfig;
@@ -47,6 +46,7 @@ export interface ObjectTransformHooks {
   contentType(object: SourceObject, outputKey: string): string;
 }
 
+/** The state of one `run()`: counters, the loop, the report. Kept apart so the job class stays a plain template. */
 export class ObjectTransformRun {
   private readonly config: StreamTransformConfig;
   private readonly report: FailureReport;
