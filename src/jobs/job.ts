@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { TransferSettings } from '../config/transfer-options.js';
 import type { Transfer } from '../transfer/transfer.js';
+import type { JobMetric } from './job-metrics.js';
 import type { Permission } from './permissions.js';
+import type { TaskMetadata } from './task-metadata.js';
 
 /** Counts a job reports while it runs; the runtime turns them into progress lines and the summary. */
 export interface ProgressReporter {
@@ -28,6 +30,12 @@ export interface ProgressReporter {
    * sections never count as progress. Optional for reporters that have no use for it.
    */
   addHealthSignals?(signals: HealthSignals): void;
+  /**
+   * Adds the job's own metrics to the run's metric lines (CloudWatch Embedded Metric Format,
+   * see docs/metrics.md), beside the runtime's (bytes, objects, retries). Each is read at every
+   * metric line. Optional for reporters that have no use for it.
+   */
+  addMetrics?(metrics: readonly JobMetric[]): void;
 }
 
 /**
@@ -82,6 +90,11 @@ export interface JobContext<C> {
   tmpDir: string;
   /** Unique id of this run, also written into logs and reports. */
   runId: string;
+  /**
+   * The ECS task and container the run is in (read once at start), for keys, manifests and
+   * the user metadata of written objects; only `hostname` outside ECS.
+   */
+  task: TaskMetadata;
 }
 
 /** What `run()` returns: the runtime derives the exit code and the summary from it. */

@@ -1,4 +1,5 @@
 import type { HealthSignals, ProgressReporter } from '../jobs/job.js';
+import type { JobMetric } from '../jobs/job-metrics.js';
 
 /** Counts at one moment, with the rate and ETA derived from them. */
 export interface ProgressSnapshot {
@@ -29,6 +30,7 @@ export class ProgressTracker implements ProgressReporter {
   readonly #outcomes = { done: 0, skipped: 0, failed: 0 };
   readonly #sections = new Map<string, () => Record<string, unknown>>();
   readonly #healthSignals: HealthSignals[] = [];
+  readonly #metrics: JobMetric[] = [];
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -58,6 +60,15 @@ export class ProgressTracker implements ProgressReporter {
 
   addHealthSignals(signals: HealthSignals): void {
     this.#healthSignals.push(signals);
+  }
+
+  addMetrics(metrics: readonly JobMetric[]): void {
+    this.#metrics.push(...metrics);
+  }
+
+  /** The job's own metrics, in the order added (read by `RunMetrics`). */
+  get metrics(): readonly JobMetric[] {
+    return this.#metrics;
   }
 
   /** The job's health signals, in the order added (read by `ProgressMark`). */

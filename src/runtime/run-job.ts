@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { RuntimeOptions } from '../config/runtime-options.js';
 import type { TransferSettings } from '../config/transfer-options.js';
@@ -182,6 +183,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       progress: tracker,
       tmpDir: options.tmpDir,
       runId,
+      task: { ecs: false, hostname: hostname() },
     };
     outcome = await runLifecycle(job, ctx, log);
   } catch (error) {
