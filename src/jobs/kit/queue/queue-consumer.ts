@@ -110,6 +110,8 @@ interface HeldMessage {
   aborted: boolean;
   /** When its visibility was last set (receipt or heartbeat), ms since the epoch. */
   extendedAt: number;
+  /** Its SentTimestamp, ms since the epoch; undefined when SQS did not give it. */
+  sentAt: number | undefined;
 }
 
 interface HandleEntry {
@@ -150,6 +152,8 @@ export class QueueConsumer<T> {
   /** Until when the last failed message may still come back to a receive, ms since the epoch. */
   #failedUntil = 0;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** The largest age at receipt of a message received since `takeOldestMessageAgeMs`, ms. */
+  #oldestReceivedAgeMs = 0;
   #lastActivity = Date.now();
   #stopped = false;
   #closing: Promise<void> | undefined;
@@ -196,6 +200,23 @@ export class QueueConsumer<T> {
   /** A copy of the counts. */
   stats(): QueueStats {
     return { ...this.#stats, inFlight: this.#held.size };
+  }
+
+  /**
+   * The age of the oldest message this worker took, ms, and the start of a new interval: the
+   * largest of `now − SentTimestamp` over the messages held now (received, not yet deleted or
+   * handed back) and of the age at receipt of every message received since the previous call
+   * (poison, discarded and handed-back ones included). 0 when nothing is held and nothing arrived
+   * since. One call per metric line (`OldestMessageAgeSeconds`): a message received and deleted
+   * between two lines still shows in the next one.
+   */
+  takeOldestMessageAgeMs(now = Date.now()): number {
+    let oldest = this.#oldestReceivedAgeMs;
+    this.#oldestReceivedAgeMs = 0;
+    for (const message of this.#held) {
+      if (message.sentAt !== undefined) oldest = Math.max(oldest, now - message.sentAt);
+    }
+    return Math.max(0, oldest);
   }
 
   /**
@@ -411,13 +432,8 @@ export class QueueConsumer<T> {
     const now = Date.now();
     const id = message.MessageId ?? '';
     const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
-    const sent = Number(message.Attributes?.SentTimestamp ?? Number.NaN);
-    this.#stats.received++;
+    const sentAt = this.#received(message, now);
     this.#lastActivity = now;
-    if (Number.isFinite(sent)) {
-      const age = Math.max(0, now - sent);
-      this.#stats.oldestMessageAgeMs = Math.max(this.#stats.oldestMessageAgeMs ?? 0, age);
-    }
     const held: HeldMessage = {
       id,
       receiptHandle: message.ReceiptHandle ?? '',
@@ -425,6 +441,7 @@ export class QueueConsumer<T> {
       failed: false,
       aborted: false,
       extendedAt: now,
+      sentAt,
     };
     const parsed = parse({ id, body: message.Body ?? '' });
     if (parsed.kind === 'poison') {
@@ -459,6 +476,17 @@ export class QueueConsumer<T> {
         },
       };
     });
+  }
+
+  /** Counts a received message and its age; returns its SentTimestamp (ms since the epoch). */
+  #received(message: Message, now: number): number | undefined {
+    this.#stats.received++;
+    const sent = Number(message.Attributes?.SentTimestamp ?? Number.NaN);
+    if (!Number.isFinite(sent)) return undefined;
+    const age = Math.max(0, now - sent);
+    this.#stats.oldestMessageAgeMs = Math.max(this.#stats.oldestMessageAgeMs ?? 0, age);
+    this.#oldestReceivedAgeMs = Math.max(this.#oldestReceivedAgeMs, age);
+    return sent;
   }
 
   #settle(message: HeldMessage, outcome: ItemOutcome): void {
@@ -504,7 +532,8 @@ export class QueueConsumer<T> {
 
   async #handBack(receiving: Promise<Message[] | undefined>): Promise<void> {
     const late = await receiving.catch(() => undefined);
-    this.#stats.received += late?.length ?? 0;
+    const now = Date.now();
+    for (const message of late ?? []) this.#received(message, now);
     await Promise.all(
       (late ?? []).map(async (message) => {
         const result = await this.#visibility.add({

@@ -9,6 +9,7 @@ import {
   QueueConsumer,
   type QueueStats,
 } from '../../kit/queue/queue-consumer.js';
+import { queueMetrics } from '../../kit/queue/queue-metrics.js';
 import type { QueueOptions } from '../../kit/queue/queue-options.js';
 import { parseQueueUrl } from '../../kit/queue/queue-url.js';
 import { type ObjectCreatedEvent, parseS3EventMessage } from '../../kit/queue/s3-event-message.js';
@@ -70,7 +71,10 @@ export class QueueSource {
     this.#input = input;
   }
 
-  /** Connects to the queue (GetQueueAttributes); adds the `queue` section and health signals. */
+  /**
+   * Connects to the queue (GetQueueAttributes); adds the `queue` section, the queue metrics
+   * (`queueMetrics`) and health signals.
+   */
   static async open(options: QueueSourceOptions): Promise<QueueSource> {
     const { config, ctx } = options;
     const queue = parseQueueUrl(config.queue);
@@ -94,6 +98,7 @@ export class QueueSource {
       throw err;
     }
     ctx.progress.addSection?.('queue', () => ({ ...consumer.stats() }));
+    ctx.progress.addMetrics?.(queueMetrics(consumer));
     // The health check: a deleted message is settled work; answered polls show the worker
     // alive only while no message it took waits for an outcome.
     ctx.progress.addHealthSignals?.({
