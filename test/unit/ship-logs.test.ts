@@ -7,13 +7,13 @@ import { policyCommand } from '../../src/cli/commands/policy.js';
 import { ExitCode } from '../../src/errors.js';
 import { shipLogsConfigProblems, shipLogsConfigSchema } from '../../src/jobs/ship-logs/config.js';
 import { expandGlobs } from '../../src/jobs/ship-logs/glob-paths.js';
-import { keyFields, type TaskMetadata } from '../../src/jobs/ship-logs/key-fields.js';
+import { keyFields, type ShipperTask, shipperTask } from '../../src/jobs/ship-logs/key-fields.js';
 import { countLines, LineSplitter, ReadBuffer } from '../../src/jobs/ship-logs/line-splitter.js';
 import { OpenBatch } from '../../src/jobs/ship-logs/open-batch.js';
 import { toNdjson } from '../../src/jobs/ship-logs/record-format.js';
 import type { PolicyDocument } from '../../src/policy/policy-document.js';
 
-const task: TaskMetadata = {
+const task: ShipperTask = {
   hostname: 'host-1',
   cluster: 'prod',
   family: 'web',
@@ -181,6 +181,36 @@ describe('ship-logs records and keys', () => {
       seq: '0000000042',
       ext: '.log.gz',
     });
+  });
+
+  it('takes the task from the run: outside ECS cluster and family are none and the task id is the host name', () => {
+    const local = shipperTask({ ecs: false, hostname: 'box-7' });
+    expect(local).toEqual({
+      ecs: false,
+      hostname: 'box-7',
+      cluster: 'none',
+      family: 'none',
+      taskId: 'box-7',
+    });
+    expect(keyFields(local, { seq: 1, openedAt: new Date(0), ext: '.log' })).toMatchObject({
+      hostname: 'box-7',
+      cluster: 'none',
+      family: 'none',
+      taskId: 'box-7',
+    });
+    // Outside ECS the records carry the host name only.
+    const record = JSON.parse(toNdjson(Buffer.from('x\n'), '-', local, new Date(0)).toString());
+    expect(Object.keys(record)).toEqual(['timestamp', 'file', 'message', 'hostname']);
+    const ecs = shipperTask({
+      ecs: true,
+      hostname: 'ip-10-0-0-1',
+      cluster: 'prod',
+      clusterArn: 'arn:aws:ecs:eu-west-1:123456789012:cluster/prod',
+      taskId: '0123456789abcdef',
+      family: 'web-app',
+      revision: '7',
+    });
+    expect(ecs).toMatchObject({ cluster: 'prod', family: 'web-app', taskId: '0123456789abcdef' });
   });
 });
 

@@ -4,7 +4,7 @@ import { Job, type JobContext, type JobResult } from '../job.js';
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import type { Permission } from '../permissions.js';
 import { type ShipLogsConfig, shipLogsConfigProblems, shipLogsConfigSchema } from './config.js';
-import type { TaskMetadata } from './key-fields.js';
+import type { ShipperTask } from './key-fields.js';
 import { toNdjson } from './record-format.js';
 import { batchContentHeaders, ShipLogsRun } from './ship-logs-run.js';
 
@@ -69,9 +69,11 @@ export class LogShipperJob extends Job<ShipLogsConfig> {
    * The records of one chunk of complete lines in `--format ndjson`: each line as a JSON
    * object with timestamp, file, message and task metadata. Override to add fields or parse
    * the line; return complete records, each ending with `\n`. `lines` is a view of the read
-   * buffer, valid during this call only (the next read reuses it): copy what you keep.
+   * buffer, valid during this call only (the next read reuses it): copy what you keep. `task`
+   * is the run's `ctx.task` with `cluster` and `family` `none` and `taskId` the host name
+   * outside ECS.
    */
-  formatRecords(lines: Buffer, file: string, task: TaskMetadata): Buffer {
+  formatRecords(lines: Buffer, file: string, task: ShipperTask): Buffer {
     return toNdjson(lines, file, task, new Date());
   }
 

@@ -26,6 +26,8 @@ export interface OpenBatchOptions {
  */
 export class OpenBatch {
   readonly openedAt = new Date();
+  /** When the first line was written (ms since the epoch); undefined until then. */
+  firstLineAt: number | undefined;
   lines = 0;
   rawBytes = 0;
   readonly positions = new Map<string, FilePosition>();
@@ -63,6 +65,7 @@ export class OpenBatch {
   async write(data: Buffer, lines: number): Promise<void> {
     if (data.length === 0) return;
     const input = this.#open();
+    this.firstLineAt ??= Date.now();
     this.lines += lines;
     this.rawBytes += data.length;
     const written = new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import type { TaskMetadata } from './key-fields.js';
+import type { ShipperTask } from './key-fields.js';
 
 /**
  * Wraps each line of `data` (complete lines, each ending with `\n`) as one JSON record:
@@ -6,7 +6,7 @@ import type { TaskMetadata } from './key-fields.js';
  * timestamp is when the shipper read the line (the line's own time, if any, stays in the
  * message). Bytes that are not UTF-8 become U+FFFD.
  */
-export function toNdjson(data: Buffer, file: string, task: TaskMetadata, readAt: Date): Buffer {
+export function toNdjson(data: Buffer, file: string, task: ShipperTask, readAt: Date): Buffer {
   const fields: Record<string, string> = { timestamp: readAt.toISOString(), file };
   const after: Record<string, string> = { hostname: task.hostname };
   if (task.ecs)

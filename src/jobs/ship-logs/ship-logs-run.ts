@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ObjectWriteOptions } from '../../transfer/object-write-options.js';
 import { ABORTED, untilAborted } from '../../until-aborted.js';
 import type { JobContext, JobResult } from '../job.js';
+import { builtinMetric } from '../job-metrics.js';
 import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { codecContentType, codecExtension } from '../kit/compression.js';
 import { joinPrefix, renderTemplate } from '../kit/key-template.js';
@@ -12,7 +13,7 @@ import { BatchUploader } from './batch-uploader.js';
 import { Checkpoint } from './checkpoint.js';
 import { type ShipLogsConfig, STDIN_PATH } from './config.js';
 import { FileTailer } from './file-tailer.js';
-import { keyFields, resolveTaskMetadata, type TaskMetadata } from './key-fields.js';
+import { keyFields, type ShipperTask, shipperTask } from './key-fields.js';
 import { OpenBatch } from './open-batch.js';
 import type { FilePosition, SourceEvent } from './source-event.js';
 import { type BatchMeta, Spool } from './spool.js';
@@ -21,7 +22,7 @@ import { stdinEvents } from './stdin-source.js';
 /** What a run asks of its job (the overridable parts of `LogShipperJob`). */
 export interface ShipLogsHooks {
   /** The records of one chunk of lines in `--format ndjson`. */
-  formatRecords(lines: Buffer, file: string, task: TaskMetadata): Buffer;
+  formatRecords(lines: Buffer, file: string, task: ShipperTask): Buffer;
   /** Options of every batch's write. */
   objectWriteOptions(): ObjectWriteOptions;
 }
@@ -46,7 +47,9 @@ export class ShipLogsRun {
   readonly #readAbort = new AbortController();
   /** The compressor's dead output buffers, kept under a bound (see BufferGarbageLimit). */
   readonly #garbage = new BufferGarbageLimit();
-  #task!: TaskMetadata;
+  readonly #task: ShipperTask;
+  /** The batch being filled, from its opening until it is in the spool. */
+  #batch: OpenBatch | undefined;
   #nextSeq = 0;
   #linesRead = 0;
   #bytesRead = 0;
@@ -61,6 +64,7 @@ export class ShipLogsRun {
   ) {
     this.#config = ctx.config;
     this.#log = ctx.log;
+    this.#task = shipperTask(ctx.task);
   }
 
   async run(): Promise<JobResult> {
@@ -71,7 +75,6 @@ export class ShipLogsRun {
     try {
       const checkpoint = await Checkpoint.load(dir);
       this.#nextSeq = checkpoint.nextSeq(spool.lastSeq + 1);
-      this.#task = await resolveTaskMetadata(this.#log, process.env, ctx.signal);
       this.#log.info(
         {
           path: config.path,
@@ -108,6 +111,15 @@ export class ShipLogsRun {
         log: this.#log,
         signal: ctx.signal,
       });
+      // Per run: a restart counts from 0, and batches spooled before it count when acknowledged.
+      ctx.progress.addMetrics?.([
+        builtinMetric('LinesRead', () => this.#linesRead),
+        builtinMetric('LinesShipped', () => uploader.stats.lines),
+        builtinMetric('LinesDropped', () => this.#dropped),
+        builtinMetric('BatchesUploaded', () => uploader.stats.batches),
+        builtinMetric('SpoolBytes', () => spool.bytes),
+        builtinMetric('OldestUnshippedSeconds', () => this.#oldestUnshippedSeconds(spool)),
+      ]);
       const stopReading = () => this.#readStop.abort();
       ctx.stopSignal.addEventListener('abort', stopReading, { once: true });
       if (ctx.stopSignal.aborted) stopReading();
@@ -304,21 +316,39 @@ export class ShipLogsRun {
     this.#bytesRead += event.data.length;
   }
 
+  /**
+   * Seconds since the shipper read the oldest line S3 has not acknowledged: the first line of
+   * the oldest spooled batch with lines (read by the process before a restart, for a batch it
+   * spooled), else the open batch's first line; 0 when every line read is in S3 (or dropped).
+   * It grows while S3 is down, since spooled batches stay until acknowledged.
+   */
+  #oldestUnshippedSeconds(spool: Spool): number {
+    const spooled = spool.batches.find((b) => b.key !== undefined);
+    const since = spooled
+      ? Date.parse(spooled.firstLineAt ?? spooled.openedAt)
+      : this.#batch?.firstLineAt;
+    return since === undefined ? 0 : Math.max(0, Date.now() - since) / 1000;
+  }
+
   #openBatch(spool: Spool): OpenBatch {
     const config = this.#config;
-    return new OpenBatch({
+    this.#batch = new OpenBatch({
       path: spool.openDataPath,
       codec: config.compression,
       ...(config.compressionLevel === undefined ? {} : { level: config.compressionLevel }),
       maxAge: config.maxBatchAge,
       budget: this.ctx.transfer.budget,
     });
+    return this.#batch;
   }
 
   /** Seals `batch` into the spool: a batch number, a key when it has lines, its positions. */
   async #seal(spool: Spool, batch: OpenBatch): Promise<void> {
     const dataBytes = await batch.seal();
-    if (!batch.hasData && batch.positions.size === 0 && batch.forget.size === 0) return;
+    if (!batch.hasData && batch.positions.size === 0 && batch.forget.size === 0) {
+      if (this.#batch === batch) this.#batch = undefined;
+      return;
+    }
     const seq = this.#nextSeq++;
     const meta: BatchMeta = {
       seq,
@@ -332,9 +362,13 @@ export class ShipLogsRun {
     };
     if (batch.hasData) {
       meta.key = this.#key(seq, batch.openedAt);
+      if (batch.firstLineAt !== undefined) {
+        meta.firstLineAt = new Date(batch.firstLineAt).toISOString();
+      }
       this.ctx.progress.addTotal(1, 0);
     }
     await spool.add(meta);
+    if (this.#batch === batch) this.#batch = undefined;
     this.#log.debug(
       { seq, key: meta.key, lines: meta.lines, rawBytes: meta.rawBytes, dataBytes },
       'batch sealed',

@@ -15,6 +15,12 @@ export interface BatchMeta {
   key?: string;
   /** When the batch got its first line (ISO). */
   openedAt: string;
+  /**
+   * When the shipper read the batch's first line (ISO), for `OldestUnshippedSeconds`; absent
+   * in position-only batches and in batches spooled before this field existed (`openedAt`
+   * stands in).
+   */
+  firstLineAt?: string;
   lines: number;
   /** Bytes of lines, before compression. */
   rawBytes: number;
