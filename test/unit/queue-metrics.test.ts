@@ -9,12 +9,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import type { ProgressReporter } from '../../src/jobs/job.js';
-import type { JobMetric } from '../../src/jobs/job-metrics.js';
 import {
   type QueueEntry,
   QueueSource,
 } from '../../src/jobs/stream-transform/queue/queue-source.js';
+import { recordingReporter } from '../support/recording-reporter.js';
 import { s3EventBody, testEventBody } from '../support/sqs.js';
 
 /**
@@ -75,21 +74,6 @@ vi.mock('../../src/jobs/kit/queue/create-sqs-client.js', () => ({
 }));
 
 const BUCKET = 'in-bucket';
-
-/** A ProgressReporter that keeps the metrics the job added, by name. */
-function recordingReporter(): ProgressReporter & { metrics: Map<string, JobMetric> } {
-  const metrics = new Map<string, JobMetric>();
-  return {
-    metrics,
-    addTotal: () => {},
-    addBytesIn: () => {},
-    addBytesOut: () => {},
-    objectDone: () => {},
-    addMetrics: (added) => {
-      for (const m of added) metrics.set(m.name, m);
-    },
-  };
-}
 
 describe('queue mode metrics', () => {
   it('each metric reads what the consumer did: received, deleted, returned, poison, oldest age', async () => {

@@ -13,6 +13,7 @@ import type { Permission } from '../permissions.js';
 import { AGE_EXTENSION, ageEncryptStage, loadRecipients } from './age-encryption.js';
 import { type CatalogEntry, listCatalog, type OrphanObject } from './backup-catalog.js';
 import { backupKeyPattern, backupListPrefix, GLOBALS_NAME, renderBackupKey } from './backup-key.js';
+import { BackupMetrics } from './backup-metrics.js';
 import {
   backupConfigProblems,
   type DatabaseBackupConfig,
@@ -22,7 +23,14 @@ import { type Connection, describeConnection, resolveConnection } from './connec
 import { DumpGuard } from './dump-guard.js';
 import { createEngine } from './engines/create-engine.js';
 import type { ClientTools, DatabaseEngine, DumpPlan } from './engines/engine.js';
-import { MANIFEST_FORMAT, type Manifest, manifestKeyOf, s3workerVersion } from './manifest.js';
+import { lastGoodBackup } from './last-good-backup.js';
+import {
+  MANIFEST_FORMAT,
+  type Manifest,
+  manifestKeyOf,
+  manifestTask,
+  s3workerVersion,
+} from './manifest.js';
 import { applyRetention, deleteOrphans, planRetention, staleOrphans } from './retention.js';
 import { SecretDir } from './secret-dir.js';
 import { Sha256Meter } from './sha256-meter.js';
@@ -125,15 +133,85 @@ export class DatabaseBackupJob extends Job<DatabaseBackupConfig> {
   }
 
   async run(ctx: JobContext<DatabaseBackupConfig>): Promise<JobResult> {
-    const secrets = await SecretDir.create(ctx.tmpDir);
+    const metrics = new BackupMetrics();
+    metrics.report(ctx.progress);
+    const covered: CoveredDatabases = {
+      names: this.config.allDatabases
+        ? undefined
+        : this.config.database.filter((n) => !this.config.excludeDatabase.includes(n)),
+      made: new Map(),
+    };
     try {
-      const connection = await resolveConnection(this.config, this.environment());
-      const engine = await this.createEngine(connection, secrets);
-      return await new BackupRun(this, ctx, engine, connection, secrets).run();
+      const secrets = await SecretDir.create(ctx.tmpDir);
+      try {
+        const connection = await resolveConnection(this.config, this.environment());
+        const engine = await this.createEngine(connection, secrets);
+        return await new BackupRun(this, ctx, engine, connection, secrets, metrics, covered).run();
+      } finally {
+        await secrets.dispose();
+      }
     } finally {
-      await secrets.dispose();
+      // Also when the run failed: the age then is the previous good backup's. Never throws,
+      // so the run's own error is the one that reaches the runtime.
+      metrics.end(this.config.retentionOnly ? undefined : await this.lastGoodAt(ctx, covered));
     }
   }
+
+  /**
+   * When the oldest of the covered databases' newest good backups was finished (see
+   * `lastGoodBackup`), logged; undefined, with the reason logged, when some database has none
+   * or the catalogue cannot be read (without retention the task role may not list or read).
+   */
+  private async lastGoodAt(
+    ctx: JobContext<DatabaseBackupConfig>,
+    covered: CoveredDatabases,
+  ): Promise<number | undefined> {
+    const { config } = this;
+    if (ctx.signal.aborted) {
+      ctx.log.info('last good backup not looked up: the run was aborted');
+      return undefined;
+    }
+    try {
+      const found = await lastGoodBackup(ctx.transfer, {
+        bucket: config.output.bucket,
+        prefix: config.output.prefix,
+        keyTemplate: config.keyTemplate,
+        engine: config.engine,
+        databases: covered.names,
+        exclude: config.excludeDatabase,
+        made: covered.made,
+        signal: ctx.signal,
+        log: ctx.log,
+      });
+      if (found.missing !== undefined) {
+        ctx.log.warn(
+          { databases: found.missing },
+          'no good backup of some database: LastGoodBackupAgeSeconds left out',
+        );
+        return undefined;
+      }
+      ctx.log.info(
+        {
+          database: found.database,
+          finishedAt: new Date(found.at).toISOString(),
+          ageSeconds: Math.max(0, Date.now() - found.at) / 1000,
+        },
+        'last good backup',
+      );
+      return found.at;
+    } catch (err) {
+      ctx.log.warn({ err }, 'cannot read the backup catalogue: LastGoodBackupAgeSeconds left out');
+      return undefined;
+    }
+  }
+}
+
+/** The databases a run covers, for `LastGoodBackupAgeSeconds`, and the backups it made. */
+interface CoveredDatabases {
+  /** Undefined until `--all-databases` has listed the server's. */
+  names: string[] | undefined;
+  /** When each of this run's backups was finished (epoch ms), by database. */
+  made: Map<string, number>;
 }
 
 /** The state of one `run()`. */
@@ -151,6 +229,8 @@ class BackupRun {
     private readonly engine: DatabaseEngine,
     private readonly connection: Connection,
     private readonly secrets: SecretDir,
+    private readonly metrics: BackupMetrics,
+    private readonly covered: CoveredDatabases,
   ) {
     this.config = job.config;
   }
@@ -247,6 +327,7 @@ class BackupRun {
     }
     for (const name of names)
       targets.push({ name, plan: engine.dumpPlan(tools, name, config.format) });
+    this.covered.names = names;
     if (targets.length === 0) {
       throw new S3WorkerError('no database to back up', {
         code: 'NO_DATABASES',
@@ -292,6 +373,7 @@ class BackupRun {
       minBytes: config.minDumpBytes,
       onBytes: (n) => {
         this.bytesIn += n;
+        this.metrics.dumpBytes += n;
         ctx.progress.addBytesIn(n);
       },
     });
@@ -333,6 +415,7 @@ class BackupRun {
       );
 
     let uploaded: UploadResult;
+    const dumpStarted = performance.now();
     try {
       uploaded = await this.ctx.transfer.upload({
         bucket,
@@ -350,9 +433,12 @@ class BackupRun {
       output?.destroy();
       meter.destroy();
       await chainDone;
+      this.metrics.dumped(performance.now() - dumpStarted);
       // The guard's error (the tool's own words) says more than "the body failed".
       throw chainError instanceof S3WorkerError ? chainError : err;
     }
+    this.metrics.dumped(performance.now() - dumpStarted);
+    this.metrics.storedBytes += meter.bytes;
     const exit = await tool.exited;
     if (exit.code !== 0) throw new Error(`unreachable: ${plan.command.tool} exited ${exit.code}`);
 
@@ -381,6 +467,8 @@ class BackupRun {
       s3workerVersion: s3workerVersion(),
       runId: ctx.runId,
     };
+    const task = manifestTask(ctx.task);
+    if (task !== undefined) manifest.task = task;
     await this.ctx.transfer.putObject({
       bucket,
       key: manifestKeyOf(key),
@@ -390,6 +478,9 @@ class BackupRun {
       contentType: 'application/json',
       ...this.writeOptions(),
     });
+    if (target.plan.kind === 'database') {
+      this.covered.made.set(target.name, Date.parse(manifest.finishedAt));
+    }
     log.info(
       {
         rawBytes: manifest.rawBytes,

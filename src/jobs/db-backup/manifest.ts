@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CODECS } from '../kit/compression.js';
+import type { TaskMetadata } from '../task-metadata.js';
 import { ENGINES } from './connection-options.js';
 
 /** Suffix of a manifest key: the backup's key plus this. */
@@ -8,6 +9,26 @@ export const MANIFEST_SUFFIX = '.manifest.json';
 
 /** The manifest format; a reader refuses others. */
 export const MANIFEST_FORMAT = 's3worker-db-backup/1';
+
+/**
+ * The ECS task a backup was made by (from the task metadata endpoint). Each field is there
+ * when the endpoint gave it; the whole object only in manifests written on ECS.
+ */
+export const manifestTaskSchema = z.object({
+  /** Cluster name. */
+  cluster: z.string().optional(),
+  taskArn: z.string().optional(),
+  /** Task definition as `family:revision`. */
+  taskDefinition: z.string().optional(),
+  /** The container's name in the task definition. */
+  container: z.string().optional(),
+  availabilityZone: z.string().optional(),
+  /** `FARGATE`, `EC2` or `EXTERNAL`. */
+  launchType: z.string().optional(),
+});
+
+/** The `task` member of a manifest. */
+export type ManifestTask = z.infer<typeof manifestTaskSchema>;
 
 /**
  * The manifest written beside each backup once the dump tool exited 0 and the upload
@@ -45,6 +66,8 @@ export const manifestSchema = z.object({
   versionId: z.string().optional(),
   s3workerVersion: z.string(),
   runId: z.string(),
+  /** The ECS task that made it; absent off ECS and in manifests written before it was added. */
+  task: manifestTaskSchema.optional(),
 });
 
 /** A parsed manifest. */
@@ -79,6 +102,25 @@ export function parseManifest(
     };
   }
   return { manifest: parsed.data };
+}
+
+/** The manifest's `task` for the run's task metadata; undefined off ECS. */
+export function manifestTask(task: TaskMetadata): ManifestTask | undefined {
+  if (!task.ecs) return undefined;
+  const fields: ManifestTask = {
+    cluster: task.cluster,
+    taskArn: task.taskArn,
+    taskDefinition:
+      task.family !== undefined && task.revision !== undefined
+        ? `${task.family}:${task.revision}`
+        : task.family,
+    container: task.container,
+    availabilityZone: task.availabilityZone,
+    launchType: task.launchType,
+  };
+  return Object.fromEntries(
+    Object.entries(fields).filter(([, v]) => v !== undefined),
+  ) as ManifestTask;
 }
 
 let version: string | undefined;

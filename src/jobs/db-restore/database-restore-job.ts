@@ -26,6 +26,7 @@ import {
   restoreConfigProblems,
 } from './config.js';
 import { GlobalsErrors } from './globals-errors.js';
+import { RestoreMetrics } from './restore-metrics.js';
 
 /**
  * The db-restore job: picks a backup that has a manifest (the newest, the newest at or before
@@ -76,6 +77,8 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
 
   async run(ctx: JobContext<DatabaseRestoreConfig>): Promise<JobResult> {
     const { config } = this;
+    const metrics = new RestoreMetrics();
+    metrics.report(ctx.progress);
     const entry = await this.chooseBackup(ctx);
     const m = entry.manifest;
     const log = ctx.log.child({ bucket: entry.bucket, key: entry.key });
@@ -109,7 +112,9 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       checkEvery: 8 * 1024 * 1024,
     });
     // Pass 1: everything a restore needs, checked before the database is touched.
+    const started = performance.now();
     const verified = await this.verify(ctx, entry, etag, identities, garbage);
+    metrics.verifiedBytes += m.storedBytes;
     log.info({ sha256: m.sha256, rawBytes: verified.rawBytes }, 'backup verified');
     if (config.verifyOnly) {
       ctx.progress.objectDone('done');
@@ -206,6 +211,7 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
       const exit = await tool.exited;
       if (exit.code !== 0) throw toolFailed(command.tool, exit, tool.stderrTail());
       if (globals !== undefined) this.judgeGlobals(globals, log, engine.secrets());
+      metrics.restored(performance.now() - started);
       log.info({ target: config.database, rawBytes: verified.rawBytes }, 'restore finished');
       ctx.progress.objectDone('done');
       return {
