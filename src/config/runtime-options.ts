@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { awsOptionsSchema } from './aws-options.js';
 import { durationSchema } from './duration-schema.js';
+import { metricsOptionsSchema } from './metrics-options.js';
 import { transferOptionsSchema } from './transfer-options.js';
 
 /** Log levels the runtime accepts, most to least verbose. */
@@ -49,6 +50,7 @@ export const runtimeOptionsSchema = z
         'after SIGTERM/SIGINT, how long in-flight work may finish before it is aborted; keep it below the ECS stopTimeout (30s by default)',
       ),
   })
+  .extend(metricsOptionsSchema.shape)
   .extend(describeAwsOptions(awsOptionsSchema).shape)
   .extend(transferOptionsSchema.shape);
 

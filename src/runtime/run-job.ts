@@ -7,13 +7,17 @@ import type { TransferSettings } from '../config/transfer-options.js';
 import { logCredentialSource } from '../credentials/log-credential-source.js';
 import { ExitCode, type ExitCodeValue, InterruptedError } from '../errors.js';
 import type { Job, JobClass, JobContext, JobResult } from '../jobs/job.js';
+import type { TaskMetadata } from '../jobs/task-metadata.js';
 import { type CreatedS3Client, createS3Client } from '../s3/client.js';
+import { RequestCounts } from '../s3/request-counts.js';
 import { Transfer } from '../transfer/transfer.js';
 import { exitCodeOf, type RunOutcome } from './exit-code.js';
 import { logRunError } from './log-run-error.js';
+import { metricsEnabled, RunMetrics } from './metrics/run-metrics.js';
 import { progressFields, startProgressDisplay } from './progress-display.js';
 import { ProgressMark } from './progress-mark.js';
 import { ProgressTracker } from './progress-tracker.js';
+import { readTaskMetadata } from './read-task-metadata.js';
 import { type RunState, type RunStatus, writeStatus } from './status-file.js';
 
 /**
@@ -54,7 +58,8 @@ export interface RunJobOptions<C> {
 export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValue> {
   const { jobClass, runtime } = options;
   const runId = randomUUID();
-  const log = options.log.child({ runId, job: jobClass.jobName });
+  let log = options.log.child({ runId, job: jobClass.jobName });
+  const env = options.env ?? process.env;
   const signals = options.signals ?? process;
   const forceExit = options.forceExit ?? ((code: ExitCodeValue) => process.exit(code));
   const tracker = new ProgressTracker();
@@ -139,8 +144,25 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
   let s3: CreatedS3Client | undefined;
   let display: { stop(): void } | undefined;
   let outcome: RunOutcome;
+  // Read once, before the first line that should carry it; a failure is the host name alone.
+  const task = await readTaskMetadata({ env, log, signal: abort.signal }).catch(
+    (): TaskMetadata => ({ ecs: false, hostname: hostname() }),
+  );
+  if (task.ecs) log = log.child({ ecs: ecsLogFields(task) });
+  const counts = new RequestCounts();
+  const metrics = metricsEnabled(runtime.metrics, env)
+    ? new RunMetrics({
+        options: runtime,
+        jobName: jobClass.jobName,
+        task,
+        tracker,
+        counts,
+        log,
+      })
+    : undefined;
   log.info('run starting');
   status('running');
+  metrics?.start();
   try {
     const job = new jobClass(options.jobConfig) as Job<C>;
     s3 = await createS3Client({
@@ -157,6 +179,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       socketTimeout: runtime.socketTimeout,
       maxSockets: job.maxSockets(transferSettings(runtime)),
       log,
+      counts,
       ...(options.env ? { env: options.env } : {}),
     });
     logCredentialSource(log, s3);
@@ -172,6 +195,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       directRequests: runtime.directRequests,
       unsignedPayload: s3.unsignedPayload,
       log,
+      counts,
     });
     const ctx: JobContext<C> = {
       config: options.jobConfig,
@@ -183,7 +207,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       progress: tracker,
       tmpDir: options.tmpDir,
       runId,
-      task: { ecs: false, hostname: hostname() },
+      task,
     };
     outcome = await runLifecycle(job, ctx, log);
   } catch (error) {
@@ -201,7 +225,17 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
     aborted: abort.signal.aborted,
   });
   if (outcome.error !== undefined) logRunError(log, outcome.error, code);
-  logSummary(log, tracker, outcome.result, code);
+  logSummary(
+    log,
+    tracker,
+    outcome.result,
+    code,
+    metrics?.summaryMembers({
+      exitCode: code,
+      durationMs: tracker.snapshot().elapsedMs,
+      result: outcome.result,
+    }),
+  );
   status(stateOf(code), code);
   await lastStatusWrite;
   await new Promise<void>((resolve) => log.flush(() => resolve()));
@@ -230,6 +264,7 @@ function logSummary(
   tracker: ProgressTracker,
   result: JobResult | undefined,
   exitCode: ExitCodeValue,
+  metricMembers: Record<string, unknown> | undefined,
 ): void {
   const snap = tracker.snapshot();
   const objects = result?.objects ?? {
@@ -252,6 +287,7 @@ function logSummary(
       ...(result?.interrupted ? { interrupted: true } : {}),
       ...(result?.failureReport ? { failureReport: result.failureReport } : {}),
       exitCode,
+      ...metricMembers,
     },
     'summary',
   );
@@ -283,4 +319,19 @@ function stateOf(code: ExitCodeValue): RunState {
   if (code === ExitCode.Success) return 'done';
   if (code === ExitCode.Interrupted) return 'interrupted';
   return 'failed';
+}
+
+/** What a log line says of the ECS task: `ecs: { cluster, taskArn, family: "name:revision", ... }`. */
+function ecsLogFields(task: TaskMetadata): Record<string, string> {
+  const fields: Record<string, string | undefined> = {
+    cluster: task.cluster,
+    taskArn: task.taskArn,
+    family: task.family && task.revision ? `${task.family}:${task.revision}` : task.family,
+    container: task.container,
+    availabilityZone: task.availabilityZone,
+    launchType: task.launchType,
+  };
+  return Object.fromEntries(
+    Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined),
+  );
 }

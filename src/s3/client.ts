@@ -14,6 +14,7 @@ import { keepValidCredentials } from '../credentials/keep-valid-credentials.js';
 import { addRefreshOnExpiredToken } from '../credentials/refresh-on-expired-token.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../errors.js';
 import { addUnsignedPayload, isPayloadUnsigned } from './payload-signing.js';
+import { countRequests, type RequestCounts } from './request-counts.js';
 
 /** Region used with a custom endpoint when nothing else names one: MinIO's and most stores' default. */
 export const DEFAULT_CUSTOM_ENDPOINT_REGION = 'us-east-1';
@@ -31,6 +32,8 @@ export interface S3ClientFactoryOptions extends Partial<AwsOptions> {
   log?: Logger;
   /** Where AWS_* variables are read; default `process.env`. Tests pass their own. */
   env?: NodeJS.ProcessEnv;
+  /** Counts retries, throttled answers and credential refreshes, for the run's metrics. */
+  counts?: RequestCounts;
 }
 
 export interface CreatedS3Client {
@@ -85,7 +88,7 @@ export async function createS3Client(
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     credentials: keepValidCredentials(
-      options.log ? logFetches(selected.provider, selected.source, options.log) : selected.provider,
+      noteFetches(selected.provider, selected.source, options.log, options.counts),
       { log: options.log },
     ),
     maxAttempts,
@@ -106,6 +109,7 @@ export async function createS3Client(
       : {}),
   });
   addRefreshOnExpiredToken(client, options.log);
+  if (options.counts) countRequests(client, options.counts);
   const unsignedPayload = isPayloadUnsigned(options.payloadSigning ?? 'auto', endpoint);
   if (unsignedPayload) addUnsignedPayload(client);
 
@@ -131,16 +135,20 @@ export async function createS3Client(
 
 /**
  * Logs each fetch of credentials (at start, then each refresh) at debug level: source and new
- * expiry, never the keys. Rotation during a long upload shows up as a series of these lines.
+ * expiry, never the keys, and counts it. Rotation during a long upload shows up as a series of
+ * these lines.
  */
-function logFetches(
+function noteFetches(
   provider: CredentialProvider,
   source: CredentialSource,
-  log: Logger,
+  log: Logger | undefined,
+  counts: RequestCounts | undefined,
 ): CredentialProvider {
+  if (!log && !counts) return provider;
   return async (options) => {
     const identity = await provider(options);
-    log.debug(
+    counts?.credentialsFetched();
+    log?.debug(
       {
         credentialSource: sourceOf(identity, source),
         credentialExpiration: identity.expiration?.toISOString() ?? 'never',

@@ -18,6 +18,7 @@ import type {
   RetryToken,
 } from '@smithy/types';
 import type { Logger } from 'pino';
+import type { RequestCounts } from '../s3/request-counts.js';
 import { crc32Base64 } from './crc32-combine.js';
 import { type ObjectWriteParams, objectWriteHeaders } from './object-write-options.js';
 
@@ -39,6 +40,8 @@ export interface DirectRequestOptions {
   unsignedPayload?: boolean;
   /** Gets a debug line for each request that went through the SDK instead, with why. */
   log?: Logger;
+  /** Counts retries and throttled (503, 429) answers, for the run's metrics. */
+  counts?: RequestCounts;
 }
 
 /** What a GetObject needs. */
@@ -146,6 +149,7 @@ export class DirectRequests {
   readonly #config: ClientConfig;
   readonly #unsignedPayload: boolean;
   readonly #log: Logger | undefined;
+  readonly #counts: RequestCounts | undefined;
   readonly #targets = new Map<string, Promise<Target | undefined>>();
   readonly #signers = new Map<string, SignatureV4>();
 
@@ -154,6 +158,7 @@ export class DirectRequests {
     this.#config = client.config as unknown as ClientConfig;
     this.#unsignedPayload = options.unsignedPayload === true;
     this.#log = options.log;
+    this.#counts = options.counts;
   }
 
   /**
@@ -301,8 +306,10 @@ export class DirectRequests {
     for (let attempt = 1; ; attempt++) {
       let failure: DirectFailure;
       let errorType: RetryErrorType;
+      if (attempt > 1 && this.#counts) this.#counts.retries++;
       try {
         const response = await send();
+        this.#counts?.answered(response.statusCode);
         if (response.statusCode === ok) {
           strategy.recordSuccess(token);
           return response;

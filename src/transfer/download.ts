@@ -126,6 +126,7 @@ export async function readSmallObject(
       {
         windowMs: parts.retry.windowMs,
         signal,
+        counts: parts.retry.counts,
         onRetry: (err, attempt, delayMs) =>
           parts.retry.log?.warn(
             { action: 'GetObject', bucket, key, attempt, delayMs, reason: reasonOf(err) },

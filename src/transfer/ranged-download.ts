@@ -154,6 +154,7 @@ export class RangedObjectStream extends Readable {
       await retryTransient(() => this.#fetchOnce(range), {
         windowMs: retry.windowMs,
         signal: this.#controller.signal,
+        counts: retry.counts,
         onRetry: (err, attempt, delayMs) =>
           retry.log?.warn(
             {

@@ -23,6 +23,7 @@ export function sendWithRetry<T>(
   return retryTransient(send, {
     windowMs: retry.windowMs,
     signal,
+    counts: retry.counts,
     onRetry: (err, attempt, delayMs) =>
       retry.log?.warn(
         { ...context, attempt, delayMs, reason: reasonOf(err) },

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
+import type { RequestCounts } from '../s3/request-counts.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { DirectRequests } from './direct-requests.js';
 import type { PartBufferPool } from './part-buffer-pool.js';
@@ -25,4 +26,6 @@ export interface TransferRetry {
   windowMs: number;
   /** Gets a line for each retry (warn) and each resumed body. */
   log?: Logger | undefined;
+  /** Counts each retry, for the run's metrics. */
+  counts?: RequestCounts | undefined;
 }

@@ -4,6 +4,7 @@ import type { HttpHandlerOptions } from '@smithy/types';
 import type { Logger } from 'pino';
 import { TRANSFER_DEFAULTS, type TransferSettings } from '../config/transfer-options.js';
 import { type ListedObject, type ListObjectsOptions, listObjects } from '../s3/list-objects.js';
+import type { RequestCounts } from '../s3/request-counts.js';
 import type { S3Command, S3Sender } from '../s3/s3-sender.js';
 import { ByteBudget } from './byte-budget.js';
 import { DirectRequests } from './direct-requests.js';
@@ -41,6 +42,11 @@ export interface TransferOptions extends Partial<TransferSettings> {
   unsignedPayload?: boolean | undefined;
   /** Gets a debug line for each small request that went through the SDK instead, with why. */
   log?: Logger | undefined;
+  /**
+   * Counts the retries and throttled answers of requests the client does not see (direct
+   * requests, the retry window's); the run's one `RequestCounts`, also given to its client.
+   */
+  counts?: RequestCounts | undefined;
 }
 
 /**
@@ -75,7 +81,7 @@ export class Transfer implements TransferParts, S3Sender {
       rangeConcurrency: options.rangeConcurrency ?? TRANSFER_DEFAULTS.rangeConcurrency,
       retryWindow: options.retryWindow ?? TRANSFER_DEFAULTS.retryWindow,
     };
-    this.retry = { windowMs: this.settings.retryWindow, log: options.log };
+    this.retry = { windowMs: this.settings.retryWindow, log: options.log, counts: options.counts };
     this.budget = options.budget ?? new ByteBudget(this.settings.maxBufferedBytes);
     this.buffers = new PartBufferPool(this.settings.maxBufferedBytes);
     this.direct =
@@ -83,6 +89,7 @@ export class Transfer implements TransferParts, S3Sender {
         ? undefined
         : new DirectRequests(s3, {
             unsignedPayload: options.unsignedPayload === true,
+            ...(options.counts ? { counts: options.counts } : {}),
             ...(options.log ? { log: options.log } : {}),
           });
   }

@@ -83,6 +83,8 @@ export interface RetryTransientOptions {
   maxDelayMs?: number;
   /** Aborting stops waiting and throws the signal's reason. */
   signal?: AbortSignal | undefined;
+  /** Its `retries` goes up by one per retry (the run's `Retries` metric). */
+  counts?: { retries: number } | undefined;
   /** Told of each retry (for a log line). */
   onRetry?: ((err: unknown, attempt: number, delayMs: number) => void) | undefined;
 }
@@ -109,6 +111,7 @@ export async function retryTransient<T>(
       firstFailure ??= now;
       const delay = backoffDelay(n, base, max);
       if (now + delay - firstFailure > options.windowMs) throw err;
+      if (options.counts) options.counts.retries++;
       options.onRetry?.(err, n, delay);
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : {}).catch(() => {
         throw options.signal?.reason ?? err;
