@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { JobContext, JobResult } from '../../src/jobs/job.js';
 import { type JobMetric, METRICS } from '../../src/jobs/job-metrics.js';
@@ -324,6 +324,15 @@ describe('ship-logs metrics, as the job reports them', () => {
         family: 'web-app',
         taskId: '0123456789abcdef',
       });
+      // The object names the task that wrote it, beside the batch's own records.
+      const head = await bucket.admin.send(
+        new HeadObjectCommand({ Bucket: bucket.name, Key: object!.key }),
+      );
+      expect(head.Metadata).toMatchObject({
+        's3worker-ecs-task-arn': task.taskArn,
+        's3worker-ecs-task-definition': 'web-app:3',
+        's3worker-lines': '10',
+      });
       // Outside ECS: `none` and the host name, and records without the ECS fields.
       const b = new LogWriter(join(logs, 'b.log'));
       b.write('b', 1);
@@ -339,6 +348,10 @@ describe('ship-logs metrics, as the job reports them', () => {
         'message',
         'hostname',
       ]);
+      const localHead = await bucket.admin.send(
+        new HeadObjectCommand({ Bucket: bucket.name, Key: local!.key }),
+      );
+      expect(Object.keys(localHead.Metadata ?? {}).filter((k) => k.includes('ecs'))).toEqual([]);
     } finally {
       s3.destroy();
     }

@@ -9,6 +9,7 @@ import { BufferGarbageLimit } from '../kit/buffer-garbage-limit.js';
 import { codecContentType, codecExtension } from '../kit/compression.js';
 import { joinPrefix, renderTemplate } from '../kit/key-template.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
+import { taskObjectMetadata } from '../kit/task-object-metadata.js';
 import { BatchUploader } from './batch-uploader.js';
 import { Checkpoint } from './checkpoint.js';
 import { type ShipLogsConfig, STDIN_PATH } from './config.js';
@@ -105,7 +106,7 @@ export class ShipLogsRun {
         checkpoint,
         transfer: ctx.transfer,
         bucket: config.output.bucket,
-        writeOptions: this.job.objectWriteOptions(),
+        writeOptions: this.#writeOptions(),
         rekey: (meta) => this.#key(this.#nextSeq++, new Date(meta.openedAt)),
         progress: ctx.progress,
         log: this.#log,
@@ -373,6 +374,14 @@ export class ShipLogsRun {
       { seq, key: meta.key, lines: meta.lines, rawBytes: meta.rawBytes, dataBytes },
       'batch sealed',
     );
+  }
+
+  /** The job's write options, with the user metadata that names the ECS task (none outside ECS). */
+  #writeOptions(): ObjectWriteOptions {
+    const options = this.job.objectWriteOptions();
+    const task = taskObjectMetadata(this.ctx.task);
+    if (Object.keys(task).length === 0) return options;
+    return { ...options, metadata: { ...options.metadata, ...task } };
   }
 
   #key(seq: number, openedAt: Date): string {
