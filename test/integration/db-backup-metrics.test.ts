@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { zstdDecompressSync } from 'node:zlib';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { allOutput, backupsUnder, messages } from '../fixtures/db-backup/backup-harness.js';
@@ -217,5 +218,15 @@ describe('the backup manifest on ECS', () => {
       launchType: 'FARGATE',
     });
     expect(metricLines(r.logs)).toEqual([]);
+    // The backup and its manifest name the task in their user metadata.
+    for (const key of [manifests[0]!.key, `${manifests[0]!.key}.manifest.json`]) {
+      const head = await bucket.admin.send(
+        new HeadObjectCommand({ Bucket: bucket.name, Key: key }),
+      );
+      expect(head.Metadata).toMatchObject({
+        's3worker-ecs-task-arn': taskArn,
+        's3worker-ecs-task-definition': 'db-backup:7',
+      });
+    }
   });
 });

@@ -9,6 +9,7 @@ import { type Codec, codecContentType, codecExtension, compressStage } from '../
 import { objectWriteOptions, outputPermissions } from '../kit/output-options.js';
 import { pumpInto } from '../kit/pump-into.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
+import { taskObjectMetadata } from '../kit/task-object-metadata.js';
 import type { Permission } from '../permissions.js';
 import { AGE_EXTENSION, ageEncryptStage, loadRecipients } from './age-encryption.js';
 import { type CatalogEntry, listCatalog, type OrphanObject } from './backup-catalog.js';
@@ -508,8 +509,10 @@ class BackupRun {
     }
   }
 
+  /** Write options of the backup and its manifest, with the user metadata naming the ECS task. */
   private writeOptions() {
-    return objectWriteOptions(this.config);
+    const options = objectWriteOptions(this.config);
+    return { ...options, metadata: { ...options.metadata, ...taskObjectMetadata(this.ctx.task) } };
   }
 
   /** Aborts what a killed task left under the prefix; a failure here only warns. */
