@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { ExitCode } from '../../src/errors.js';
 import type { JobContext, JobResult } from '../../src/jobs/job.js';
 import { type JobMetric, METRICS } from '../../src/jobs/job-metrics.js';
 import type { ShipLogsConfig, ShipLogsConfigInput } from '../../src/jobs/ship-logs/config.js';
@@ -12,6 +13,7 @@ import type { TaskMetadata } from '../../src/jobs/task-metadata.js';
 import {
   expectedLines,
   LogWriter,
+  repeatedLines,
   shippedLines,
   shippedObjects,
   waitUntil,
@@ -21,8 +23,10 @@ import {
   type TestRun,
   testContext,
 } from '../fixtures/stream-transform/harness.js';
+import { emfProblems, metricLines, metricSum } from '../support/emf.js';
+import { type CliProcess, startCli, workerEnv } from '../support/run-cli.js';
 import { adminClient } from '../support/s3.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { useTestBucket } from '../support/test-bucket.js';
 
 const server = inject('servers').s3;
@@ -357,3 +361,152 @@ describe('ship-logs metrics, as the job reports them', () => {
     }
   });
 });
+
+/** `s3worker run ship-logs` on `logs/*.log` (through `proxy` when given) with metric lines every second. */
+function startCliShipper(prefix: string, extra: string[], proxy?: TcpProxy): CliProcess {
+  return startCli(
+    [
+      'run',
+      'ship-logs',
+      '--path',
+      join(logs, '*.log'),
+      '--output',
+      `s3://${bucket.name}/${prefix}`,
+      '--start-at',
+      'beginning',
+      '--max-batch-bytes',
+      '64KiB',
+      '--max-batch-age',
+      '300ms',
+      '--poll-interval',
+      '50ms',
+      '--compression-level',
+      '1',
+      '--spool-dir',
+      join(tmp, 'spool'),
+      '--metrics-interval',
+      '1s',
+      ...extra,
+    ],
+    {
+      env: workerEnv(
+        server,
+        tmp,
+        proxy ? { S3WORKER_ENDPOINT: proxy.url, AWS_MAX_ATTEMPTS: '1' } : {},
+      ),
+    },
+  );
+}
+
+describe('ship-logs metric lines from the CLI (--metrics emf)', () => {
+  it('sum over the run to what is in S3: LinesShipped to the lines in the objects, LinesRead to the lines written, BatchesUploaded to the objects', async () => {
+    const a = new LogWriter(join(logs, 'a.log'));
+    const b = new LogWriter(join(logs, 'b.log'));
+    try {
+      const shipper = startCliShipper('cli/', ['--metrics', 'emf']);
+      await shipper.waitForLog('ship-logs starting');
+      // Lines over about four seconds, so several interval lines carry a part of the counts.
+      for (let step = 0; step < 40; step++) {
+        a.write('a', 300);
+        b.write('b', 200);
+        await sleep(100);
+      }
+      await shipper.waitForLog('metrics', 10_000, (l) => Number(l.LinesShipped) > 0);
+      shipper.child.kill('SIGTERM');
+      const result = await shipper.done;
+      expect(result.code, result.stdout.slice(-3000) + result.stderr).toBe(ExitCode.Success);
+      const lines = metricLines(result.logs);
+      for (const line of lines) expect(emfProblems(line)).toEqual([]);
+      // Interval lines and the summary: the totals are sums over several lines.
+      expect(lines.filter((l) => l.msg === 'metrics').length).toBeGreaterThan(1);
+      expect(lines.filter((l) => (l.LinesRead as number) > 0).length).toBeGreaterThan(1);
+      expect(lines.at(-1)).toMatchObject({ msg: 'summary', Job: 'ship-logs' });
+      const objects = await shippedObjects(bucket.admin, bucket.name, 'cli/');
+      const inS3 = objects.flatMap((o) => o.lines);
+      expect(inS3.sort()).toEqual(expectedLines({ a: a.written, b: b.written }));
+      expect(metricSum(result.logs, 'LinesShipped')).toBe(inS3.length);
+      expect(metricSum(result.logs, 'LinesRead')).toBe(a.written + b.written);
+      expect(metricSum(result.logs, 'BatchesUploaded')).toBe(objects.length);
+      expect(metricSum(result.logs, 'LinesDropped')).toBe(0);
+      // Everything shipped at the end: no spool, nothing aging.
+      expect(lines.at(-1)).toMatchObject({ SpoolBytes: 0, OldestUnshippedSeconds: 0 });
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('with a full spool and dropping: LinesDropped sums to the lines not in S3, and OldestUnshippedSeconds climbs while S3 is down', async () => {
+    const proxy = await startTcpProxy(server.endpoint);
+    await proxy.stop();
+    const a = new LogWriter(join(logs, 'a.log'));
+    try {
+      const shipper = startCliShipper(
+        'drop/',
+        ['--metrics', 'emf', '--spool-max-bytes', '16KiB', '--on-spool-full', 'drop'],
+        proxy,
+      );
+      await shipper.waitForLog('ship-logs starting');
+      const dropping = shipper.waitForLog('spool full: dropping lines', 60_000);
+      for (let step = 0; step < 40; step++) {
+        a.write('a', 1_000);
+        await sleep(20);
+      }
+      await dropping;
+      // Three interval lines with S3 still down after the spool filled.
+      const during = await waitForMetricLines(shipper, 3);
+      await proxy.start();
+      await shipper.waitForLog('batch uploaded', 90_000);
+      await shipper.waitForLog('metrics', 30_000, (l) => l.OldestUnshippedSeconds === 0);
+      shipper.child.kill('SIGTERM');
+      const result = await shipper.done;
+      expect(result.code, result.stdout.slice(-3000) + result.stderr).toBe(ExitCode.Success);
+      for (const line of metricLines(result.logs)) expect(emfProblems(line)).toEqual([]);
+      const ages = during.map((l) => l.OldestUnshippedSeconds as number);
+      expect(ages[0]).toBeGreaterThan(0);
+      for (let i = 1; i < ages.length; i++) expect(ages[i]).toBeGreaterThan(ages[i - 1]!);
+      for (const l of during) expect(l.SpoolBytes).toBeGreaterThan(0);
+      const got = await shippedLines(bucket.admin, bucket.name, 'drop/');
+      expect([...repeatedLines(got)].slice(0, 10)).toEqual([]);
+      const dropped = metricSum(result.logs, 'LinesDropped');
+      expect(dropped).toBeGreaterThan(0);
+      expect(dropped).toBe(a.written - got.length);
+      expect(metricSum(result.logs, 'LinesShipped')).toBe(got.length);
+      expect(metricSum(result.logs, 'LinesRead')).toBe(a.written);
+    } finally {
+      a.close();
+      await proxy.stop().catch(() => {});
+    }
+  });
+
+  it('--metrics off writes no line with _aws', async () => {
+    const a = new LogWriter(join(logs, 'a.log'));
+    a.write('a', 1_000);
+    a.close();
+    const shipper = startCliShipper('off/', ['--metrics', 'off', '--once']);
+    const result = await shipper.done;
+    expect(result.code, result.stdout.slice(-3000) + result.stderr).toBe(ExitCode.Success);
+    expect(await shippedLines(bucket.admin, bucket.name, 'off/')).toHaveLength(1_000);
+    expect(result.logs.length).toBeGreaterThan(0);
+    expect(result.logs.filter((l) => '_aws' in l)).toEqual([]);
+    expect(result.stdout).not.toContain('"_aws"');
+  });
+});
+
+/** Waits for `count` more interval metric lines than the process has written so far; returns them. */
+async function waitForMetricLines(
+  shipper: CliProcess,
+  count: number,
+): Promise<Array<Record<string, unknown>>> {
+  const got: Array<Record<string, unknown>> = [];
+  const after = Date.now();
+  for (let i = 0; i < count; i++) {
+    const line = await shipper.waitForLog(
+      'metrics',
+      10_000,
+      (l) => Date.parse(String(l.time)) > after && !got.includes(l),
+    );
+    got.push(line);
+  }
+  return got;
+}
