@@ -16,7 +16,7 @@ import { logRunError } from './log-run-error.js';
 import { metricsEnabled, RunMetrics } from './metrics/run-metrics.js';
 import { progressFields, startProgressDisplay } from './progress-display.js';
 import { ProgressMark } from './progress-mark.js';
-import { ProgressTracker } from './progress-tracker.js';
+import { type ProgressSnapshot, ProgressTracker } from './progress-tracker.js';
 import { readTaskMetadata } from './read-task-metadata.js';
 import { type RunState, type RunStatus, writeStatus } from './status-file.js';
 
@@ -225,17 +225,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
     aborted: abort.signal.aborted,
   });
   if (outcome.error !== undefined) logRunError(log, outcome.error, code);
-  logSummary(
-    log,
-    tracker,
-    outcome.result,
-    code,
-    metrics?.summaryMembers({
-      exitCode: code,
-      durationMs: tracker.snapshot().elapsedMs,
-      result: outcome.result,
-    }),
-  );
+  logSummary(log, tracker.snapshot(), outcome.result, code, metrics);
   status(stateOf(code), code);
   await lastStatusWrite;
   await new Promise<void>((resolve) => log.flush(() => resolve()));
@@ -259,14 +249,14 @@ async function runLifecycle<C>(job: Job<C>, ctx: JobContext<C>, log: Logger): Pr
   return outcome;
 }
 
+/** The run's last line: its counts, how it ended, and its last metrics (when they are on). */
 function logSummary(
   log: Logger,
-  tracker: ProgressTracker,
+  snap: ProgressSnapshot,
   result: JobResult | undefined,
   exitCode: ExitCodeValue,
-  metricMembers: Record<string, unknown> | undefined,
+  metrics: RunMetrics | undefined,
 ): void {
-  const snap = tracker.snapshot();
   const objects = result?.objects ?? {
     done: snap.objects.done,
     skipped: snap.objects.skipped,
@@ -287,7 +277,7 @@ function logSummary(
       ...(result?.interrupted ? { interrupted: true } : {}),
       ...(result?.failureReport ? { failureReport: result.failureReport } : {}),
       exitCode,
-      ...metricMembers,
+      ...metrics?.summaryMembers({ exitCode, durationMs: snap.elapsedMs, result }),
     },
     'summary',
   );

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { putObjects } from '../fixtures/stream-transform/harness.js';
@@ -205,6 +205,14 @@ describe('metrics of a stream-transform run (EMF lines)', () => {
         ['Job', 'Cluster', 'Environment'],
       ]);
       expect(emfProblems(summary ?? {})).toEqual([]);
+      // The outputs name the task that wrote them.
+      const head = await s3.send(
+        new HeadObjectCommand({ Bucket: bucket.name, Key: 'ecs-out/ok-0.gz' }),
+      );
+      expect(head.Metadata).toMatchObject({
+        's3worker-ecs-task-arn': FARGATE_TASK.TaskARN,
+        's3worker-ecs-task-definition': `${FARGATE_TASK.Family}:${FARGATE_TASK.Revision}`,
+      });
       const runLines = r.logs.filter((l) => l.runId !== undefined);
       expect(runLines.length).toBeGreaterThan(2);
       for (const line of runLines) {

@@ -17,6 +17,7 @@ import { OutputKeyClaims } from '../kit/output-key-claims.js';
 import { OutputKeyCollisionError } from '../kit/output-key-collision-error.js';
 import { objectWriteOptions } from '../kit/output-options.js';
 import { sweepStaleUploads } from '../kit/sweep-stale-uploads.js';
+import { taskObjectMetadata } from '../kit/task-object-metadata.js';
 import { runChain, type TransformSpec, toStages } from '../kit/transforms.js';
 import { type Outcome, WorkLoop } from '../kit/work-loop.js';
 import type { StreamTransformConfig } from './config.js';
@@ -424,7 +425,7 @@ export class ObjectTransformRun {
       key: outputKey,
       ifNoneMatch: !config.overwrite,
       contentType: this.job.contentType(object, outputKey),
-      metadata: { ...written.metadata, ...sourceMetadata(source) },
+      metadata: { ...written.metadata, ...taskObjectMetadata(ctx.task), ...sourceMetadata(source) },
       signal: ctx.signal,
     };
     // A copy of an object smaller than a part: one GET into one buffer, one PUT, no stream.
