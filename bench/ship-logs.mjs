@@ -3,10 +3,16 @@
 // (the physical bound of this pipeline on this machine). Needs `npm run build` and the local
 // MinIO (scripts/test-services.sh start).
 //
-//   node bench/ship-logs.mjs [--size 400MiB] [--runs 3] [--shipper-args '--max-batch-bytes 8MiB']
+// The cost of metrics: each run ships twice, with `--metrics off` and with `--metrics emf
+// --metrics-interval 1s` (a metric line every second, 60 times the default rate), in turns so
+// neither always goes first, and reports both rates and their ratio. `--metrics off` or
+// `--metrics emf` ships once per run, that way only.
+//
+//   node bench/ship-logs.mjs [--size 400MiB] [--runs 3] [--metrics compare|off|emf]
+//                            [--shipper-args '--max-batch-bytes 8MiB']
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -22,7 +28,28 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist/cli/main.js');
 /** Extra shipper options to try (`--shipper-args '--max-batch-bytes 8MiB'`). */
 const extraArgs = (option('shipper-args', '') ?? '').split(' ').filter(Boolean);
+/** The shipper's metric options in each mode. */
+const METRICS_ARGS = {
+  off: ['--metrics', 'off'],
+  emf: ['--metrics', 'emf', '--metrics-interval', '1s'],
+};
 const say = (text) => process.stderr.write(`[bench ship-logs] ${text}\n`);
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+
+/**
+ * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat;
+ * NaN once it is gone. Less disturbed than lines/s by other work on a shared machine.
+ */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name in parentheses: state is the first, utime the 12th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /**
  * Writes `size` bytes of log lines to `path` in 1 MiB appends; resolves with lines written.
@@ -52,7 +79,7 @@ async function appendLog(path, size, stop = () => undefined) {
   return { lines, bytes: written };
 }
 
-async function shipOnce({ dir, env, bucket, prefix, size }) {
+async function shipOnce({ dir, env, bucket, prefix, size, metrics }) {
   const log = join(dir, 'app.log');
   const child = spawn(
     process.execPath,
@@ -75,6 +102,7 @@ async function shipOnce({ dir, env, bucket, prefix, size }) {
       join(dir, 'spool'),
       '--log-format',
       'json',
+      ...METRICS_ARGS[metrics],
       ...extraArgs,
     ],
     { env, stdio: ['ignore', 'pipe', 'inherit'] },
@@ -93,12 +121,24 @@ async function shipOnce({ dir, env, bucket, prefix, size }) {
     uploaded += entry.lines;
     lastUploadAt = performance.now();
   });
-  // VmHWM is the peak so far; sampled until the process ends.
+  // The metric lines, and their LinesShipped summed: with metrics on they must add up to the
+  // lines shipped, or the bench did not measure what it says.
+  let metricLines = 0;
+  let linesShippedMetric = 0;
+  onLogLines(child.stdout, '"_aws"', (entry) => {
+    metricLines++;
+    linesShippedMetric += entry.LinesShipped ?? 0;
+  });
+  // VmHWM is the peak so far; sampled until the process ends, with its CPU time (the last
+  // sample misses at most 100 ms of the exit, alike in every mode).
   let peak = 0;
+  let cpu = 0;
   const sampler = setInterval(() => {
     try {
       const now = peakRss(child.pid);
       if (Number.isFinite(now)) peak = Math.max(peak, now);
+      const used = cpuSeconds(child.pid);
+      if (Number.isFinite(used)) cpu = used;
     } catch {
       // exited between two samples
     }
@@ -113,6 +153,12 @@ async function shipOnce({ dir, env, bucket, prefix, size }) {
   clearInterval(sampler);
   if (code !== 0) throw new Error(`shipper exited with ${code}`);
   if (uploaded !== lines) throw new Error(`shipped ${uploaded} lines of ${lines}`);
+  if (metrics === 'off' && metricLines > 0) throw new Error('metric lines with --metrics off');
+  if (metrics === 'emf' && linesShippedMetric !== lines) {
+    throw new Error(
+      `LinesShipped sums to ${linesShippedMetric} over ${metricLines} lines, not ${lines}`,
+    );
+  }
   const seconds = (lastUploadAt - started) / 1000;
   return {
     lines,
@@ -121,12 +167,18 @@ async function shipOnce({ dir, env, bucket, prefix, size }) {
     appendSeconds: (appendedAt - started) / 1000,
     linesPerSecond: lines / seconds,
     peakRss: peak,
+    cpuSeconds: cpu,
+    metricLines,
   };
 }
 
 async function main() {
   const size = parseSize(option('size', '400MiB'));
   const runs = Number(option('runs', '3'));
+  const mode = option('metrics', 'compare');
+  if (!['compare', 'off', 'emf'].includes(mode)) {
+    throw new Error(`--metrics ${mode}: compare, off or emf`);
+  }
   const services = servicesEnv();
   const s3 = createBenchClient({
     endpoint: services.S3_ENDPOINT,
@@ -136,42 +188,79 @@ async function main() {
   });
   const bucket = `s3worker-bench-logs-${randomBytes(4).toString('hex')}`;
   await createBucket(s3, bucket);
-  const results = [];
+  const results = { off: [], emf: [] };
+  const gzipRates = [];
   try {
     for (let run = 1; run <= runs; run++) {
-      const dir = await mkdtemp(join(tmpdir(), 's3worker-bench-logs-'));
-      const env = workerEnv(services, dir);
-      try {
-        const result = await shipOnce({ dir, env, bucket, prefix: `run-${run}/`, size });
-        // gzip -1 of the very bytes the shipper read, measured right after it.
-        const t0 = performance.now();
-        execFileSync('gzip', ['-1', '-c', join(dir, 'app.log')], {
-          stdio: ['ignore', 'ignore', 'inherit'],
-          maxBuffer: 1,
-        });
-        const gzipSeconds = (performance.now() - t0) / 1000;
-        results.push({ ...result, gzipLinesPerSecond: result.lines / gzipSeconds });
-        say(
-          `run ${run}: ${Math.round(result.linesPerSecond)} lines/s (${(result.bytes / 1e6 / result.seconds).toFixed(1)} MB/s), ` +
-            `peak RSS ${formatSize(result.peakRss)}; gzip -1: ${Math.round(result.lines / gzipSeconds)} lines/s`,
-        );
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+      // In turns: off first in odd runs, emf first in even ones.
+      const modes = mode === 'compare' ? (run % 2 === 1 ? ['off', 'emf'] : ['emf', 'off']) : [mode];
+      for (const metrics of modes) {
+        const dir = await mkdtemp(join(tmpdir(), 's3worker-bench-logs-'));
+        const env = workerEnv(services, dir);
+        try {
+          const result = await shipOnce({
+            dir,
+            env,
+            bucket,
+            prefix: `run-${run}-${metrics}/`,
+            size,
+            metrics,
+          });
+          results[metrics].push(result);
+          let gzipNote = '';
+          if (metrics === modes[0]) {
+            // gzip -1 of the very bytes the shipper read, measured right after it.
+            const t0 = performance.now();
+            execFileSync('gzip', ['-1', '-c', join(dir, 'app.log')], {
+              stdio: ['ignore', 'ignore', 'inherit'],
+              maxBuffer: 1,
+            });
+            const gzipSeconds = (performance.now() - t0) / 1000;
+            gzipRates.push(result.lines / gzipSeconds);
+            gzipNote = `; gzip -1: ${Math.round(result.lines / gzipSeconds)} lines/s`;
+          }
+          say(
+            `run ${run}, metrics ${metrics}: ${Math.round(result.linesPerSecond)} lines/s (${(result.bytes / 1e6 / result.seconds).toFixed(1)} MB/s), ` +
+              `peak RSS ${formatSize(result.peakRss)}, CPU ${result.cpuSeconds.toFixed(2)} s, ` +
+              `${result.metricLines} metric lines${gzipNote}`,
+          );
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
       }
     }
   } finally {
     await removeBucket(s3, bucket);
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const all = [...results.off, ...results.emf];
+  const rate = (rs) =>
+    rs.length === 0 ? undefined : Math.round(median(rs.map((r) => r.linesPerSecond)));
   const summary = {
     size: formatSize(size),
-    lineBytes: Math.round(results[0].bytes / results[0].lines),
+    lineBytes: Math.round(all[0].bytes / all[0].lines),
     runs,
-    linesPerSecond: Math.round(median(results.map((r) => r.linesPerSecond))),
-    mbPerSecond: Number(median(results.map((r) => r.bytes / 1e6 / r.seconds)).toFixed(1)),
-    gzipLinesPerSecond: Math.round(median(results.map((r) => r.gzipLinesPerSecond))),
-    peakRss: formatSize(Math.max(...results.map((r) => r.peakRss))),
+    metrics: mode,
+    linesPerSecond: rate(mode === 'emf' ? results.emf : results.off),
+    mbPerSecond: Number(median(all.map((r) => r.bytes / 1e6 / r.seconds)).toFixed(1)),
+    gzipLinesPerSecond: Math.round(median(gzipRates)),
+    peakRss: formatSize(Math.max(...all.map((r) => r.peakRss))),
   };
+  if (mode === 'compare') {
+    summary.linesPerSecondMetricsOff = rate(results.off);
+    summary.linesPerSecondMetricsOn = rate(results.emf);
+    // Each run's pair, on / off: the machine's drift between runs cancels within a pair.
+    const ratios = results.emf.map((r, i) => r.linesPerSecond / results.off[i].linesPerSecond);
+    summary.metricsOnOffRatios = ratios.map((x) => Number(x.toFixed(3)));
+    summary.metricsOnOffRatio = Number(median(ratios).toFixed(3));
+    // CPU per line, on / off: what the metrics cost the process itself, whatever else runs.
+    const cpuPerLine = (rs) => median(rs.map((r) => r.cpuSeconds / r.lines));
+    summary.cpuMicrosecondsPerLineOff = Number((cpuPerLine(results.off) * 1e6).toFixed(3));
+    summary.cpuMicrosecondsPerLineOn = Number((cpuPerLine(results.emf) * 1e6).toFixed(3));
+    summary.metricsCpuOnOffRatio = Number(
+      (cpuPerLine(results.emf) / cpuPerLine(results.off)).toFixed(3),
+    );
+  }
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
