@@ -192,23 +192,102 @@ describe('deploy/ alarm files', () => {
     expect(oldestMessage.Threshold).toBeLessThan(Number(queue.Attributes.MessageRetentionPeriod));
   });
 
-  it('no good backup: newest good backup older than 26 h, or no report, for 26 hourly periods', () => {
+  it('no good backup: 26 hourly periods in a row without a run that made a good backup (or without any run)', () => {
     expect(noGoodBackup).toMatchObject({
       MetricName: 'LastGoodBackupAgeSeconds',
       ComparisonOperator: 'GreaterThanThreshold',
-      Threshold: 26 * 3600,
+      Statistic: 'Minimum',
       TreatMissingData: 'breaching',
     });
     // A window of 26 h needs periods of an hour or more (under an hour the window is at most 1 day).
     expect(noGoodBackup.Period).toBeGreaterThanOrEqual(3600);
-    expect(noGoodBackup.Period * noGoodBackup.EvaluationPeriods).toBe(noGoodBackup.Threshold);
-    // Every period must breach: one run's report in the window keeps the alarm quiet.
+    expect(noGoodBackup.Period * noGoodBackup.EvaluationPeriods).toBe(26 * 3600);
+    // Every period must breach: one good run in the window keeps the alarm quiet.
     expect(noGoodBackup.DatapointsToAlarm).toBe(noGoodBackup.EvaluationPeriods);
-    // The window outlasts the gap between two runs of the daily schedule, with room for its
-    // flexible window and a slower dump.
+    // A good run reports the age of its own backup (seconds); a failed one the previous good
+    // backup's, a day or more after a daily schedule: the threshold lies between the two.
     expect(schedule.ScheduleExpression).toMatch(/^cron\(\d+ \d+ \* \* \? \*\)$/);
-    const gap = 24 * 3600 + schedule.FlexibleTimeWindow.MaximumWindowInMinutes * 60;
-    expect(noGoodBackup.Threshold).toBeGreaterThan(gap + 3600);
+    const flexible = schedule.FlexibleTimeWindow.MaximumWindowInMinutes * 60;
+    expect(noGoodBackup.Threshold).toBeGreaterThanOrEqual(600);
+    expect(noGoodBackup.Threshold).toBeLessThan(24 * 3600 - flexible);
+  });
+
+  describe('no good backup, evaluated hour by hour over simulated nights', () => {
+    const HOUR = 3600;
+    /**
+     * The hour (from 0) at which the alarm goes to ALARM, as CloudWatch evaluates it: one value
+     * per period (the statistic of the datapoints in it; missing as `TreatMissingData` says),
+     * ALARM when `DatapointsToAlarm` of the last `EvaluationPeriods` breach.
+     * `runs`: the hour of each run and the age it reports.
+     */
+    function alarmHour(
+      runs: Array<{ hour: number; age: number }>,
+      hours: number,
+    ): number | undefined {
+      expect(noGoodBackup.Period).toBe(HOUR);
+      const breaching: boolean[] = [];
+      for (let h = 0; h < hours; h++) {
+        const ages = runs.filter((r) => r.hour === h).map((r) => r.age);
+        breaching.push(
+          ages.length === 0
+            ? noGoodBackup.TreatMissingData === 'breaching'
+            : Math.min(...ages) > noGoodBackup.Threshold,
+        );
+        const window = breaching.slice(-noGoodBackup.EvaluationPeriods);
+        if (
+          window.length === noGoodBackup.EvaluationPeriods &&
+          window.filter(Boolean).length >= noGoodBackup.DatapointsToAlarm
+        ) {
+          return h;
+        }
+      }
+      return undefined;
+    }
+    /** A run at 02:00 of `day`: 20 s old when good, else the age of the last good one. */
+    const nightly = (days: number, good: (day: number) => boolean) => {
+      const runs: Array<{ hour: number; age: number }> = [];
+      let lastGood = -Infinity;
+      for (let day = 0; day < days; day++) {
+        const hour = day * 24 + 2;
+        if (good(day)) lastGood = hour;
+        runs.push({ hour, age: good(day) ? 20 : (hour - lastGood) * HOUR });
+      }
+      return runs;
+    };
+
+    it('stays quiet for a month of good nights', () => {
+      expect(
+        alarmHour(
+          nightly(30, () => true),
+          30 * 24,
+        ),
+      ).toBeUndefined();
+    });
+
+    it('fires 26 to 27 h after the last good backup when every later night fails', () => {
+      const at = alarmHour(
+        nightly(5, (day) => day === 0),
+        5 * 24,
+      );
+      expect(at).toBeDefined();
+      expect((at as number) - 2).toBeGreaterThanOrEqual(26);
+      expect((at as number) - 2).toBeLessThanOrEqual(27);
+    });
+
+    it('fires 26 h after the last run when the schedule stops', () => {
+      expect(
+        alarmHour(
+          nightly(1, () => true),
+          5 * 24,
+        ),
+      ).toBe(2 + 26);
+    });
+
+    it('stays quiet when a failed night is fixed by a re-run within the hour', () => {
+      const runs = nightly(5, (day) => day !== 2);
+      runs.push({ hour: 2 * 24 + 2, age: 20 });
+      expect(alarmHour(runs, 5 * 24)).toBeUndefined();
+    });
   });
 
   it('ship-logs: unshipped lines older than 10 min (silence breaches), any dropped line', () => {
