@@ -256,13 +256,16 @@ describe('deploy/ alarm files', () => {
       return runs;
     };
 
-    it('stays quiet for a month of good nights', () => {
+    it('stays quiet for a month of good nights, runs of several hours over many databases too', () => {
       expect(
         alarmHour(
           nightly(30, () => true),
           30 * 24,
         ),
       ).toBeUndefined();
+      // A run that backs up databases for 5 h reports its first database's backup, 5 h old.
+      const long = nightly(30, () => true).map((r) => ({ hour: r.hour + 5, age: 5 * HOUR }));
+      expect(alarmHour(long, 30 * 24)).toBeUndefined();
     });
 
     it('fires 26 to 27 h after the last good backup when every later night fails', () => {
