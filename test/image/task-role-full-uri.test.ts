@@ -12,11 +12,17 @@ import {
   type EcsCredentialsEndpoint,
   startEcsCredentialsEndpoint,
 } from '../support/ecs-credentials-endpoint.js';
+import { emfProblems, metricLines, metricSum } from '../support/emf.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import type { PolicyDocument } from '../support/minio-admin.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
+import {
+  FARGATE_TASK,
+  serveTaskMetadata,
+  type TaskMetadataEndpoint,
+} from '../support/task-metadata-endpoint.js';
 import { runImage } from './support/container-engine.js';
-import { gzipArgs, IMAGE_UID, logLine, passByName } from './support/worker-run.js';
+import { gzipArgs, IMAGE_UID, logLine, logLines, passByName } from './support/worker-run.js';
 
 const MiB = 1024 * 1024;
 /** Where the task's token file is mounted (read-only) in the container. */
@@ -31,14 +37,19 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
   let role: Awaited<ReturnType<typeof createTaskRoleMinter>>;
   let endpoint: EcsCredentialsEndpoint;
   let proxy: FaultProxy;
+  let metadata: TaskMetadataEndpoint;
   let dir: string;
   let tokenFile: string;
 
-  /** What the task's environment holds: the endpoint and the token file, no key. */
+  /**
+   * What the task's environment holds: the credentials endpoint and the token file, no key,
+   * and the task metadata endpoint ECS sets for every container (so metrics are on by default).
+   */
   const taskEnv = () => ({
     AWS_CONTAINER_CREDENTIALS_FULL_URI: endpoint.url,
     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: TOKEN_PATH,
     AWS_REGION: s3.region,
+    ECS_CONTAINER_METADATA_URI_V4: metadata.uri,
   });
   const taskFlags = () => [
     ...passByName(Object.keys(taskEnv())),
@@ -85,10 +96,12 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
       reportedLifetimeMs: 5 * 60_000 + 2_000,
     });
     proxy = await startFaultProxy(s3.endpoint);
+    metadata = await serveTaskMetadata();
   });
 
   afterAll(async () => {
     await proxy?.close();
+    await metadata?.close();
     await endpoint?.close();
     await bucket?.remove();
     await other?.remove();
@@ -107,6 +120,7 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
     ];
     await putObjects(admin, bucket.name, inputs);
     proxy.setRule((r) => (r.action === 'UploadPart' ? { kind: 'delay', ms: 700 } : undefined));
+    const fetchesBefore = endpoint.log.length;
     try {
       const run = await runImage(
         taskFlags(),
@@ -137,6 +151,18 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
       );
       expect(partSigners.size).toBeGreaterThan(1);
       for (const signer of partSigners) expect(handedOut.has(signer)).toBe(true);
+      // On ECS the log lines are metrics too: valid EMF, under the task's family and cluster,
+      // and every fetch after the first counted as a refresh.
+      const lines = logLines(run.stdout);
+      expect(metricLines(lines).length).toBeGreaterThan(0);
+      for (const line of metricLines(lines)) expect(emfProblems(line)).toEqual([]);
+      expect(logLine(run.stdout, 'summary')).toMatchObject({
+        Job: 'stream-transform',
+        Family: FARGATE_TASK.Family,
+        Success: 1,
+        ObjectsDone: inputs.length,
+      });
+      expect(metricSum(lines, 'CredentialRefreshes')).toBe(endpoint.log.length - fetchesBefore - 1);
       expect(
         proxy.answers.filter((a) => a.action === 'UploadPart').every((a) => a.status === 200),
       ).toBe(true);
@@ -164,6 +190,10 @@ describe('the ECS task role in the image: full URI, token file, credentials mint
     expect(run.code, run.stdout + run.stderr).toBe(ExitCode.AccessDenied);
     const error = logLine(run.stdout, `access denied: s3:ListBucket on s3://${other.name}/in/`);
     expect(error, run.stdout).toMatchObject({ code: 'ACCESS_DENIED', level: 'error' });
+    expect(logLine(run.stdout, 'summary')).toMatchObject({
+      Success: 0,
+      ExitCode: ExitCode.AccessDenied,
+    });
     expect(await listKeys(admin, bucket.name, 'out-denied/')).toEqual([]);
     const leaks = secrets().filter((s) => run.stdout.includes(s) || run.stderr.includes(s));
     expect(leaks.length).toBe(0);
