@@ -178,7 +178,7 @@ describe('ship-logs metrics, as the job reports them', () => {
       const grewMs = Date.now() - firstAt;
       // It grows with the outage, by the time that passed.
       expect(second).toBeGreaterThan(first);
-      expect(Math.abs((second - first) * 1000 - grewMs)).toBeLessThan(20);
+      expect(Math.abs((second - first) * 1000 - grewMs)).toBeLessThan(50);
 
       await proxy.start();
       await waitUntil(
@@ -442,7 +442,7 @@ describe('ship-logs metric lines from the CLI (--metrics emf)', () => {
     const a = new LogWriter(join(logs, 'a.log'));
     try {
       const shipper = startCliShipper(
-        'drop/',
+        'cli-drop/',
         ['--metrics', 'emf', '--spool-max-bytes', '16KiB', '--on-spool-full', 'drop'],
         proxy,
       );
@@ -466,7 +466,7 @@ describe('ship-logs metric lines from the CLI (--metrics emf)', () => {
       expect(ages[0]).toBeGreaterThan(0);
       for (let i = 1; i < ages.length; i++) expect(ages[i]).toBeGreaterThan(ages[i - 1]!);
       for (const l of during) expect(l.SpoolBytes).toBeGreaterThan(0);
-      const got = await shippedLines(bucket.admin, bucket.name, 'drop/');
+      const got = await shippedLines(bucket.admin, bucket.name, 'cli-drop/');
       expect([...repeatedLines(got)].slice(0, 10)).toEqual([]);
       const dropped = metricSum(result.logs, 'LinesDropped');
       expect(dropped).toBeGreaterThan(0);
