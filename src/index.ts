@@ -30,6 +30,7 @@ export {
   type JobResult,
   type ProgressReporter,
 } from './jobs/job.js';
+export type { JobMetric, MetricUnit } from './jobs/job-metrics.js';
 export {
   type ChunkTransform,
   type RecordMapOptions,
@@ -40,6 +41,7 @@ export {
 export { loadHandler } from './jobs/load-handler.js';
 export type { Permission } from './jobs/permissions.js';
 export { createJobRegistry, JobRegistry } from './jobs/registry.js';
+export type { ShipperTask } from './jobs/ship-logs/key-fields.js';
 export { LogShipperJob } from './jobs/ship-logs/log-shipper-job.js';
 export {
   type StreamTransformConfig,
@@ -47,6 +49,7 @@ export {
 } from './jobs/stream-transform/config.js';
 export { ObjectTransformJob } from './jobs/stream-transform/object-transform-job.js';
 export type { SourceObject } from './jobs/stream-transform/source-object.js';
+export type { TaskMetadata } from './jobs/task-metadata.js';
 export { type RunJobOptions, runJob } from './runtime/run-job.js';
 export {
   type CreatedS3Client,
