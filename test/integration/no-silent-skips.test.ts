@@ -3,10 +3,13 @@ import {
   CreateMultipartUploadCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { JobResult } from '../../src/jobs/job.js';
+import type { TransformSpec } from '../../src/jobs/kit/transforms.js';
 import { ObjectTransformJob } from '../../src/jobs/stream-transform/object-transform-job.js';
+import type { SourceObject } from '../../src/jobs/stream-transform/source-object.js';
 import {
   type CountingClient,
   countingClient,
@@ -145,6 +148,99 @@ describe('stream-transform never drops an input silently', { timeout: 300_000 },
       code: 'OUTPUT_KEY_COLLISION',
     });
     expect((await getBytes(s3.client, bucket.name, 'tpl-out/a.out')).toString()).toBe('csv');
+  });
+
+  it('refuses two inputs for one output listed far apart (more objects between them than in flight): S3 tells, not memory', async () => {
+    // x.csv and x.tsv both map to x.out, with 40 objects between them and 2 in flight: the
+    // first one's claim was released long before the second starts, so only what S3 holds (the
+    // refused If-None-Match write, or the HeadObject before the write, and the source recorded
+    // on the output) can refuse the second.
+    const between = Array.from({ length: 40 }, (_, i) => ({
+      key: `far/m/${String(i).padStart(4, '0')}.txt`,
+      body: `${i}`,
+    }));
+    await putObjects(s3.client, bucket.name, [
+      { key: 'far/a/x.csv', body: 'first' },
+      ...between,
+      { key: 'far/z/x.tsv', body: 'second' },
+    ]);
+    const base = { input: `s3://${bucket.name}/far/`, keyTemplate: '{name}.out', concurrency: 2 };
+    const expectRefused = (run: Awaited<ReturnType<typeof runJob>>['run']) => {
+      const failed = run.logs.filter((l) => l.msg === 'object failed');
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatchObject({ key: 'far/z/x.tsv', code: 'OUTPUT_KEY_COLLISION' });
+      expect(String((failed[0]!.err as { message?: string }).message)).toContain('far/a/x.csv');
+      // Every claim was given back: nothing is kept per object done.
+      expect(run.logs.find((l) => l.msg === 'stream-transform finished')).toMatchObject({
+        outputKeyClaims: 0,
+      });
+    };
+    const cases = [
+      // An empty output prefix: no HeadObject, the second write is refused by If-None-Match.
+      { what: 'first run', output: 'far-out/', done: 41, skipped: 0 },
+      // The same again: the HeadObject before each write finds the first input's output.
+      { what: 're-run', output: 'far-out/', done: 0, skipped: 41 },
+      // --overwrite replaces outputs of the same source only; the recorded source still refuses.
+      { what: 'overwrite', output: 'far-ow/', done: 41, skipped: 0, overwrite: true },
+    ];
+    for (const { what, output, done, skipped, overwrite } of cases) {
+      const { result, run } = await runJob(s3.client, {
+        ...base,
+        output: `s3://${bucket.name}/${output}`,
+        ...(overwrite ? { overwrite } : {}),
+      });
+      expect({ what, ...result.objects }).toMatchObject({ what, done, skipped, failed: 1 });
+      expectAllCounted(result, 42);
+      expectRefused(run);
+      expect((await getBytes(s3.client, bucket.name, `${output}x.out`)).toString()).toBe('first');
+    }
+    // A dry run writes nothing S3 could refuse with: it keeps its claims and still reports it.
+    const dry = await runJob(s3.client, {
+      ...base,
+      output: `s3://${bucket.name}/far-dry/`,
+      dryRun: true,
+    });
+    expect(dry.result.objects).toMatchObject({ done: 41, failed: 1 });
+    const failed = dry.run.logs.filter((l) => l.msg === 'object failed');
+    expect(failed.map((l) => [l.key, l.code])).toEqual([['far/z/x.tsv', 'OUTPUT_KEY_COLLISION']]);
+    expect(await listKeys(s3.client, bucket.name, 'far-dry/')).toEqual([]);
+  });
+
+  it('with --overwrite, an output another input wrote after the check is not written over (If-None-Match on a key found empty)', async () => {
+    await putObjects(s3.client, bucket.name, [{ key: 'race/a.txt', body: 'ours' }]);
+    const client = s3.client;
+    const target = bucket.name;
+    // Another task writes the output from its own source between our HeadObject (nothing
+    // there) and our write: the job's transform hook runs in that window.
+    class Raced extends ObjectTransformJob {
+      static override readonly jobName = 'stream-transform';
+      override async transform(object: SourceObject): Promise<TransformSpec> {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: target,
+            Key: 'race-out/a.txt',
+            Body: 'theirs',
+            Metadata: { 's3worker-source-bucket': target, 's3worker-source-key': 'race/b.txt' },
+          }),
+        );
+        return super.transform(object);
+      }
+    }
+    const { result, run } = await runJob(
+      s3.client,
+      {
+        input: `s3://${bucket.name}/race/`,
+        output: `s3://${bucket.name}/race-out/`,
+        overwrite: true,
+      },
+      { jobClass: Raced },
+    );
+    expect(result.objects).toMatchObject({ done: 0, failed: 1 });
+    expect(run.logs.find((l) => l.msg === 'object failed')).toMatchObject({
+      key: 'race/a.txt',
+      code: 'OUTPUT_KEY_COLLISION',
+    });
+    expect((await getBytes(s3.client, bucket.name, 'race-out/a.txt')).toString()).toBe('theirs');
   });
 
   it('rewrites an output when any output-affecting setting or the handler version changed', async () => {

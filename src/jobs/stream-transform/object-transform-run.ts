@@ -58,9 +58,10 @@ export class ObjectTransformRun {
   private freshOutput = false;
   private readonly builtinFilter: ReturnType<typeof createObjectFilter>;
   /**
-   * Output keys handed out: a second input mapping to one fails instead of overwriting. Held
-   * for the whole run when listing; in queue mode only while each object is in flight (see
-   * `OutputKeyClaims`), so a service's memory does not grow with every key it ever wrote.
+   * Output keys of the objects in flight: a second input mapping to one fails instead of
+   * overwriting. Released once each object settled, in every mode, so memory does not grow with
+   * the objects done; an output written earlier is guarded by S3 (see `OutputKeyClaims`). A dry
+   * run writes nothing S3 could refuse a later input with, so it keeps its claims to the end.
    */
   private readonly claims = new OutputKeyClaims();
   /** The settings digest every output of this run records (see `outputSettings`). */
@@ -309,9 +310,9 @@ export class ObjectTransformRun {
       this.report1(entry.key, outputKey, err);
       return 'failed';
     } finally {
-      // Queue mode frees the key once its object settled: from then on the output's
-      // If-None-Match and recorded source refuse another input for it, as another task's.
-      if (claimed !== undefined && entry.settled !== undefined) this.claims.release(claimed);
+      // The key is freed once its object settled: from then on the output's If-None-Match and
+      // recorded source refuse another input for it (processObject), as another task's.
+      if (claimed !== undefined && !this.config.dryRun) this.claims.release(claimed);
     }
   }
 
@@ -377,10 +378,13 @@ export class ObjectTransformRun {
       return 'done';
     }
     try {
-      await this.write(object, outputKey, source);
+      // A key found empty is written with If-None-Match even with --overwrite: nothing is
+      // replaced, and an input racing for it (another task's) is refused, not overwritten.
+      await this.write(object, outputKey, source, !config.overwrite || state.kind === 'absent');
     } catch (err) {
-      // Another task wrote the same output between our check and our write (If-None-Match).
-      if (isPreconditionFailed(err)) {
+      // Written since our check (or since the start, when the prefix was empty): by another
+      // task, or by an earlier input of this run whose claim was released.
+      if (isRefusedWrite(err)) {
         const now = await checkOutput(
           ctx.transfer,
           config.output.bucket,
@@ -389,11 +393,11 @@ export class ObjectTransformRun {
           ctx.signal,
         );
         if (now.kind === 'current') return 'skipped';
-        // Written meanwhile from another input (another task, or in queue mode an earlier
-        // event whose claim was released): a collision, as the check before the write says.
         if (now.kind === 'different' && now.source && !sameSource(now.source, source))
           throw new OutputKeyCollisionError(object.key, outputKey, recordedKey(now.source));
-        throw new OutputExistsError(config.output.bucket, outputKey, object.key);
+        // A 409 whose rival has not finished yet is its own error: a run again settles it.
+        if (isPreconditionFailed(err))
+          throw new OutputExistsError(config.output.bucket, outputKey, object.key);
       }
       throw err;
     }
@@ -406,6 +410,7 @@ export class ObjectTransformRun {
     object: SourceObject,
     outputKey: string,
     source: SourceRecord,
+    ifNoneMatch: boolean,
   ): Promise<void> {
     const { config, ctx } = this;
     const { transfer } = ctx;
@@ -423,7 +428,7 @@ export class ObjectTransformRun {
       ...written,
       bucket: config.output.bucket,
       key: outputKey,
-      ifNoneMatch: !config.overwrite,
+      ifNoneMatch,
       contentType: this.job.contentType(object, outputKey),
       metadata: { ...written.metadata, ...taskObjectMetadata(ctx.task), ...sourceMetadata(source) },
       signal: ctx.signal,
@@ -539,6 +544,14 @@ function recordedKey(source: RecordedSource): string {
 /** `If-None-Match: *` refused our write: someone wrote the key after our check. */
 function isPreconditionFailed(err: unknown): boolean {
   return err instanceof S3WorkerError && err.code === TransferErrorCode.ObjectExists;
+}
+
+/** Our conditional write was refused: the key exists (412) or another write to it raced (409). */
+function isRefusedWrite(err: unknown): boolean {
+  return (
+    isPreconditionFailed(err) ||
+    (err instanceof S3WorkerError && err.code === TransferErrorCode.WriteConflict)
+  );
 }
 
 function isPrematureClose(err: unknown): boolean {
