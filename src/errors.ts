@@ -12,6 +12,8 @@ export const ExitCode = {
   ObjectsFailed: 3,
   /** Stopped by SIGTERM/SIGINT before the end; running the same command again resumes. */
   Interrupted: 4,
+  /** An input the run was told to read (an inventory report, a manifest) is corrupt or malformed; nothing was processed. */
+  BadInput: 5,
   /** No credentials could be found by the selected source. */
   NoCredentials: 10,
   /** The credentials were rejected (expired token, unknown key, bad signature) or the endpoint that hands them out failed. */

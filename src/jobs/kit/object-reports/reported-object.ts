@@ -18,4 +18,9 @@ export interface ReportedObject {
   lastModified?: Date;
   /** Storage class (`STANDARD`, `GLACIER`, …), when the report carries it. */
   storageClass?: string;
+  /**
+   * INTELLIGENT_TIERING access tier (`FREQUENT`, `ARCHIVE_ACCESS`, …), when the report carries
+   * it; the archive tiers cannot be read without a restore (see `isArchived`).
+   */
+  accessTier?: string;
 }
