@@ -3,23 +3,28 @@ import { createHash } from 'node:crypto';
 const INITIAL_SLOTS = 1 << 12;
 
 /**
- * The output keys a run has handed out, so that two inputs never write one output silently
+ * The output keys of the objects in flight, so that two inputs never write one output silently
  * (`a//b` and `a/b` normalise to the same key, a template such as `{dir}/{name}.json` maps
  * `a.csv` and `a.tsv` to one key, a prefix without a slash maps `logs2/a` and `logs/logs2/a`
- * alike). The first input to claim a key writes it; every later one is refused, unless it is
- * the same input again (queue mode sees one source key once per event: each version of it).
+ * alike). The first input to claim a key writes it; every later one is refused while it holds
+ * the key, unless it is the same input again (queue mode sees one source key once per event:
+ * each version of it).
  *
- * A listing run keeps every claim for the run, so two listed inputs mapping to one output are
- * refused however far apart they are. Queue mode, a service that may never exit, `release`s
- * each claim once its object settled: the table then holds only the keys in flight, and an
- * output written earlier is guarded by its conditional write and the source recorded on it.
+ * A run `release`s each claim once its object settled, in every mode (listing, keys, queue):
+ * the table holds only the keys in flight, at most the concurrency plus the items queued ahead
+ * of it, whatever the number of objects. An output written earlier is guarded by S3, not by
+ * this table: it records its source in its metadata, and the next input for its key meets it
+ * at the HeadObject before its write or at its refused `If-None-Match` write, and fails as a
+ * collision when another source is recorded (stream-transform's `processObject`). The claims
+ * cover what S3 cannot tell yet: two inputs for one key in flight at once, both finding it
+ * empty. A dry run, which writes nothing S3 could refuse with, keeps every claim to its end.
  *
  * Memory: keys and their inputs are kept as 64-bit hashes in an open-addressing table at most
- * half full, about 32 bytes per key held (32 MiB per million outputs), never the keys
- * themselves; the table does not shrink, so it stays the size of the most keys held at once.
- * Two different keys share a hash with a probability of about n² / 2⁶⁵ (3 × 10⁻⁶ for ten
- * million keys); such a false collision fails one object with a clear reason, it never writes
- * over another.
+ * half full, about 32 bytes per key held, never the keys themselves; the table does not
+ * shrink, so it stays the size of the most keys held at once (the initial 64 KiB for any run
+ * of up to 2,048 objects in flight; a dry run's grows to 32 MiB per million outputs).
+ * Two different keys share a hash with a probability of about n² / 2⁶⁵ for n keys held at once;
+ * such a false collision fails one object with a clear reason, it never writes over another.
  */
 export class OutputKeyClaims {
   #hi = new Uint32Array(INITIAL_SLOTS);
@@ -37,6 +42,11 @@ export class OutputKeyClaims {
   /** Keys claimed and not released. */
   get size(): number {
     return this.#size;
+  }
+
+  /** Bytes the table takes (16 per slot; it never shrinks). */
+  get tableBytes(): number {
+    return this.#hi.byteLength * 4;
   }
 
   /**

@@ -11,6 +11,12 @@ import { untilAborted } from '../../until-aborted.js';
  */
 export type Outcome = 'done' | 'skipped' | 'failed' | 'filtered' | 'aborted' | { skipped: string };
 
+/**
+ * Distinct skip reasons counted by name; further ones are counted under `other`, so a job whose
+ * reasons vary per item (one naming its key) cannot grow `skippedBy` with every item.
+ */
+export const MAX_SKIP_REASONS = 32;
+
 /** Why a loop stopped before its items ran out. */
 export type StopReason = 'stop-signal' | 'max-failures' | 'fatal-error';
 
@@ -62,7 +68,10 @@ export interface WorkLoopResult {
    * counted as done, skipped, failed or aborted, never dropped.
    */
   listed: number;
-  /** The skipped items by reason (`current`, `filtered`, or a job's own reason). */
+  /**
+   * The skipped items by reason (`current`, `filtered`, or a job's own reason); past
+   * `MAX_SKIP_REASONS` distinct reasons, the rest under `other`.
+   */
   skippedBy: Record<string, number>;
   /** Items started but left unfinished because the run was stopped. */
   aborted: number;
@@ -83,7 +92,7 @@ export interface WorkLoopResult {
 export class WorkLoop<T> {
   readonly #o: WorkLoopOptions<T>;
   readonly #counts = { done: 0, skipped: 0, failed: 0 };
-  readonly #skippedBy: Record<string, number> = {};
+  readonly #skippedBy = new Map<string, number>();
   #listed = 0;
   #aborted = 0;
   #stopReason: StopReason | undefined;
@@ -139,7 +148,9 @@ export class WorkLoop<T> {
 
   #countSkipped(reason: string): void {
     this.#counts.skipped++;
-    this.#skippedBy[reason] = (this.#skippedBy[reason] ?? 0) + 1;
+    const by = this.#skippedBy;
+    const name = by.has(reason) || by.size < MAX_SKIP_REASONS - 1 ? reason : 'other';
+    by.set(name, (by.get(name) ?? 0) + 1);
   }
 
   /** Runs `process` over `items` (see the class). */
@@ -185,7 +196,7 @@ export class WorkLoop<T> {
     return {
       counts: { ...this.#counts },
       listed: this.#listed,
-      skippedBy: { ...this.#skippedBy },
+      skippedBy: Object.fromEntries(this.#skippedBy),
       aborted: this.#aborted,
       complete,
       stopReason: this.#stopReason,
