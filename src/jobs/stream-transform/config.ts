@@ -21,6 +21,7 @@ import { ZSTD_BLOCK_SIZE, ZSTD_MIN_BLOCK_SIZE } from '../kit/parallel-zstd.js';
 import { queueOptionsSchema } from '../kit/queue/queue-options.js';
 import { createObjectFilter } from './filters.js';
 import { queueModeProblems } from './queue/queue-mode-problems.js';
+import { reportSourceProblems } from './report-source-problems.js';
 import { parseShard } from './shard.js';
 
 const isoDate = z.string().transform((text, ctx): Date => {
@@ -35,6 +36,19 @@ const isoDate = z.string().transform((text, ctx): Date => {
   }
   return date;
 });
+
+/** An `s3://bucket/key` naming one object (a report), not a prefix. */
+function reportUrl(example: string) {
+  return z.string().superRefine((url, ctx) => {
+    for (const message of s3UrlProblems(url)) ctx.addIssue({ code: 'custom', message });
+    if (url.startsWith('s3://') && (url.endsWith('/') || !url.slice(5).includes('/'))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must name the report object itself (s3://bucket/…/${example}), not a prefix`,
+      });
+    }
+  });
+}
 
 /**
  * Options of the stream-transform job. The CLI derives `--kebab-case` flags and
@@ -79,6 +93,16 @@ export const streamTransformConfigSchema = z.object({
     .optional()
     .describe(
       'Process exactly these keys instead of listing: a local file or s3://bucket/key, one key per line (full keys, streamed). Costs one HeadObject per key. Default: list the input prefix.',
+    ),
+  inventory: reportUrl('manifest.json')
+    .optional()
+    .describe(
+      'Process the objects of an S3 Inventory report instead of listing: s3://bucket/…/manifest.json (CSV or Parquet). Every data file is checked against the manifest MD5 before any work; the report size and ETag stand in for a listing (no HeadObject) and an object changed since is skipped. Costs one GET per data file and disk in the tmp dir for them. Default: list the input prefix.',
+    ),
+  manifest: reportUrl('manifest.csv')
+    .optional()
+    .describe(
+      'Process the objects of an S3 Batch Operations CSV manifest (bucket,key[,versionId], keys URL-encoded) instead of listing: s3://bucket/key, streamed. Costs one HeadObject per object (of the named version). Default: list the input prefix.',
     ),
   keyTemplate: z
     .string()
@@ -199,7 +223,11 @@ export type StreamTransformConfigInput = z.input<typeof streamTransformConfigSch
  * its own options). Empty when the config is consistent.
  */
 export function crossFieldProblems(config: StreamTransformConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [...outputOptionProblems(config), ...queueModeProblems(config)];
+  const issues: ConfigIssue[] = [
+    ...outputOptionProblems(config),
+    ...queueModeProblems(config),
+    ...reportSourceProblems(config),
+  ];
   if (
     config.minSize !== undefined &&
     config.maxSize !== undefined &&

@@ -19,6 +19,7 @@ import {
   streamTransformConfigSchema,
 } from './config.js';
 import { ObjectTransformRun } from './object-transform-run.js';
+import { reportPermissions } from './report-permissions.js';
 import type { SourceObject } from './source-object.js';
 
 /**
@@ -46,7 +47,8 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
   permissions(): Permission[] {
     const { input, output, config } = { ...this.config, config: this.config };
     const perms: Permission[] = [];
-    if (config.keys === undefined && config.queue === undefined) {
+    const reported = config.inventory !== undefined || config.manifest !== undefined;
+    if (config.keys === undefined && config.queue === undefined && !reported) {
       perms.push({
         action: 's3:ListBucket',
         bucket: input.bucket,
@@ -60,7 +62,7 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
       prefix: input.prefix,
       reason: 'read input objects',
     });
-    perms.push(...queuePermissions(config));
+    perms.push(...queuePermissions(config), ...reportPermissions(config));
     if (config.keys?.startsWith('s3://')) {
       const keysFile = parseS3Url(config.keys, 'keys');
       perms.push({

@@ -23,9 +23,11 @@ import { type Outcome, WorkLoop } from '../kit/work-loop.js';
 import type { StreamTransformConfig } from './config.js';
 import { KeyOutsideInputError, OutputExistsError } from './errors.js';
 import { createObjectFilter } from './filters.js';
+import { goneSinceReport } from './gone-since-report.js';
 import { readKeysFile } from './keys-file.js';
 import { goneSinceEvent } from './queue/gone-since-event.js';
 import { QueueSource } from './queue/queue-source.js';
+import { reportEntries } from './report-entries.js';
 import {
   checkOutput,
   type RecordedSource,
@@ -33,7 +35,7 @@ import {
   sameSource,
   sourceMetadata,
 } from './resume.js';
-import { inShard, resolveShard } from './shard.js';
+import { inShard, resolveShard, type Shard } from './shard.js';
 import { OWN_FOLDER, type SourceEntry, type SourceObject } from './source-object.js';
 
 /** What a run asks of its job: the hooks a subclass of `ObjectTransformJob` may override. */
@@ -115,7 +117,14 @@ export class ObjectTransformRun {
     let outcome: Awaited<ReturnType<WorkLoop<SourceEntry>['run']>> | undefined;
     let error: unknown;
     try {
-      outcome = await this.loop.run(this.accepted(shard, queue?.entries()));
+      // A report shards itself (by data file or by key: see reportEntries).
+      const reported = config.inventory !== undefined || config.manifest !== undefined;
+      outcome = await this.loop.run(
+        this.accepted(
+          reported ? { index: 0, count: 1 } : shard,
+          queue?.entries() ?? this.entries(shard),
+        ),
+      );
     } catch (err) {
       error = err;
     } finally {
@@ -220,10 +229,20 @@ export class ObjectTransformRun {
     });
   }
 
-  /** Listed objects, or the keys file's keys; never the whole list in memory. */
-  private async *entries(): AsyncGenerator<SourceEntry> {
+  /** Listed objects, the keys file's keys, or a report's objects; never the whole list in memory. */
+  private async *entries(shard: Shard = { index: 0, count: 1 }): AsyncGenerator<SourceEntry> {
     const { config, ctx } = this;
     const { input } = config;
+    if (config.inventory !== undefined || config.manifest !== undefined) {
+      yield* reportEntries({
+        config,
+        ctx,
+        shard,
+        skip: (reason) => this.loop.skip(reason),
+        isOwnOutput: (key) => this.isOwnOutput(key),
+      });
+      return;
+    }
     if (config.keys !== undefined) {
       for await (const key of readKeysFile(config.keys, ctx.transfer, ctx.signal)) {
         if (this.isOwnOutput(key)) this.loop.skip('own-output');
@@ -283,7 +302,7 @@ export class ObjectTransformRun {
     let claimed: string | undefined;
     try {
       if (object === undefined) {
-        object = await this.headSource(entry.key);
+        object = await this.headSource(entry.key, entry.versionId);
         if (!(await this.accepts(object))) return 'filtered';
         ctx.progress.addTotal(1, object.size);
       }
@@ -299,6 +318,14 @@ export class ObjectTransformRun {
     } catch (err) {
       if (ctx.signal.aborted) return 'aborted';
       if (entry.object === undefined && object === undefined) ctx.progress.addTotal(1, 0);
+      const gone = entry.fromReport === true ? goneSinceReport(err) : undefined;
+      if (gone !== undefined) {
+        ctx.log.info(
+          { key: entry.key, code: (err as S3WorkerError).code, reason: gone },
+          'object changed or deleted since the report; skipped',
+        );
+        return { skipped: gone };
+      }
       if (entry.settled !== undefined && goneSinceEvent(err)) {
         ctx.log.info(
           { key: entry.key, code: (err as S3WorkerError).code },
@@ -316,14 +343,16 @@ export class ObjectTransformRun {
     }
   }
 
-  /** Keys mode: size, ETag and date of a named key (one HeadObject). */
-  private async headSource(key: string): Promise<SourceObject> {
+  /** Keys mode, manifests: size, ETag and date of a named key, or of its named version (one HeadObject). */
+  private async headSource(key: string, versionId?: string): Promise<SourceObject> {
     const { input } = this.config;
     if (!key.startsWith(input.prefix))
       throw new KeyOutsideInputError(input.bucket, key, input.prefix);
     const { signal } = this.ctx;
     const head = await this.ctx.transfer
-      .send(new HeadObjectCommand({ Bucket: input.bucket, Key: key }), { abortSignal: signal })
+      .send(new HeadObjectCommand({ Bucket: input.bucket, Key: key, VersionId: versionId }), {
+        abortSignal: signal,
+      })
       .catch((err: unknown) => {
         throw signal.aborted
           ? err
@@ -336,6 +365,7 @@ export class ObjectTransformRun {
       size: head.ContentLength ?? 0,
       etag: head.ETag ?? '',
       lastModified: head.LastModified ?? new Date(0),
+      ...(versionId === undefined ? {} : { versionId }),
     };
   }
 
@@ -442,6 +472,7 @@ export class ObjectTransformRun {
           key: object.key,
           size: object.size,
           etag: object.etag,
+          versionId: object.versionId,
           signal: ctx.signal,
         });
         if (bytes) {
@@ -460,6 +491,7 @@ export class ObjectTransformRun {
       key: object.key,
       size: object.size,
       etag: object.etag,
+      versionId: object.versionId,
       signal: ctx.signal,
     });
     // A copy (no stage) counts its bytes in and out in one stage: a stage per object is

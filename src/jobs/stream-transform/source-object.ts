@@ -12,12 +12,21 @@ export interface SourceObject {
   /** ETag as S3 returns it (quoted). */
   etag: string;
   lastModified: Date;
+  /** The version to read, when a manifest names one (versioned buckets). Default: the current one. */
+  versionId?: string;
 }
 
 /** Listed (or named in the keys file); size and ETag unknown until a HeadObject in keys mode. */
 export interface SourceEntry {
   key: string;
   object?: SourceObject;
+  /** The version a manifest names, read (and HEADed) instead of the current one. */
+  versionId?: string;
+  /**
+   * Named by an inventory report or a manifest: an object changed or deleted since is a counted
+   * skip (`changed-since-report`, `deleted-since-report`), not a failure.
+   */
+  fromReport?: boolean;
   /** Queue mode: told how the entry ended, so its message is deleted or handed back. */
   settled?: (outcome: Outcome) => void;
 }
