@@ -90,6 +90,7 @@ const JOB_BENCHES = {
   logs: { script: 'ship-logs.mjs', runs: 3 },
   db: { script: 'db-backup.mjs', runs: 1 },
   qmem: { script: 'queue-memory.mjs', runs: 1 },
+  lmem: { script: 'listing-memory.mjs', runs: 1 },
 };
 
 function runJobBench(id, options) {

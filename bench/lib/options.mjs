@@ -39,7 +39,9 @@ the peers once). Writes <out>/latest.json and <out>/latest.md and prints the tab
                       db-backup job on a pgbench database, beside pg_dump | zstd | s5cmd and
                       pg_dump | aws s3 cp, and the restore; bench/db-backup.mjs), qmem
                       (one queue worker's RSS over 200,000 events; bench/queue-memory.mjs,
-                      about 10 minutes, only when named);
+                      about 10 minutes, only when named), lmem (peak RSS of one listing run
+                      over 20,000 and 200,000 objects of 1 KiB; bench/listing-memory.mjs,
+                      30 minutes or more, only when named);
                       comma-separated or repeated (default: a,b,c,d,e,f,rss,u,q,logs,db)
   --size SIZE         object size for a, and the text size for c-f (default 1GiB)
   --upload-size SIZE  stream length for u (default 2GiB)
@@ -103,7 +105,7 @@ export function parseOptions(argv) {
     help: values.help,
     scenarios: pick(
       list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q,logs,db']),
-      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q', 'logs', 'db', 'qmem'],
+      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q', 'logs', 'db', 'qmem', 'lmem'],
       'scenario',
     ),
     size: parseSize(values.size),
