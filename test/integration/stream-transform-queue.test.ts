@@ -419,7 +419,11 @@ describe('stream-transform --queue (S3 event notifications on SQS)', () => {
     // Logged as the first long poll is sent on the empty queue.
     await run.waitForLog('waiting for messages');
     run.child.kill('SIGTERM');
-    // SQS would hand this to a poll the worker had cut off, and hide it for 120 s.
+    // Sent once the worker has taken the stop in (on a busy machine the signal can be handled
+    // after a message sent right away already came back as work): only the poll still in
+    // flight can receive it now. SQS would hand it to a poll the worker had cut off, and hide it
+    // for 120 s.
+    await run.waitForLog('stop requested: finishing in-flight work');
     await sendBodies(sqs, queue.url, [
       s3EventBody(input.name, [{ key: `${prefix}late.txt`, body: 'x' }]),
     ]);
