@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExitCode } from '../../src/errors.js';
+import { ConfigError, ExitCode } from '../../src/errors.js';
 import { parseManifestLine } from '../../src/jobs/kit/object-reports/batch-manifest.js';
 import { csvFields } from '../../src/jobs/kit/object-reports/csv-fields.js';
 import { decodeReportKey } from '../../src/jobs/kit/object-reports/decode-report-key.js';
@@ -8,6 +8,8 @@ import { filesOfShard } from '../../src/jobs/kit/object-reports/inventory-report
 import { columnName } from '../../src/jobs/kit/object-reports/inventory-rows.js';
 import { isArchived } from '../../src/jobs/kit/object-reports/is-archived.js';
 import { ReportError } from '../../src/jobs/kit/object-reports/report-error.js';
+import { streamTransformConfigSchema } from '../../src/jobs/stream-transform/config.js';
+import { ObjectTransformJob } from '../../src/jobs/stream-transform/object-transform-job.js';
 
 /** Encodes a key as S3 Inventory CSV does: form encoding, space as `+`. */
 const formEncode = (key: string) => new URLSearchParams({ k: key }).toString().slice(2);
@@ -186,5 +188,55 @@ describe('archived objects', () => {
     expect(isArchived({ ...o, storageClass: 'GLACIER_IR' })).toBe(false);
     expect(isArchived({ ...o, storageClass: 'STANDARD' })).toBe(false);
     expect(isArchived(o)).toBe(false);
+  });
+});
+
+describe('stream-transform with a report as its source', () => {
+  const base = { input: 's3://in-bucket/data/', output: 's3://out-bucket/x/' };
+  const parse = (extra: Record<string, unknown>) =>
+    streamTransformConfigSchema.parse({ ...base, ...extra });
+
+  it('takes one source of objects: inventory, manifest, keys and queue exclude one another', () => {
+    const inv = 's3://reports/inv/in-bucket/cfg/2026-12-07T01-00Z/manifest.json';
+    expect(() => new ObjectTransformJob(parse({ inventory: inv }))).not.toThrow();
+    const both = () =>
+      new ObjectTransformJob(parse({ inventory: inv, manifest: 's3://ops/m.csv', keys: 'k.txt' }));
+    expect(both).toThrow(ConfigError);
+    expect(both).toThrow(/manifest: cannot be combined with inventory/);
+    expect(both).toThrow(/inventory: cannot be combined with keys/);
+    expect(
+      () =>
+        new ObjectTransformJob(
+          parse({ manifest: 's3://ops/m.csv', queue: 'http://127.0.0.1:9324/000000000000/q' }),
+        ),
+    ).toThrow(/manifest: cannot be combined with queue/);
+    expect(
+      streamTransformConfigSchema.safeParse({ ...base, inventory: 's3://reports/' }).success,
+    ).toBe(false);
+  });
+
+  it('asks for the report and its data files, versions for a manifest, and no input listing', () => {
+    const inv = new ObjectTransformJob(
+      parse({ inventory: 's3://reports/inv/in-bucket/cfg/2026-12-07T01-00Z/manifest.json' }),
+    ).permissions();
+    expect(inv).toContainEqual(
+      expect.objectContaining({
+        action: 's3:GetObject',
+        bucket: 'reports',
+        prefix: 'inv/in-bucket/cfg/',
+      }),
+    );
+    expect(inv.some((p) => p.action === 's3:ListBucket' && p.bucket === 'in-bucket')).toBe(false);
+    const man = new ObjectTransformJob(parse({ manifest: 's3://ops/m/restore.csv' })).permissions();
+    expect(man).toContainEqual(
+      expect.objectContaining({ action: 's3:GetObject', bucket: 'ops', prefix: 'm/restore.csv' }),
+    );
+    expect(man).toContainEqual(
+      expect.objectContaining({
+        action: 's3:GetObjectVersion',
+        bucket: 'in-bucket',
+        prefix: 'data/',
+      }),
+    );
   });
 });
