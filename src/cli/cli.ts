@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, S3WorkerError } from '../errors.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerEnqueueCommand } from './commands/enqueue.js';
 import { registerHealthcheckCommand } from './commands/healthcheck.js';
 import { registerJobsCommand } from './commands/jobs.js';
 import { registerPolicyCommand } from './commands/policy.js';
@@ -15,6 +16,7 @@ import { registerRunCommand } from './commands/run.js';
  */
 const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerRunCommand,
+  registerEnqueueCommand,
   registerJobsCommand,
   registerPolicyCommand,
   registerHealthcheckCommand,
@@ -27,7 +29,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 const program = new Command('s3worker')
   .description(
-    "Run S3 batch jobs as AWS ECS tasks with the task role's credentials (built in: stream-transform, ship-logs, db-backup, db-restore; `s3worker jobs` describes them).",
+    "Run S3 batch jobs as AWS ECS tasks with the task role's credentials (built in: stream-transform, ship-logs, db-backup, db-restore, enqueue; `s3worker jobs` describes them).",
   )
   .version(pkg.version, '-V, --version', 'print the version')
   .helpOption('-h, --help', 'show help')

@@ -38,9 +38,12 @@ export function fieldOption(field: OptionField, group: string): Option[] {
   return options;
 }
 
-/** `s3worker run <job> --help`: the job's description, its options, then the shared options. */
-export function jobHelp(job: JobClass): string {
-  const cmd = new Command(`s3worker run ${job.jobName}`)
+/**
+ * `s3worker run <job> --help`: the job's description, its options, then the shared options.
+ * `command` names the command in the usage line (`s3worker enqueue` for the alias of a job).
+ */
+export function jobHelp(job: JobClass, command = `s3worker run ${job.jobName}`): string {
+  const cmd = new Command(command)
     .usage('[options]')
     .description(job.description)
     .helpOption('-h, --help', 'show this help');

@@ -3,6 +3,7 @@ import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
+  SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { createSqsClient } from '../jobs/kit/queue/create-sqs-client.js';
@@ -22,6 +23,8 @@ const ALLOWED_BUT_INVALID = new Set([
   'ReceiptHandleIsInvalid',
   'InvalidIdFormat',
   'MessageNotInflight',
+  'EmptyBatchRequest',
+  'AWS.SimpleQueueService.EmptyBatchRequest',
 ]);
 
 /** A receipt handle no message has: delete and visibility probes can touch nothing. */
@@ -30,9 +33,10 @@ const PROBE_RECEIPT_HANDLE = 's3worker-doctor-probe';
 /**
  * Probes the `sqs:` permissions a job declares, on the queue each names by `url`, one check per
  * permission named by the job's reason: GetQueueAttributes is read for real (visibility timeout,
- * dead-letter queue), while ReceiveMessage, DeleteMessage and ChangeMessageVisibility are sent in
- * a form SQS must refuse for its parameters (0 messages, a receipt handle that does not exist),
- * so no message is received, hidden, deleted or counted as a receive: "invalid" proves access,
+ * dead-letter queue), while ReceiveMessage, DeleteMessage, ChangeMessageVisibility and SendMessage
+ * are sent in a form SQS must refuse for its parameters (0 messages, a receipt handle that does
+ * not exist, a SendMessageBatch of no entries), so no message is received, hidden, deleted, sent
+ * or counted as a receive: "invalid" proves access,
  * "access denied" disproves it. A permission without a URL is skipped.
  */
 export async function probeQueuePermissions(
@@ -113,6 +117,12 @@ async function probeOne(
           }),
           options(),
         ),
+      );
+      break;
+    case 'sqs:SendMessage':
+      // SendMessageBatch is authorised as sqs:SendMessage; with no entries it cannot send one.
+      send = refused(() =>
+        client.send(new SendMessageBatchCommand({ QueueUrl: queue.url, Entries: [] }), options()),
       );
       break;
     default:

@@ -86,6 +86,7 @@ export const BUILTIN_JOBS: Readonly<Record<string, JobLoader>> = {
     (await import('./db-backup/database-backup-job.js')).DatabaseBackupJob as JobClass,
   'db-restore': async () =>
     (await import('./db-restore/database-restore-job.js')).DatabaseRestoreJob as JobClass,
+  enqueue: async () => (await import('./enqueue/enqueue-job.js')).EnqueueJob as JobClass,
 };
 
 /** A registry holding the built-in jobs. */

@@ -83,7 +83,7 @@ describe('s3worker --version, jobs, --help', () => {
     expect(r.code).toBe(0);
     // Every built-in job, one per line, in name order.
     expect(r.stdout).toMatch(
-      /Jobs:\n {2}db-backup\b[^\n]*\n {2}db-restore\b[^\n]*\n {2}ship-logs\b[^\n]*\n {2}stream-transform\b/,
+      /Jobs:\n {2}db-backup\b[^\n]*\n {2}db-restore\b[^\n]*\n {2}enqueue\b[^\n]*\n {2}ship-logs\b[^\n]*\n {2}stream-transform\b/,
     );
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
@@ -165,7 +165,7 @@ describe('an invalid config makes no S3 request', () => {
     });
     expect(r.code).toBe(ExitCode.Config);
     expect(r.stdout).toContain(
-      'unknown job \\"stream-transfrom\\"; known jobs: db-backup, db-restore, ship-logs, stream-transform',
+      'unknown job \\"stream-transfrom\\"; known jobs: db-backup, db-restore, enqueue, ship-logs, stream-transform',
     );
     expect(requests).toBe(0);
   });

@@ -18,11 +18,16 @@ const SQS_MAX_SOCKETS = 8;
  *
  * The request timeout leaves a 20 s long poll room to answer; keep-alive sockets are reused
  * between polls.
+ *
+ * @param maxSockets sockets per agent: requests in flight at once. Default 8, one receive, one
+ *   delete batch and one visibility batch in flight with room; a sender with many batches in
+ *   flight (enqueue) asks for one per batch.
  */
 export async function createSqsClient(
   s3: S3Client,
   queue: QueueAddress,
   env: NodeJS.ProcessEnv = process.env,
+  maxSockets = SQS_MAX_SOCKETS,
 ): Promise<SQSClient> {
   const region = queue.region ?? (await s3.config.region());
   const maxAttempts = await s3.config.maxAttempts();
@@ -32,8 +37,8 @@ export async function createSqsClient(
     credentials: s3.config.credentials,
     maxAttempts,
     requestHandler: new NodeHttpHandler({
-      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: SQS_MAX_SOCKETS }),
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: SQS_MAX_SOCKETS }),
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
       connectionTimeout: 10_000,
       requestTimeout: 40_000,
     }),
