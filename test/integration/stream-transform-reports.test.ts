@@ -256,6 +256,7 @@ describe('stream-transform from inventory reports and manifests', { timeout: 600
         });
         const prefix = `shards-${files}/`;
         let done = 0;
+        let listed = 0;
         for (let index = 0; index < 4; index++) {
           const { result, run } = await runJob(s3.client, {
             input: `s3://${src.name}/few/`,
@@ -265,13 +266,19 @@ describe('stream-transform from inventory reports and manifests', { timeout: 600
             concurrency: 16,
           });
           expect(result.objects.failed).toBe(0);
+          // No task met another's output: each object was taken by one task only.
+          expect(result.skippedBy?.current).toBeUndefined();
+          expect(result.objects.done).toBeLessThan(1_000);
           done += result.objects.done;
+          listed += result.objects.listed ?? 0;
           const verified = run.logs.find((l) => l.msg === 'inventory report verified');
           // Enough files: each task downloads only its own; too few: every task reads all, once.
           expect(verified?.split).toBe(files >= 4 ? 'by-file' : 'by-key');
           if (files >= 4) expect(result.skippedBy?.['other-shard']).toBeUndefined();
         }
         expect(done).toBe(1_000);
+        // Split by file, no row is read twice; by key, every task reads every row once.
+        expect(listed).toBe(files >= 4 ? 1_000 : 4_000);
         const written = await outputsUnder(prefix);
         expect(written).toHaveLength(1_000);
         expect(written.sort()).toEqual(some.map((r) => `${prefix}${r.key.slice(4)}`).sort());
