@@ -1,3 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ExitCode } from '../../src/errors.js';
 import { parseManifestLine } from '../../src/jobs/kit/object-reports/batch-manifest.js';
@@ -5,7 +10,11 @@ import { csvFields } from '../../src/jobs/kit/object-reports/csv-fields.js';
 import { decodeReportKey } from '../../src/jobs/kit/object-reports/decode-report-key.js';
 import { parseInventoryManifest } from '../../src/jobs/kit/object-reports/inventory-manifest.js';
 import { filesOfShard } from '../../src/jobs/kit/object-reports/inventory-report.js';
-import { columnName } from '../../src/jobs/kit/object-reports/inventory-rows.js';
+import {
+  columnName,
+  csvInventoryRows,
+  parquetInventoryRows,
+} from '../../src/jobs/kit/object-reports/inventory-rows.js';
 import { isArchived } from '../../src/jobs/kit/object-reports/is-archived.js';
 import { ReportError } from '../../src/jobs/kit/object-reports/report-error.js';
 import { streamTransformConfigSchema } from '../../src/jobs/stream-transform/config.js';
@@ -238,5 +247,98 @@ describe('stream-transform with a report as its source', () => {
         prefix: 'data/',
       }),
     );
+  });
+});
+
+describe('inventory data files on disk', () => {
+  const rows = [
+    { key: 'a b+c/100%.txt', size: 3, etag: 'abc', storage: 'STANDARD' },
+    { key: 'ünï/✓.bin', size: 0, etag: 'def-2', storage: 'GLACIER' },
+  ];
+
+  it('reads a gzip CSV file by its fileSchema, decoding keys', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inv-unit-'));
+    try {
+      const enc = (k: string) => new URLSearchParams({ k }).toString().slice(2);
+      const lines = rows.map((r) =>
+        ['b', enc(r.key), String(r.size), 'ignored', r.etag, r.storage]
+          .map((f) => `"${f}"`)
+          .join(','),
+      );
+      await writeFile(join(dir, 'f'), gzipSync(`${lines.join('\n')}\n`));
+      const schema = ['Bucket', 'Key', 'Size', 'EncryptionStatus', 'ETag', 'StorageClass'];
+      const read = [];
+      for await (const row of csvInventoryRows(
+        join(dir, 'f'),
+        schema,
+        'f',
+        AbortSignal.timeout(10_000),
+      ))
+        read.push(row);
+      expect(read).toEqual(
+        rows.map((r) => ({
+          bucket: 'b',
+          key: r.key,
+          size: String(r.size),
+          e_tag: r.etag,
+          storage_class: r.storage,
+        })),
+      );
+      await writeFile(join(dir, 'g'), gzipSync('"b","k"\n"b"\n'));
+      const short = async () => {
+        for await (const _ of csvInventoryRows(
+          join(dir, 'g'),
+          ['Bucket', 'Key'],
+          's3://r/g',
+          AbortSignal.timeout(10_000),
+        ));
+      };
+      await expect(short()).rejects.toThrow('s3://r/g line 2: 1 fields where fileSchema names 2');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a GZIP-compressed Parquet file row group by row group', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inv-unit-'));
+    try {
+      const many = Array.from({ length: 2_500 }, (_, i) => ({
+        ...rows[i % 2]!,
+        key: `k${i} ${rows[i % 2]!.key}`,
+      }));
+      const buffer = parquetWriteBuffer({
+        columnData: [
+          { name: 'bucket', data: many.map(() => 'b'), type: 'STRING' },
+          { name: 'key', data: many.map((r) => r.key), type: 'STRING' },
+          { name: 'size', data: many.map((r) => BigInt(r.size)), type: 'INT64' },
+          { name: 'e_tag', data: many.map((r) => r.etag), type: 'STRING' },
+          { name: 'acl', data: many.map(() => 'not read'), type: 'STRING' },
+        ],
+        codec: 'GZIP',
+        compressors: { GZIP: (input: Uint8Array) => new Uint8Array(gzipSync(input)) },
+        rowGroupSize: 1_000,
+      });
+      await writeFile(join(dir, 'p'), Buffer.from(buffer));
+      const read = [];
+      for await (const row of parquetInventoryRows(
+        join(dir, 'p'),
+        'p',
+        AbortSignal.timeout(10_000),
+      ))
+        read.push(row);
+      expect(read).toHaveLength(2_500);
+      expect(read[2_499]).toEqual({ bucket: 'b', key: many[2_499]!.key, size: 0n, e_tag: 'def-2' });
+      await writeFile(join(dir, 'q'), 'not parquet at all');
+      const bad = async () => {
+        for await (const _ of parquetInventoryRows(
+          join(dir, 'q'),
+          's3://r/q',
+          AbortSignal.timeout(10_000),
+        ));
+      };
+      await expect(bad()).rejects.toThrow(/s3:\/\/r\/q could not be read as Parquet/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
