@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { runtimeOptionsSchema } from '../../src/config/runtime-options.js';
 import { ConfigError } from '../../src/errors.js';
@@ -210,6 +212,50 @@ describe('transforms', () => {
     await expect(
       through(Buffer.from('not gzip at all'), [createBuiltinTransform('gunzip')!]),
     ).rejects.toThrow();
+  });
+
+  describe('a stage that waits on its own (a user transform pausing on a timer)', () => {
+    /** Passes each chunk on, then waits a minute, unless its signal aborts. */
+    const pausing: TransformStage = async function* pausing(
+      source: AsyncIterable<Buffer>,
+      { signal }: { signal?: AbortSignal } = {},
+    ) {
+      for await (const chunk of source) {
+        yield chunk;
+        await sleep(60_000, undefined, { signal });
+      }
+    };
+    /** Settles the chain's `done`, or says it is still pending once the stage has paused. */
+    const settled = (done: Promise<void>) =>
+      Promise.race([
+        done.then(
+          () => 'resolved',
+          () => 'rejected',
+        ),
+        sleep(2_000).then(() => 'pending'),
+      ]);
+
+    it("is torn down when the run's signal aborts", async () => {
+      const abort = new AbortController();
+      const sink = new PassThrough();
+      const chain = runChain(
+        Readable.from([Buffer.from('hello\n')]),
+        [pausing],
+        sink,
+        abort.signal,
+      );
+      await once(sink, 'data');
+      abort.abort(new Error('drain deadline passed'));
+      expect(await settled(chain.done)).toBe('rejected');
+    });
+
+    it('is torn down when the upload fails and destroys the output with its error', async () => {
+      const sink = new PassThrough();
+      const chain = runChain(Readable.from([Buffer.from('hello\n')]), [pausing], sink);
+      await once(sink, 'data');
+      chain.output.destroy(new Error('upload failed'));
+      expect(await settled(chain.done)).toBe('rejected');
+    });
   });
 
   it('recordMap maps lines split across chunks and multibyte characters', async () => {

@@ -27,7 +27,10 @@ export function toStages(spec: TransformSpec): TransformStage[] {
 
 /** The output of a chain and a promise that settles when every stage has finished or failed. */
 export interface RunningChain {
-  /** Read this (give it to the upload). Destroying it tears the whole chain down. */
+  /**
+   * Read this (give it to the upload). Destroying it with an error tears the whole chain down;
+   * destroyed without one, a stage waiting on its own (a timer, a lookup) may never hear of it.
+   */
   output: Readable;
   /** Resolves when the chain finished; rejects with the first stage's error (e.g. a corrupt gzip). */
   done: Promise<void>;
@@ -36,12 +39,16 @@ export interface RunningChain {
 /**
  * Connects `source` → stages → `sink` with `stream.pipeline`, so an error in any stage (or the
  * sink being destroyed because the upload failed) destroys every other stage and the source —
- * which releases the source's socket instead of leaking it.
+ * which releases the source's socket instead of leaking it. When `signal` aborts, the sink is
+ * destroyed with its reason: every stage is torn down and an async generator stage's own
+ * `signal` aborts, even while it waits on something that is not the stream (a stream destroyed
+ * without an error does not abort it, and the chain would never settle).
  */
 export function runChain(
   source: Readable,
   stages: readonly TransformStage[],
   sink: Duplex,
+  signal?: AbortSignal,
 ): RunningChain {
   let settle!: (err: Error | null | undefined) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -49,8 +56,19 @@ export function runChain(
   });
   // Unhandled until the caller awaits it; the caller always does, after the upload settles.
   done.catch(() => {});
+  // Destroyed with the reason itself: an AbortError, like no error at all, leaves an async
+  // generator stage's signal alone.
+  const onAbort = () => {
+    const reason: unknown = signal?.reason;
+    sink.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+  };
   // biome-ignore lint/suspicious/noExplicitAny: pipeline's array overload is typed loosely on purpose
-  pipeline([source, ...stages, sink] as any, (err: Error | null | undefined) => settle(err));
+  pipeline([source, ...stages, sink] as any, (err: Error | null | undefined) => {
+    signal?.removeEventListener('abort', onAbort);
+    settle(err);
+  });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
   return { output: sink, done };
 }
 

@@ -505,16 +505,20 @@ export class ObjectTransformRun {
               countIn(n);
               countOut(n);
             }),
+            ctx.signal,
           )
-        : runChain(body, [counter(countIn), ...stages], counter(countOut));
+        : runChain(body, [counter(countIn), ...stages], counter(countOut), ctx.signal);
     const upload = transfer.upload({
       ...output,
       body: chain.output,
       // A copy writes exactly the listed size: a small one then holds only its own bytes.
       ...(stages.length === 0 ? { expectedBytes: object.size } : {}),
     });
-    // If the upload fails first, the chain must not wait forever for a reader.
-    upload.catch(() => chain.output.destroy());
+    // If the upload fails first, the chain must not wait forever for a reader: destroyed with
+    // the error, so a stage waiting on its own is told too.
+    upload.catch((err: unknown) =>
+      chain.output.destroy(err instanceof Error ? err : new Error(String(err))),
+    );
     const [uploaded, transformed] = await Promise.allSettled([upload, chain.done]);
     // A real transform error (corrupt gzip) explains the failure better than the upload's
     // "body errored"; a premature close only echoes the upload's own failure.
