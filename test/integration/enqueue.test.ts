@@ -1,21 +1,30 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gzipSync } from 'node:zlib';
 import {
   GetObjectCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
+import { parseS3EventMessage } from '../../src/jobs/kit/queue/s3-event-message.js';
 import { putObjects } from '../fixtures/stream-transform/harness.js';
 import { type CliProcess, type CliResult, startCli, workerEnv } from '../support/run-cli.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
-import { createTestQueue, queueCounts, sqsClient, type TestQueue } from '../support/sqs.js';
+import {
+  createTestQueue,
+  drainBodies,
+  queueCounts,
+  sqsClient,
+  type TestQueue,
+} from '../support/sqs.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const servers = inject('servers');
@@ -286,4 +295,161 @@ describe('s3worker enqueue', () => {
     expect(summaryOf(third).objects).toMatchObject({ done: 0, listed: 0 });
     expect(await queueCounts(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
   }, 600_000);
+});
+
+/** A key as S3 Inventory CSV and Batch Operations manifests write it: form-encoded. */
+function formEncode(key: string): string {
+  return encodeURIComponent(key).replace(/%20/g, '+');
+}
+
+/** The objects named by the messages now on the queue (received, left in flight). */
+async function enqueuedObjects(queue: TestQueue) {
+  const bodies = await drainBodies(sqs, queue.url);
+  return bodies.flatMap((body) => {
+    const parsed = parseS3EventMessage(body);
+    if (parsed.kind !== 'objects') throw new Error(`not an S3 event: ${body}`);
+    return parsed.objects.map((o) => ({
+      ...o,
+      versionId: JSON.parse(body).Records[0].s3.object.versionId,
+    }));
+  });
+}
+
+describe('s3worker enqueue from a report', () => {
+  it('--inventory (CSV gzip): one message per current object in manifest order, with the report size and ETag; archived and delete-marker rows skipped and counted; resumed after its checkpoint', async () => {
+    const queue = await createTestQueue(sqs);
+    cleanups.push(queue.remove);
+    const folder = `inv-${randomBytes(3).toString('hex')}/${input.name}/daily`;
+    const rows = Array.from({ length: 60 }, (_, i) => ({
+      key: trickyKey('data/', i),
+      size: 100 + i,
+      etag: createHash('md5').update(String(i)).digest('hex'),
+      storageClass: i === 7 ? 'GLACIER' : 'STANDARD',
+      deleteMarker: i === 11,
+    }));
+    const csv = (part: typeof rows) =>
+      gzipSync(
+        part
+          .map((r) =>
+            [
+              input.name,
+              formEncode(r.key),
+              r.deleteMarker ? '' : String(r.size),
+              '2026-01-02T03:04:05.000Z',
+              r.deleteMarker ? '' : r.etag,
+              r.storageClass,
+              'true',
+              String(r.deleteMarker),
+            ]
+              .map((f) => `"${f}"`)
+              .join(','),
+          )
+          .join('\n'),
+      );
+    const files = [csv(rows.slice(0, 35)), csv(rows.slice(35))].map((body, i) => ({
+      key: `${folder}/data/part-${i}.csv.gz`,
+      body,
+    }));
+    for (const f of files) {
+      await s3.send(new PutObjectCommand({ Bucket: input.name, Key: f.key, Body: f.body }));
+    }
+    const manifestKey = `${folder}/2026-01-03T00-00Z/manifest.json`;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: input.name,
+        Key: manifestKey,
+        Body: JSON.stringify({
+          sourceBucket: input.name,
+          destinationBucket: `arn:aws:s3:::${input.name}`,
+          version: '2016-11-30',
+          fileFormat: 'CSV',
+          fileSchema:
+            'Bucket, Key, Size, LastModifiedDate, ETag, StorageClass, IsLatest, IsDeleteMarker',
+          files: files.map((f) => ({
+            key: f.key,
+            size: f.body.length,
+            MD5checksum: createHash('md5').update(f.body).digest('hex'),
+          })),
+        }),
+      }),
+    );
+    const inventory = `s3://${input.name}/${manifestKey}`;
+    const checkpoint = join(tmp, 'inventory.checkpoint.json');
+    const args = (at: string) => [
+      ...['enqueue', '--queue', queue.url, '--inventory', inventory],
+      ...['--checkpoint', at],
+    ];
+    // As a run killed after its 20th object would have left it.
+    writeFileSync(
+      checkpoint,
+      JSON.stringify({
+        version: 1,
+        source: `inventory ${inventory}`,
+        queue: queue.url,
+        after: rows[19]!.key,
+        taken: 20,
+        sent: 19,
+        failed: 0,
+        complete: false,
+        updatedAt: new Date().toISOString(),
+      }),
+    );
+    const r = await startCli(args(checkpoint), { env: env() }).done;
+    expect(r.code, r.stderr + r.stdout.slice(-2000)).toBe(ExitCode.Success);
+    // Rows 20..59 remain (40), of which the delete marker (11) is not among them: 40 messages.
+    expect(summaryOf(r).objects).toEqual({ done: 40, skipped: 0, failed: 0, listed: 40 });
+    const sent = await enqueuedObjects(queue);
+    // Batches are sent several at once: the queue's order is not the report's.
+    expect(sent.map((o) => o.key).sort()).toEqual(
+      rows
+        .slice(20)
+        .map((o) => o.key)
+        .sort(),
+    );
+    expect(sent.find((o) => o.key === rows[20]!.key)).toMatchObject({
+      bucket: input.name,
+      size: rows[20]!.size,
+      etag: rows[20]!.etag,
+      eventTime: '2026-01-02T03:04:05.000Z',
+    });
+
+    // From the start (a new checkpoint): the archived and the delete-marker rows are skipped.
+    const fresh = await startCli(args(join(tmp, 'fresh.json')), { env: env() }).done;
+    expect(fresh.code, fresh.stderr + fresh.stdout.slice(-2000)).toBe(ExitCode.Success);
+    expect(summaryOf(fresh).objects).toEqual({ done: 58, skipped: 2, failed: 0, listed: 60 });
+    expect(summaryOf(fresh).skippedBy).toEqual({ archived: 1, 'delete-marker': 1 });
+  });
+
+  it('--manifest (Batch Operations CSV): one message per line, keys decoded, version ids carried', async () => {
+    const queue = await createTestQueue(sqs);
+    cleanups.push(queue.remove);
+    const lines = Array.from({ length: 25 }, (_, i) => ({
+      key: trickyKey('m/', i),
+      versionId: i % 2 === 0 ? `v${i}` : undefined,
+    }));
+    const manifestKey = `manifests/${randomBytes(3).toString('hex')}.csv`;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: input.name,
+        Key: manifestKey,
+        Body: lines
+          .map((l) =>
+            [input.name, formEncode(l.key), ...(l.versionId ? [l.versionId] : [])].join(','),
+          )
+          .join('\n'),
+      }),
+    );
+    const r = await startCli(
+      ['enqueue', '--queue', queue.url, '--manifest', `s3://${input.name}/${manifestKey}`],
+      { env: env() },
+    ).done;
+    expect(r.code, r.stderr + r.stdout.slice(-2000)).toBe(ExitCode.Success);
+    expect(summaryOf(r).objects).toEqual({ done: 25, skipped: 0, failed: 0, listed: 25 });
+    const sent = await enqueuedObjects(queue);
+    const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : 1);
+    expect(sent.sort(byKey).map((o) => [o.key, o.versionId])).toEqual(
+      lines.sort(byKey).map((l) => [l.key, l.versionId]),
+    );
+    expect(sent.every((o) => o.size === undefined && o.etag === undefined)).toBe(true);
+  });
 });

@@ -1,6 +1,7 @@
 import type { SendMessageBatchCommand, SendMessageBatchCommandOutput } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { BatchWatermark } from '../../src/jobs/enqueue/batch-watermark.js';
+import type { SourceEntry } from '../../src/jobs/enqueue/enqueue-source.js';
 import { messageBatches } from '../../src/jobs/enqueue/message-batches.js';
 import type { ReportedObject } from '../../src/jobs/kit/object-reports/reported-object.js';
 import { parseQueueUrl, type QueueAddress } from '../../src/jobs/kit/queue/queue-url.js';
@@ -179,9 +180,10 @@ describe('s3EventBody', () => {
 });
 
 describe('messageBatches', () => {
-  async function* objects(n: number, keyLength = 1): AsyncGenerator<ReportedObject> {
-    for (let i = 0; i < n; i++)
-      yield { bucket: 'b', key: `${String(i).padStart(5, '0')}${'k'.repeat(keyLength)}` };
+  async function* objects(n: number): AsyncGenerator<SourceEntry> {
+    for (let i = 0; i < n; i++) {
+      yield { object: { bucket: 'b', key: `${String(i).padStart(5, '0')}k` }, taken: 100 + i + 1 };
+    }
   }
   async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
     const out: T[] = [];
@@ -194,6 +196,7 @@ describe('messageBatches', () => {
     expect(batches.map((b) => b.bodies.length)).toEqual([10, 10, 3]);
     expect(batches.map((b) => b.seq)).toEqual([0, 1, 2]);
     expect(batches.map((b) => b.last)).toEqual(['00009k', '00019k', '00022k']);
+    expect(batches.map((b) => b.taken)).toEqual([110, 120, 123]);
   });
 
   it('starts a new batch before the bodies would pass 256 KiB', async () => {
@@ -210,12 +213,18 @@ describe('messageBatches', () => {
 
 describe('BatchWatermark', () => {
   it('moves only past batches finished without a gap, whatever order they finish in', () => {
-    const w = new BatchWatermark({ last: 'start', sent: 100, failed: 1 });
-    expect(w.finish({ seq: 1, last: 'b', sent: 10, failed: 0 })).toBe(0);
-    expect(w.finish({ seq: 2, last: 'c', sent: 9, failed: 1 })).toBe(0);
-    expect(w.last).toBe('start');
-    expect(w.waiting).toBe(2);
-    expect(w.finish({ seq: 0, last: 'a', sent: 10, failed: 0 })).toBe(3);
-    expect(w).toMatchObject({ last: 'c', sent: 129, failed: 2, batches: 3, waiting: 0 });
+    const w = new BatchWatermark({ last: 'start', taken: 101, sent: 100, failed: 1 });
+    expect(w.finish({ seq: 1, last: 'b', taken: 121, sent: 10, failed: 0 })).toBe(0);
+    expect(w.finish({ seq: 2, last: 'c', taken: 131, sent: 9, failed: 1 })).toBe(0);
+    expect(w).toMatchObject({ last: 'start', taken: 101, waiting: 2 });
+    expect(w.finish({ seq: 0, last: 'a', taken: 111, sent: 10, failed: 0 })).toBe(3);
+    expect(w).toMatchObject({
+      last: 'c',
+      taken: 131,
+      sent: 129,
+      failed: 2,
+      batches: 3,
+      waiting: 0,
+    });
   });
 });

@@ -2,8 +2,10 @@
 export interface FinishedBatch {
   /** The batch's place in the source's order, from 0, without gaps. */
   seq: number;
-  /** The source position of its last object (the last key). */
+  /** The key of its last object. */
   last: string;
+  /** The place of its last object in the source (`SourceEntry.taken`). */
+  taken: number;
   /** Messages SQS accepted. */
   sent: number;
   /** Messages SQS refused for good. */
@@ -18,8 +20,10 @@ export interface FinishedBatch {
 export class BatchWatermark {
   #next = 0;
   readonly #ahead = new Map<number, FinishedBatch>();
-  /** The last position of the furthest contiguous batch; undefined before the first. */
+  /** The last key of the furthest contiguous batch; undefined before the first. */
   last: string | undefined;
+  /** The place of that key in the source. */
+  taken = 0;
   /** Messages accepted up to `last`. */
   sent = 0;
   /** Messages refused for good up to `last`. */
@@ -30,8 +34,11 @@ export class BatchWatermark {
   /**
    * @param start where the source starts: the checkpoint's position and counts, when resuming.
    */
-  constructor(start: { last?: string | undefined; sent?: number; failed?: number } = {}) {
+  constructor(
+    start: { last?: string | undefined; taken?: number; sent?: number; failed?: number } = {},
+  ) {
     this.last = start.last;
+    this.taken = start.taken ?? 0;
     this.sent = start.sent ?? 0;
     this.failed = start.failed ?? 0;
   }
@@ -44,6 +51,7 @@ export class BatchWatermark {
       this.#ahead.delete(this.#next);
       this.#next++;
       this.last = b.last;
+      this.taken = b.taken;
       this.sent += b.sent;
       this.failed += b.failed;
       moved++;

@@ -9,7 +9,10 @@ import type { Permission } from '../permissions.js';
 /** What an enqueue run wrote down about how far it got. */
 export interface EnqueueCheckpoint {
   version: 1;
-  /** The source enqueued (`s3://bucket/prefix`): a checkpoint of another source is refused. */
+  /**
+   * The source enqueued (`s3://bucket/prefix`, `inventory s3://…`, `manifest s3://…`): a
+   * checkpoint of another source is refused.
+   */
   source: string;
   /** The queue URL: a checkpoint of another queue is refused. */
   queue: string;
@@ -18,6 +21,11 @@ export interface EnqueueCheckpoint {
    * SQS (or failed for good); a re-run lists after it. Absent before the first batch.
    */
   after?: string;
+  /**
+   * The place of `after` in the source (objects from its start): a re-run of a report passes
+   * over this many objects.
+   */
+  taken: number;
   /** Messages SQS accepted up to `after`, over every run that wrote this checkpoint. */
   sent: number;
   /** Objects up to `after` whose message SQS refused for good. */
@@ -160,6 +168,7 @@ function parseCheckpoint(text: string, location: string): EnqueueCheckpoint {
     source: value.source,
     queue: value.queue,
     ...(value.after === undefined ? {} : { after: value.after }),
+    taken: Number(value.taken ?? 0),
     sent: Number(value.sent ?? 0),
     failed: Number(value.failed ?? 0),
     complete: value.complete === true,

@@ -1,9 +1,14 @@
+import { ConfigError } from '../../errors.js';
 import { Job, type JobContext, type JobResult } from '../job.js';
+import {
+  batchManifestReadPermission,
+  inventoryReadPermission,
+} from '../kit/object-reports/report-read-permissions.js';
 import { kmsKeyScope } from '../kit/output-options.js';
 import { parseQueueUrl } from '../kit/queue/queue-url.js';
 import type { Permission } from '../permissions.js';
 import { checkpointPermissions } from './checkpoint.js';
-import { type EnqueueConfig, enqueueConfigSchema } from './config.js';
+import { type EnqueueConfig, enqueueConfigSchema, enqueueSourceProblems } from './config.js';
 import { EnqueueRun } from './enqueue-run.js';
 
 /**
@@ -18,17 +23,29 @@ export class EnqueueJob extends Job<EnqueueConfig> {
     'Send one S3 event message per object under an input prefix to an SQS queue, for queue-mode workers to backfill';
   static override readonly configSchema = enqueueConfigSchema;
 
-  /** Listing the input, sending to the queue, the checkpoint's object, the queue's KMS key. */
+  constructor(config: EnqueueConfig) {
+    super(config);
+    const issues = enqueueSourceProblems(config);
+    if (issues.length > 0) throw new ConfigError(issues);
+  }
+
+  /**
+   * Listing the input (or reading the report), sending to the queue, the checkpoint's object,
+   * the queue's KMS key. No access to the objects themselves: the workers read them.
+   */
   permissions(): Permission[] {
-    const { input, queue, checkpoint, queueKmsKey } = this.config;
-    const perms: Permission[] = [
-      {
+    const { input, inventory, manifest, queue, checkpoint, queueKmsKey } = this.config;
+    const perms: Permission[] = [];
+    if (input !== undefined) {
+      perms.push({
         action: 's3:ListBucket',
         bucket: input.bucket,
         prefix: input.prefix,
         reason: 'list the objects to enqueue',
-      },
-    ];
+      });
+    }
+    if (inventory !== undefined) perms.push(inventoryReadPermission(inventory));
+    if (manifest !== undefined) perms.push(batchManifestReadPermission(manifest));
     const address = parseQueueUrl(queue);
     if (typeof address !== 'string') {
       perms.push({

@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '../../errors.js';
 import type { JobContext, JobResult } from '../job.js';
-import type { ReportedObject } from '../kit/object-reports/reported-object.js';
+import { isArchived } from '../kit/object-reports/is-archived.js';
 import { createSqsClient } from '../kit/queue/create-sqs-client.js';
 import { parseQueueUrl, type QueueAddress } from '../kit/queue/queue-url.js';
 import { s3EventBody } from '../kit/queue/s3-event-body.js';
@@ -9,6 +9,7 @@ import { sendMessageBatch } from '../kit/queue/send-message-batch.js';
 import { BatchWatermark } from './batch-watermark.js';
 import { type CheckpointStore, checkpointStore, type EnqueueCheckpoint } from './checkpoint.js';
 import type { EnqueueConfig } from './config.js';
+import { type EnqueueSource, enqueueSource, type SourceEntry } from './enqueue-source.js';
 import { type MessageBatch, messageBatches } from './message-batches.js';
 
 /** Failed messages logged one by one; past this only their count grows. */
@@ -23,7 +24,7 @@ export class EnqueueRun {
   readonly #config: EnqueueConfig;
   readonly #ctx: JobContext<EnqueueConfig>;
   readonly #queue: QueueAddress;
-  readonly #source: string;
+  readonly #source: EnqueueSource;
   readonly #store: CheckpointStore | undefined;
   #watermark = new BatchWatermark();
   #sinceCheckpoint = 0;
@@ -32,6 +33,9 @@ export class EnqueueRun {
   #fatal: unknown;
   #failuresLogged = 0;
   readonly #stats = { batches: 0, sent: 0, failed: 0, retried: 0, checkpoints: 0 };
+  readonly #skippedBy: Record<string, number> = {};
+  /** Objects the source gave this run, skipped ones included. */
+  #listed = 0;
 
   constructor(config: EnqueueConfig, ctx: JobContext<EnqueueConfig>) {
     this.#config = config;
@@ -40,7 +44,7 @@ export class EnqueueRun {
     // The schema already refused a bad URL; this only narrows the type.
     if (typeof queue === 'string') throw new Error(queue);
     this.#queue = queue;
-    this.#source = `s3://${config.input.bucket}/${config.input.prefix}`;
+    this.#source = enqueueSource(config, ctx);
     this.#store =
       config.checkpoint === undefined
         ? undefined
@@ -60,13 +64,13 @@ export class EnqueueRun {
     ctx.progress.addSection?.('enqueue', () => ({ ...this.#stats }));
     const client = await createSqsClient(ctx.s3, this.#queue, process.env, config.concurrency);
     const region = this.#queue.region ?? (await ctx.s3.config.region());
-    let listed = 0;
     let interrupted = false;
     try {
-      const objects = this.#list(resumed?.after, () => {
-        listed++;
-        ctx.progress.addTotal(1, 0);
-      });
+      const entries = this.#source.entries(
+        { after: resumed?.after, taken: resumed?.taken ?? 0 },
+        (reason) => this.#skip(reason),
+      );
+      const objects = this.#sendable(entries);
       const inFlight = new Set<Promise<void>>();
       for await (const batch of messageBatches(objects, (o) => s3EventBody(o, region))) {
         // A batch listed but not sent is not in the checkpoint: the next run lists it again.
@@ -81,13 +85,19 @@ export class EnqueueRun {
       }
       await Promise.all(inFlight);
       if (this.#fatal !== undefined) throw this.#fatal;
-      interrupted ||= ctx.stopSignal.aborted && listed > this.#stats.sent + this.#stats.failed;
+      interrupted ||=
+        ctx.stopSignal.aborted &&
+        this.#listed > this.#stats.sent + this.#stats.failed + this.#skipped;
       await this.#checkpoint(!interrupted);
     } finally {
       client.destroy();
+      await this.#source.close();
     }
+    const skipped = this.#skipped;
+    const listed = this.#listed;
     const result = {
-      objects: { done: this.#stats.sent, skipped: 0, failed: this.#stats.failed, listed },
+      objects: { done: this.#stats.sent, skipped, failed: this.#stats.failed, listed },
+      ...(skipped > 0 ? { skippedBy: { ...this.#skippedBy } } : {}),
       bytesIn: 0,
       bytesOut: 0,
       ...(interrupted ? { interrupted } : {}),
@@ -120,12 +130,13 @@ export class EnqueueRun {
       await this.#writeCheckpoint(false);
       return undefined;
     }
-    if (found.source !== this.#source || found.queue !== this.#config.queue) {
+    const source = this.#source.name;
+    if (found.source !== source || found.queue !== this.#config.queue) {
       throw new ConfigError(
         [
           {
             path: 'checkpoint',
-            message: `${store.location} records an enqueue of ${found.source} into ${found.queue}, not of ${this.#source} into ${this.#config.queue}`,
+            message: `${store.location} records an enqueue of ${found.source} into ${found.queue}, not of ${source} into ${this.#config.queue}`,
           },
         ],
         { hint: 'name another --checkpoint for this input and queue' },
@@ -133,6 +144,7 @@ export class EnqueueRun {
     }
     this.#watermark = new BatchWatermark({
       last: found.after,
+      taken: found.taken,
       sent: found.sent,
       failed: found.failed,
     });
@@ -145,18 +157,32 @@ export class EnqueueRun {
     return found;
   }
 
-  /** The source's objects after `after`, in key order, one listing page at a time. */
-  async *#list(after: string | undefined, onListed: () => void): AsyncGenerator<ReportedObject> {
-    const { bucket, prefix } = this.#config.input;
-    for await (const o of this.#ctx.transfer.list({
-      bucket,
-      prefix,
-      signal: this.#ctx.signal,
-      ...(after === undefined ? {} : { startAfter: after }),
-    })) {
-      onListed();
-      yield { bucket, key: o.key, size: o.size, etag: o.etag, lastModified: o.lastModified };
+  /**
+   * The entries worth a message: each counted as listed; objects in an archive storage class
+   * (no worker could read them without a restore) skipped and counted.
+   */
+  async *#sendable(entries: AsyncIterable<SourceEntry>): AsyncGenerator<SourceEntry> {
+    for await (const entry of entries) {
+      if (isArchived(entry.object)) {
+        this.#skip('archived');
+        continue;
+      }
+      this.#listed++;
+      this.#ctx.progress.addTotal(1, 0);
+      yield entry;
     }
+  }
+
+  /** An object of the source that gets no message, counted by `reason`. */
+  #skip(reason: string): void {
+    this.#skippedBy[reason] = (this.#skippedBy[reason] ?? 0) + 1;
+    this.#listed++;
+    this.#ctx.progress.addTotal(1, 0);
+    this.#ctx.progress.objectDone('skipped');
+  }
+
+  get #skipped(): number {
+    return Object.values(this.#skippedBy).reduce((n, c) => n + c, 0);
   }
 
   async #send(client: SQSClient, batch: MessageBatch): Promise<void> {
@@ -196,12 +222,8 @@ export class EnqueueRun {
     this.#stats.batches++;
     this.#stats.sent += sent;
     this.#stats.failed += failed;
-    this.#sinceCheckpoint += this.#watermark.finish({
-      seq: batch.seq,
-      last: batch.last,
-      sent,
-      failed,
-    });
+    const { seq, last, taken } = batch;
+    this.#sinceCheckpoint += this.#watermark.finish({ seq, last, taken, sent, failed });
     if (this.#store && this.#sinceCheckpoint >= this.#config.checkpointEvery) {
       this.#sinceCheckpoint = 0;
       void this.#writeCheckpoint(false).catch((err: unknown) => {
@@ -232,9 +254,10 @@ export class EnqueueRun {
         await this.#store!.write(
           {
             version: 1,
-            source: this.#source,
+            source: this.#source.name,
             queue: this.#config.queue,
             ...(w.last === undefined ? {} : { after: w.last }),
+            taken: w.taken,
             sent: w.sent,
             failed: w.failed,
             complete,
