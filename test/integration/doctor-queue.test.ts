@@ -95,4 +95,52 @@ describe('s3worker doctor stream-transform --queue', () => {
     expect(failed[0]).toMatchObject({ code: 'QUEUE_NOT_FOUND', exitCode: ExitCode.NoSuchBucket });
     expect(code).toBe(ExitCode.NoSuchBucket);
   });
+
+  it('enqueue: probes sqs:SendMessage with an empty batch, so nothing is sent', async () => {
+    const empty = await createTestQueue(sqs);
+    try {
+      let text = '';
+      const code = await doctorCommand(
+        ['enqueue', '--queue', empty.url, '--input', `s3://${bucket.name}/in/`, '--json'],
+        env(),
+        (t) => {
+          text += t;
+        },
+      );
+      const report = JSON.parse(text) as DoctorReport;
+      const checks = report.checks
+        .filter((c) => c.permission !== '-')
+        .map((c) => [c.permission, c.verdict])
+        .sort();
+      expect(checks).toEqual([
+        ['s3:ListBucket', 'pass'],
+        ['sqs:SendMessage', 'pass'],
+      ]);
+      expect(code).toBe(ExitCode.Success);
+      expect(await queueCounts(sqs, empty.url)).toEqual({ visible: 0, inFlight: 0 });
+    } finally {
+      await empty.remove();
+    }
+  });
+
+  it('enqueue: a queue that does not exist fails the SendMessage probe', async () => {
+    let text = '';
+    const code = await doctorCommand(
+      [
+        'enqueue',
+        '--queue',
+        `${queue.url}-missing`,
+        '--input',
+        `s3://${bucket.name}/in/`,
+        '--json',
+      ],
+      env(),
+      (t) => {
+        text += t;
+      },
+    );
+    const failed = (JSON.parse(text) as DoctorReport).checks.filter((c) => c.verdict === 'fail');
+    expect(failed).toMatchObject([{ permission: 'sqs:SendMessage', code: 'QUEUE_NOT_FOUND' }]);
+    expect(code).toBe(ExitCode.NoSuchBucket);
+  });
 });
