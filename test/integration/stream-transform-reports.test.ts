@@ -62,7 +62,7 @@ describe('stream-transform from inventory reports and manifests', { timeout: 600
       hashes = await putObjects(s3.client, src.name, objects, 64);
       rows = await inventoryRows(s3.client, src.name, 'inv/');
       expect(rows).toHaveLength(10_000);
-    });
+    }, 600_000);
 
     for (const format of ['CSV', 'Parquet'] as const) {
       it(`copies every object of a ${format} report once, byte-identical, without a listing or a HEAD`, async () => {
@@ -121,7 +121,7 @@ describe('stream-transform from inventory reports and manifests', { timeout: 600
       await putObjects(s3.client, src.name, objects, 64);
       rows = await inventoryRows(s3.client, src.name, 'few/');
       expect(rows).toHaveLength(1_000);
-    });
+    }, 600_000);
 
     it('refuses a report whose data file does not match its MD5, before writing anything', async () => {
       const some = rows.slice(0, 30);
