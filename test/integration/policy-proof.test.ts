@@ -12,8 +12,10 @@
  * statements (no KMS is configured and MinIO's policies have
  * no kms: actions; SSE-KMS is covered by unit tests only), IAM policy variables such as `${*}`
  * used to escape wildcards in a prefix, and the trust policy's `aws:SourceAccount` /
- * `aws:SourceArn` (there is no ECS). MinIO does evaluate `s3:prefix` on ListBucket and
- * `aws:SecureTransport`; both are exercised below.
+ * `aws:SourceArn` (there is no ECS), and SQS statements (ElasticMQ has no IAM: they are left
+ * out of the MinIO user's policy, and their rows only keep the action accounted for; the SQS
+ * probes of test/integration/doctor-queue.test.ts and the policy unit tests cover them). MinIO
+ * does evaluate `s3:prefix` on ListBucket and `aws:SecureTransport`; both are exercised below.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +42,7 @@ import {
 import { runCli } from '../support/run-cli.js';
 import { adminClient, createTestBucket } from '../support/s3.js';
 import type { S3Server } from '../support/servers.js';
+import { createTestQueue, queueCounts, sqsClient, type TestQueue } from '../support/sqs.js';
 
 /** Bucket roles the rows use (add one when a job needs it); each gets a unique test bucket. */
 type Buckets = Record<'in' | 'out', string>;
@@ -88,6 +91,17 @@ async function staleUploads(admin: S3Client, bucket: string, prefix = 'gz/'): Pr
   const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   return (out.Uploads ?? []).filter((u) => u.Key?.startsWith(prefix)).length;
 }
+
+/** The enqueue row's queue (ElasticMQ), created by its `arrange`. */
+let enqueueQueue: TestQueue | undefined;
+const proofSqs = sqsClient(inject('servers').sqs);
+afterAll(async () => {
+  await enqueueQueue?.remove();
+  proofSqs.destroy();
+});
+const ENQUEUE_CHECKPOINT = 'state/enqueue.json';
+/** Messages on the enqueue row's queue when its last run started. */
+let enqueueQueueBefore = 0;
 
 /** The ship-logs row's log file and spool (local, not S3). */
 const SHIP_LOGS_DIR = mkdtempSync(join(tmpdir(), 's3worker-proof-ship-logs-'));
@@ -292,11 +306,95 @@ const PROOFS: Proof[] = [
       },
     },
   },
+  {
+    job: 'enqueue',
+    buckets: ['in', 'out'],
+    // A listing of raw/ sent to the queue, with its checkpoint in another bucket.
+    args: (b) => [
+      '--queue',
+      enqueueQueue?.url ?? 'http://127.0.0.1:1/000000000000/not-created-yet',
+      '--input',
+      `s3://${b.in}/raw/`,
+      '--checkpoint',
+      `s3://${b.out}/${ENQUEUE_CHECKPOINT}`,
+    ],
+    arrange: async (admin, b) => {
+      enqueueQueue = await createTestQueue(proofSqs);
+      const put = (Key: string, Body: string) =>
+        admin.send(new PutObjectCommand({ Bucket: b.in, Key, Body }));
+      await put('raw/a.txt', 'alpha\n');
+      await put('raw/sub/b.txt', 'beta\n');
+      await put('other/secret.txt', 'not for this job');
+    },
+    previousRun: false,
+    // Every run starts without a checkpoint (and so sends both objects again).
+    reset: async (admin, b) => {
+      await admin.send(
+        new DeleteObjectsCommand({
+          Bucket: b.out,
+          Delete: { Objects: [{ Key: ENQUEUE_CHECKPOINT }] },
+        }),
+      );
+      enqueueQueueBefore = (await queueCounts(proofSqs, enqueueQueue!.url)).visible;
+    },
+    succeeded: async (admin, b, logs) => {
+      const summary = logs.find((l) => l.msg === 'summary');
+      expect(summary?.objects).toMatchObject({ done: 2, skipped: 0, failed: 0, listed: 2 });
+      const checkpoint = await admin.send(
+        new GetObjectCommand({ Bucket: b.out, Key: ENQUEUE_CHECKPOINT }),
+      );
+      expect(JSON.parse(await checkpoint.Body!.transformToString())).toMatchObject({
+        complete: true,
+        sent: 2,
+      });
+      const now = (await queueCounts(proofSqs, enqueueQueue!.url)).visible;
+      expect(now).toBe(enqueueQueueBefore + 2);
+    },
+    outside: (user, b) => [
+      [
+        'read the input objects (the workers do, not enqueue)',
+        () => user.send(new GetObjectCommand({ Bucket: b.in, Key: 'raw/a.txt' })),
+      ],
+      [
+        'list outside the input prefix',
+        () => user.send(new ListObjectsV2Command({ Bucket: b.in, Prefix: 'other/' })),
+      ],
+      [
+        'write beside the checkpoint',
+        () => user.send(new PutObjectCommand({ Bucket: b.out, Key: 'state/other', Body: 'x' })),
+      ],
+      ['list the checkpoint bucket', () => user.send(new ListObjectsV2Command({ Bucket: b.out }))],
+    ],
+    without: {
+      'List1 s3:ListBucket': { exitCodes: [ExitCode.AccessDenied], says: /s3:ListBucket/ },
+      // Reading a checkpoint not written yet: S3 answers 403 without ListBucket on its key,
+      // MinIO 404 either way, so here the run succeeds; kept so the action stays accounted for.
+      'List2 s3:ListBucket': { exitCodes: [ExitCode.Success], says: /"exitCode":0/ },
+      'Objects1 s3:GetObject': { exitCodes: [ExitCode.AccessDenied], says: /s3:GetObject/ },
+      // The checkpoint is written before the first message: nothing is sent.
+      'Objects1 s3:PutObject': {
+        exitCodes: [ExitCode.AccessDenied],
+        says: /s3:PutObject/,
+        check: async () => {
+          const now = (await queueCounts(proofSqs, enqueueQueue!.url)).visible;
+          expect(now).toBe(enqueueQueueBefore);
+        },
+      },
+      // ElasticMQ has no IAM: the MinIO policy never held it (see the header).
+      'Sqs1 sqs:SendMessage': { exitCodes: [ExitCode.Success], says: /"exitCode":0/ },
+    },
+  },
 ];
 
-/** The same document in minio-admin's looser type. */
+/**
+ * The same document in minio-admin's looser type, its SQS statements left out (MinIO has no SQS,
+ * and ElasticMQ no IAM).
+ */
 function forMinio(policy: PolicyDocument): AdminPolicyDocument {
-  return { ...policy, Statement: policy.Statement.map((s) => ({ ...s })) };
+  const s3Only = policy.Statement.filter(
+    (s) => ![s.Action].flat().every((a) => a.startsWith('sqs:')),
+  );
+  return { ...policy, Statement: s3Only.map((s) => ({ ...s })) };
 }
 
 /** The policy with one action taken out of one statement (the statement goes when empty). */
@@ -432,7 +530,11 @@ describe.each(PROOFS)('the generated policy for $job', (proof) => {
       '--deny-insecure-transport',
       ...proof.args(b),
     ]);
-    const user = await createUserWithPolicy(servers.s3, JSON.parse(denied.stdout), 'proof');
+    const user = await createUserWithPolicy(
+      servers.s3,
+      forMinio(JSON.parse(denied.stdout)),
+      'proof',
+    );
     try {
       await proof.reset(admin, b);
       const run = await runAs(user);

@@ -17,8 +17,10 @@ const MAX_FAILURES_LOGGED = 100;
 
 /**
  * One run of the enqueue job: the source's objects in order, 10 messages per SendMessageBatch,
- * `concurrency` batches in flight; the checkpoint written before the first batch, every
- * `checkpointEvery` batches the watermark passes, and at the end.
+ * `concurrency` batches in flight or finished ahead of a slower one; the checkpoint written
+ * before the first batch, every `checkpointEvery` batches the watermark passes (no batch starts
+ * while it is written), and at the end. A killed run has sent at most `checkpointEvery` +
+ * 2 × `concurrency` batches past its last checkpoint.
  */
 export class EnqueueRun {
   readonly #config: EnqueueConfig;
@@ -27,9 +29,8 @@ export class EnqueueRun {
   readonly #source: EnqueueSource;
   readonly #store: CheckpointStore | undefined;
   #watermark = new BatchWatermark();
+  /** Batches the watermark passed since the checkpoint was last written. */
   #sinceCheckpoint = 0;
-  #writing: Promise<void> = Promise.resolve();
-  #writeWanted = false;
   #fatal: unknown;
   #failuresLogged = 0;
   readonly #stats = { batches: 0, sent: 0, failed: 0, retried: 0, checkpoints: 0 };
@@ -81,14 +82,21 @@ export class EnqueueRun {
         if (this.#fatal !== undefined) break;
         const sent: Promise<void> = this.#send(client, batch).finally(() => inFlight.delete(sent));
         inFlight.add(sent);
-        while (inFlight.size >= config.concurrency) await Promise.race(inFlight);
+        // Batches finished ahead of a slower one count too: the checkpoint cannot pass them yet.
+        while (inFlight.size > 0 && inFlight.size + this.#watermark.waiting >= config.concurrency) {
+          await Promise.race(inFlight);
+        }
+        if (this.#store && this.#sinceCheckpoint >= config.checkpointEvery) {
+          this.#sinceCheckpoint = 0;
+          await this.#writeCheckpoint(false);
+        }
       }
       await Promise.all(inFlight);
       if (this.#fatal !== undefined) throw this.#fatal;
       interrupted ||=
         ctx.stopSignal.aborted &&
         this.#listed > this.#stats.sent + this.#stats.failed + this.#skipped;
-      await this.#checkpoint(!interrupted);
+      await this.#writeCheckpoint(!interrupted);
     } finally {
       client.destroy();
       await this.#source.close();
@@ -224,49 +232,26 @@ export class EnqueueRun {
     this.#stats.failed += failed;
     const { seq, last, taken } = batch;
     this.#sinceCheckpoint += this.#watermark.finish({ seq, last, taken, sent, failed });
-    if (this.#store && this.#sinceCheckpoint >= this.#config.checkpointEvery) {
-      this.#sinceCheckpoint = 0;
-      void this.#writeCheckpoint(false).catch((err: unknown) => {
-        this.#fatal ??= err;
-      });
-    }
   }
 
-  /** The last checkpoint: waits for one being written, then writes the watermark as it is. */
-  async #checkpoint(complete: boolean): Promise<void> {
+  /** Writes the watermark as the checkpoint (no-op without `--checkpoint`). */
+  async #writeCheckpoint(complete: boolean): Promise<void> {
     if (!this.#store) return;
-    await this.#writing.catch(() => undefined);
-    await this.#writeCheckpoint(complete);
-  }
-
-  /**
-   * Writes the watermark as a checkpoint, one write at a time: a write asked for while one is
-   * under way is done once it ends, with the watermark as it is then.
-   */
-  #writeCheckpoint(complete: boolean): Promise<void> {
-    if (this.#writeWanted && !complete) return this.#writing;
-    this.#writeWanted = true;
-    this.#writing = this.#writing
-      .catch(() => undefined)
-      .then(async () => {
-        this.#writeWanted = false;
-        const w = this.#watermark;
-        await this.#store!.write(
-          {
-            version: 1,
-            source: this.#source.name,
-            queue: this.#config.queue,
-            ...(w.last === undefined ? {} : { after: w.last }),
-            taken: w.taken,
-            sent: w.sent,
-            failed: w.failed,
-            complete,
-            updatedAt: new Date().toISOString(),
-          },
-          this.#ctx.signal,
-        );
-        this.#stats.checkpoints++;
-      });
-    return this.#writing;
+    const w = this.#watermark;
+    await this.#store.write(
+      {
+        version: 1,
+        source: this.#source.name,
+        queue: this.#config.queue,
+        ...(w.last === undefined ? {} : { after: w.last }),
+        taken: w.taken,
+        sent: w.sent,
+        failed: w.failed,
+        complete,
+        updatedAt: new Date().toISOString(),
+      },
+      this.#ctx.signal,
+    );
+    this.#stats.checkpoints++;
   }
 }

@@ -1,4 +1,5 @@
 import { parseS3Url } from '../../config/s3-location.js';
+import { explainS3Error } from '../../s3/explain-error.js';
 import type { JobContext } from '../job.js';
 import { readBatchManifest } from '../kit/object-reports/batch-manifest.js';
 import { InventoryReport } from '../kit/object-reports/inventory-report.js';
@@ -84,20 +85,20 @@ export function enqueueSource(
     name: `s3://${bucket}/${prefix}`,
     async *entries(from) {
       let taken = from.taken;
-      for await (const o of transfer.list({
+      const listing = transfer.list({
         bucket,
         prefix,
         signal,
         ...(from.after === undefined ? {} : { startAfter: from.after }),
-      })) {
-        const object = {
-          bucket,
-          key: o.key,
-          size: o.size,
-          etag: o.etag,
-          lastModified: o.lastModified,
-        };
-        yield { object, taken: ++taken };
+      });
+      try {
+        for await (const o of listing) {
+          const { key, size, etag, lastModified } = o;
+          yield { object: { bucket, key, size, etag, lastModified }, taken: ++taken };
+        }
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw explainS3Error(err, { action: 'ListObjectsV2', bucket, key: prefix });
       }
     },
     close: async () => {},
