@@ -10,6 +10,7 @@ import { awsOptionsSchema } from '../../src/config/aws-options.js';
 import { describeFields, type OptionField } from '../../src/config/option-fields.js';
 import { runtimeOptionsSchema } from '../../src/config/runtime-options.js';
 import { transferOptionsSchema } from '../../src/config/transfer-options.js';
+import { enqueueConfigSchema } from '../../src/jobs/enqueue/config.js';
 import { shipLogsConfigSchema } from '../../src/jobs/ship-logs/config.js';
 import { streamTransformConfigSchema } from '../../src/jobs/stream-transform/config.js';
 import {
@@ -40,6 +41,7 @@ const TABLES: Record<string, { page: string; fields: OptionField[] }> = {
   transfer: { page: 'docs/configuration.md', fields: transferFields },
   'stream-transform': { page: 'docs/stream-transform.md', fields: jobFields },
   'ship-logs': { page: 'docs/ship-logs.md', fields: describeFields(shipLogsConfigSchema) },
+  enqueue: { page: 'docs/queue-mode.md', fields: describeFields(enqueueConfigSchema) },
 };
 
 const pages = [...new Set(Object.values(TABLES).map((t) => t.page))];

@@ -63,14 +63,14 @@ export const enqueueConfigSchema = z.object({
     })
     .optional()
     .describe(
-      'Where to keep how far the run got: s3://bucket/key or a local file. A run started again with the same checkpoint lists after the last key it holds; one that finished sends nothing. Default: none, a re-run starts from the first key.',
+      'Where to keep how far the run got: s3://bucket/key or a local file. A run started again with the same checkpoint continues after the last object it holds; one that finished sends nothing. Default: none, a re-run starts from the first key.',
     ),
   checkpointEvery: z
     .int()
     .min(1)
     .default(100)
     .describe(
-      'Write the checkpoint after this many batches of 10 messages (and at the end, or on SIGTERM). Default 100: a PutObject per 1,000 messages; a killed run sends again at most this many batches plus those in flight.',
+      'Write the checkpoint after this many batches of 10 messages (and at the end, or on SIGTERM). Default 100: a PutObject per 1,000 messages; a killed run sends again at most this many batches plus 2 x --concurrency.',
     ),
   concurrency: z
     .int()
