@@ -91,6 +91,7 @@ const JOB_BENCHES = {
   db: { script: 'db-backup.mjs', runs: 1 },
   qmem: { script: 'queue-memory.mjs', runs: 1 },
   lmem: { script: 'listing-memory.mjs', runs: 1 },
+  enq: { script: 'enqueue.mjs', runs: 1 },
 };
 
 function runJobBench(id, options) {

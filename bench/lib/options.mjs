@@ -41,8 +41,9 @@ the peers once). Writes <out>/latest.json and <out>/latest.md and prints the tab
                       (one queue worker's RSS over 200,000 events; bench/queue-memory.mjs,
                       about 10 minutes, only when named), lmem (peak RSS of one listing run
                       over 20,000 and 200,000 objects of 1 KiB; bench/listing-memory.mjs,
-                      30 minutes or more, only when named);
-                      comma-separated or repeated (default: a,b,c,d,e,f,rss,u,q,logs,db)
+                      30 minutes or more, only when named), enq (enqueue's messages/s
+                      into ElasticMQ from a listing of 20,000 objects; bench/enqueue.mjs);
+                      comma-separated or repeated (default: a,b,c,d,e,f,rss,u,q,logs,db,enq)
   --size SIZE         object size for a, and the text size for c-f (default 1GiB)
   --upload-size SIZE  stream length for u (default 2GiB)
   --objects N         object count for b and q (default 5000)
@@ -104,8 +105,8 @@ export function parseOptions(argv) {
   return {
     help: values.help,
     scenarios: pick(
-      list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q,logs,db']),
-      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q', 'logs', 'db', 'qmem', 'lmem'],
+      list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q,logs,db,enq']),
+      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q', 'logs', 'db', 'qmem', 'lmem', 'enq'],
       'scenario',
     ),
     size: parseSize(values.size),
