@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -314,6 +314,38 @@ async function enqueuedObjects(queue: TestQueue) {
     }));
   });
 }
+
+describe('s3worker enqueue stopped by SIGTERM', () => {
+  it('answers the batches in flight, writes its checkpoint, exits Interrupted; run again, nothing is sent twice', async () => {
+    const queue = await createTestQueue(sqs);
+    cleanups.push(queue.remove);
+    const count = 3_000;
+    const { prefix } = await arrange(count);
+    const checkpoint = join(tmp, 'sigterm.checkpoint.json');
+    const args = [
+      ...['enqueue', '--queue', queue.url, '--input', `s3://${input.name}/${prefix}`],
+      ...['--checkpoint', checkpoint, '--checkpoint-every', '5', '--concurrency', '2'],
+    ];
+    const proxy = await startTcpProxy(servers.sqs.endpoint);
+    cleanups.push(() => proxy.stop());
+    proxy.setDelay(15);
+    const first = startCli(args, { env: env({ AWS_ENDPOINT_URL_SQS: proxy.url }) });
+    await until(async () => (await queueCounts(sqs, queue.url)).visible >= 500, '500 messages');
+    first.child.kill('SIGTERM');
+    const stopped = await first.done;
+    expect(stopped.code, stopped.stdout.slice(-2000)).toBe(ExitCode.Interrupted);
+    const written = JSON.parse(readFileSync(checkpoint, 'utf8')) as Record<string, unknown>;
+    const visible = (await queueCounts(sqs, queue.url)).visible;
+    expect(written).toMatchObject({ complete: false, sent: visible });
+    expect(visible).toBeLessThan(count);
+
+    proxy.setDelay(0);
+    const second = await startCli(args, { env: env() }).done;
+    expect(second.code, second.stdout.slice(-2000)).toBe(ExitCode.Success);
+    expect(summaryOf(second).objects.done).toBe(count - visible);
+    expect(await queueCounts(sqs, queue.url)).toEqual({ visible: count, inFlight: 0 });
+  }, 600_000);
+});
 
 describe('s3worker enqueue from a report', () => {
   it('--inventory (CSV gzip): one message per current object in manifest order, with the report size and ETag; archived and delete-marker rows skipped and counted; resumed after its checkpoint', async () => {
