@@ -59,6 +59,26 @@ class MetricsRecorder extends CountingProgress {
   }
 }
 
+/**
+ * Output prefixes by the test that ships under them. The tests share the file's bucket and all
+ * write the same numbered lines (`a-0000001`, ...), so a test listing a prefix another test also
+ * wrote under sees that test's lines as copies of its own: a CI run once failed so, on lines
+ * "shipped twice" that were two runs' objects. Overlapping prefixes now fail at once, by name.
+ */
+const prefixOwners = new Map<string, string>();
+
+function claimPrefix(prefix: string): void {
+  const test = expect.getState().currentTestName ?? '';
+  for (const [other, owner] of prefixOwners) {
+    if (owner !== test && (other.startsWith(prefix) || prefix.startsWith(other))) {
+      throw new Error(
+        `output prefix ${prefix} overlaps ${other} of "${owner}": give each test its own`,
+      );
+    }
+  }
+  prefixOwners.set(prefix, test);
+}
+
 /** One in-process shipper: the job's own run with a recording reporter. */
 interface InProcessShipper {
   recorder: MetricsRecorder;
@@ -73,6 +93,7 @@ function startShipper(
   extra: Partial<ShipLogsConfigInput> = {},
   task: TaskMetadata = { ecs: false, hostname: 'test-host' },
 ): InProcessShipper {
+  claimPrefix(prefix);
   const config = LogShipperJob.configSchema.parse({
     path: [join(logs, '*.log')],
     output: `s3://${bucket.name}/${prefix}`,
@@ -364,6 +385,7 @@ describe('ship-logs metrics, as the job reports them', () => {
 
 /** `s3worker run ship-logs` on `logs/*.log` (through `proxy` when given) with metric lines every second. */
 function startCliShipper(prefix: string, extra: string[], proxy?: TcpProxy): CliProcess {
+  claimPrefix(prefix);
   return startCli(
     [
       'run',
