@@ -12,15 +12,16 @@ import { type EnqueueConfig, enqueueConfigSchema, enqueueSourceProblems } from '
 import { EnqueueRun } from './enqueue-run.js';
 
 /**
- * The enqueue job (`s3worker enqueue`): one S3 event message per object under the input prefix,
- * sent to an SQS queue in SendMessageBatch requests of 10, so that `stream-transform --queue`
- * workers (an ECS service scaling on the backlog) do a backfill across as many tasks as it needs.
- * Resumable from a checkpoint (`--checkpoint`); see docs/queue-mode.md, "Backfills: enqueue".
+ * The enqueue job (`s3worker enqueue`): one S3 event message per object of a listing, an S3
+ * Inventory report or a Batch Operations manifest, sent to an SQS queue in SendMessageBatch
+ * requests of 10, so that `stream-transform --queue` workers (an ECS service scaling on the
+ * backlog) do a backfill across as many tasks as it needs. Resumable from a checkpoint
+ * (`--checkpoint`); see docs/queue-mode.md, "Backfills: enqueue".
  */
 export class EnqueueJob extends Job<EnqueueConfig> {
   static override readonly jobName: string = 'enqueue';
   static override readonly description: string =
-    'Send one S3 event message per object under an input prefix to an SQS queue, for queue-mode workers to backfill';
+    'Send one S3 event message per object (of a listing, an S3 Inventory report or a Batch Operations manifest) to an SQS queue, for queue-mode workers to backfill';
   static override readonly configSchema = enqueueConfigSchema;
 
   constructor(config: EnqueueConfig) {
