@@ -92,6 +92,7 @@ const JOB_BENCHES = {
   qmem: { script: 'queue-memory.mjs', runs: 1 },
   lmem: { script: 'listing-memory.mjs', runs: 1 },
   enq: { script: 'enqueue.mjs', runs: 1 },
+  sources: { script: 'backfill-sources.mjs', runs: 1 },
 };
 
 function runJobBench(id, options) {

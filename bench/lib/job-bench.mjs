@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createBenchClient } from './bench-s3.mjs';
 
 /** The value after `--<name>` on the command line, else `fallback`. */
 export function option(name, fallback) {
@@ -23,6 +24,16 @@ export function servicesEnv() {
       .filter(Boolean)
       .map((m) => [m[1], m[2]]),
   );
+}
+
+/** The harness's S3 client on the local MinIO (`services`, from `servicesEnv()`). */
+export function servicesS3Client(services) {
+  return createBenchClient({
+    endpoint: services.S3_ENDPOINT,
+    region: services.S3_REGION ?? 'us-east-1',
+    accessKeyId: services.S3_ACCESS_KEY_ID,
+    secretAccessKey: services.S3_SECRET_ACCESS_KEY,
+  });
 }
 
 /**

@@ -42,7 +42,11 @@ the peers once). Writes <out>/latest.json and <out>/latest.md and prints the tab
                       about 10 minutes, only when named), lmem (peak RSS of one listing run
                       over 20,000 and 200,000 objects of 1 KiB; bench/listing-memory.mjs,
                       30 minutes or more, only when named), enq (enqueue's messages/s
-                      into ElasticMQ from a listing of 20,000 objects; bench/enqueue.mjs);
+                      into ElasticMQ from a listing of 20,000 objects; bench/enqueue.mjs),
+                      sources (time to the first output, total time and peak RSS of a
+                      listing, --keys and --inventory CSV/Parquet over 20,000 and 200,000
+                      objects of 1 KiB; bench/backfill-sources.mjs, an hour or more, only
+                      when named);
                       comma-separated or repeated (default: a,b,c,d,e,f,rss,u,q,logs,db,enq)
   --size SIZE         object size for a, and the text size for c-f (default 1GiB)
   --upload-size SIZE  stream length for u (default 2GiB)
@@ -106,7 +110,23 @@ export function parseOptions(argv) {
     help: values.help,
     scenarios: pick(
       list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q,logs,db,enq']),
-      ['a', 'b', 'c', 'd', 'e', 'f', 'rss', 'u', 'q', 'logs', 'db', 'qmem', 'lmem', 'enq'],
+      [
+        'a',
+        'b',
+        'c',
+        'd',
+        'e',
+        'f',
+        'rss',
+        'u',
+        'q',
+        'logs',
+        'db',
+        'qmem',
+        'lmem',
+        'enq',
+        'sources',
+      ],
       'scenario',
     ),
     size: parseSize(values.size),
