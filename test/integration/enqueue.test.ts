@@ -484,4 +484,64 @@ describe('s3worker enqueue from a report', () => {
     );
     expect(sent.every((o) => o.size === undefined && o.etag === undefined)).toBe(true);
   }, 300_000);
+  it('--manifest with version ids on a versioned bucket: the queue workers read the named (older) versions, not the latest', async () => {
+    const queue = await createTestQueue(sqs);
+    cleanups.push(queue.remove);
+    const versioned = await createTestBucket(s3, 'enqueue-ver');
+    cleanups.push(versioned.remove);
+    await s3.send(
+      new PutBucketVersioningCommand({
+        Bucket: versioned.name,
+        VersioningConfiguration: { Status: 'Enabled' },
+      }),
+    );
+    const keys = ['v/a file.txt', 'v/b+c.txt', 'v/été.txt'];
+    const first = new Map<string, string>();
+    for (const key of keys) {
+      const put = await s3.send(
+        new PutObjectCommand({ Bucket: versioned.name, Key: key, Body: `first of ${key}\n` }),
+      );
+      first.set(key, put.VersionId as string);
+      await s3.send(
+        new PutObjectCommand({ Bucket: versioned.name, Key: key, Body: `latest of ${key}\n` }),
+      );
+    }
+    const manifestKey = 'manifest.csv';
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: versioned.name,
+        Key: manifestKey,
+        Body: keys.map((k) => `${versioned.name},${formEncode(k)},${first.get(k)}`).join('\n'),
+      }),
+    );
+    const sent = await startCli(
+      ['enqueue', '--queue', queue.url, '--manifest', `s3://${versioned.name}/${manifestKey}`],
+      { env: env() },
+    ).done;
+    expect(sent.code, sent.stderr + sent.stdout.slice(-2000)).toBe(ExitCode.Success);
+    const out = await createTestBucket(s3, 'enqueue-ver-out');
+    cleanups.push(out.remove);
+    const worker = await startCli(
+      [
+        'run',
+        'stream-transform',
+        '--input',
+        `s3://${versioned.name}/v/`,
+        '--output',
+        `s3://${out.name}/`,
+        '--queue',
+        queue.url,
+        '--exit-when-idle',
+        '3s',
+      ],
+      { env: env() },
+    ).done;
+    expect(worker.code, worker.stderr + worker.stdout.slice(-2000)).toBe(ExitCode.Success);
+    for (const key of keys) {
+      const got = await s3.send(
+        new GetObjectCommand({ Bucket: out.name, Key: key.slice('v/'.length) }),
+      );
+      expect(await got.Body?.transformToString()).toBe(`first of ${key}\n`);
+    }
+  }, 300_000);
 });

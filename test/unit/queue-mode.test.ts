@@ -3,6 +3,7 @@ import { policyCommand } from '../../src/cli/commands/policy.js';
 import { ConfigError, ExitCode } from '../../src/errors.js';
 import { MessageBatcher } from '../../src/jobs/kit/queue/message-batcher.js';
 import { parseQueueUrl, type QueueAddress } from '../../src/jobs/kit/queue/queue-url.js';
+import { ENQUEUE_SENDER } from '../../src/jobs/kit/queue/s3-event-body.js';
 import {
   decodeS3EventKey,
   parseS3EventMessage,
@@ -63,6 +64,19 @@ describe('parseS3EventMessage', () => {
         },
       ],
     });
+  });
+
+  it("takes a record's versionId only from a message s3worker enqueue wrote, never from S3's own notifications", () => {
+    const withVersion = (configurationId: string) => {
+      const body = JSON.parse(s3EventBody('b', [{ key: 'in/a.txt', size: 5, etag: 'e1' }]));
+      body.Records[0].s3.configurationId = configurationId;
+      body.Records[0].s3.object.versionId = 'v1';
+      return parseS3EventMessage(JSON.stringify(body));
+    };
+    expect(withVersion(ENQUEUE_SENDER)).toMatchObject({ objects: [{ versionId: 'v1' }] });
+    const fromS3 = withVersion('my-bucket-notification');
+    expect(fromS3.kind).toBe('objects');
+    if (fromS3.kind === 'objects') expect(fromS3.objects[0]?.versionId).toBeUndefined();
   });
 
   it('reads an EventBridge Object Created event without decoding its key', () => {

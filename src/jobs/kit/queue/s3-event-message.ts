@@ -1,3 +1,5 @@
+import { ENQUEUE_SENDER } from './s3-event-body.js';
+
 /** One object a notification names, keys decoded. */
 export interface ObjectCreatedEvent {
   bucket: string;
@@ -11,6 +13,13 @@ export interface ObjectCreatedEvent {
   eventName: string;
   /** When the event happened (ISO 8601), when it says: about when the object was written. */
   eventTime?: string;
+  /**
+   * The version to read, only in messages `s3worker enqueue` wrote from a manifest naming
+   * versions (sender {@link ENQUEUE_SENDER}). The version in S3's own notifications is left
+   * out: the object's current version is read under the event's ETag, so an event that arrives
+   * late is skipped rather than bringing an older version back over a newer output.
+   */
+  versionId?: string;
 }
 
 /** What a queue message holds, as far as an S3-object job is concerned. */
@@ -94,11 +103,15 @@ function parseRecords(records: unknown[]): S3EventMessage {
     if (key === undefined || key === '') {
       return { kind: 'poison', reason: `record ${i} has a key that does not URL-decode` };
     }
+    const fromEnqueue = record.s3.configurationId === ENQUEUE_SENDER;
     objects.push({
       bucket,
       key,
       eventName,
       ...sizeAndEtag(object.size, object.eTag),
+      ...(fromEnqueue && typeof object.versionId === 'string' && object.versionId !== ''
+        ? { versionId: object.versionId }
+        : {}),
       ...(typeof record.eventTime === 'string' ? { eventTime: record.eventTime } : {}),
     });
   }

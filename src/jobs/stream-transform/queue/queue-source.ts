@@ -23,6 +23,8 @@ export interface EventObject {
   size: number;
   etag: string;
   lastModified: Date;
+  /** The version the message names (see `ObjectCreatedEvent.versionId`). */
+  versionId?: string;
 }
 
 /** One object named by a queue message, as the job's loop takes it. */
@@ -33,6 +35,8 @@ export interface QueueEntry {
    * like a listed object: no HeadObject. Absent when the event lacks the size or ETag.
    */
   object?: EventObject;
+  /** The version to read, when the message names one (see `ObjectCreatedEvent.versionId`). */
+  versionId?: string;
   /** Tells the message how the object ended (deleted once all its objects are done). */
   settled: (outcome: Outcome) => void;
 }
@@ -124,8 +128,9 @@ export class QueueSource {
     for await (const queued of this.#consumer.items()) {
       const event = queued.item;
       const settled = (outcome: Outcome) => queued.settle(itemOutcome(outcome));
+      const version = event.versionId === undefined ? {} : { versionId: event.versionId };
       if (event.size === undefined || event.etag === undefined) {
-        yield { key: event.key, settled };
+        yield { key: event.key, ...version, settled };
         continue;
       }
       const object: EventObject = {
@@ -136,8 +141,9 @@ export class QueueSource {
         // Events give the ETag bare; S3 listings and HEADs quote it.
         etag: event.etag.startsWith('"') ? event.etag : `"${event.etag}"`,
         lastModified: eventDate(event.eventTime),
+        ...version,
       };
-      yield { key: event.key, object, settled };
+      yield { key: event.key, ...version, object, settled };
     }
   }
 
