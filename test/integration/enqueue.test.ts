@@ -57,16 +57,22 @@ afterEach(async () => {
 async function setup(): Promise<{ queue: TestQueue; out: string }> {
   const queue = await createTestQueue(sqs, { visibilityTimeoutSeconds: 30, maxReceiveCount: 5 });
   cleanups.push(queue.remove);
-  const out = await createTestBucket(s3, 'enqueue-out');
-  cleanups.push(out.remove);
   // Versioning keeps every write: an output written twice shows as two versions.
+  const out = await versionedBucket('enqueue-out');
+  return { queue, out };
+}
+
+/** A bucket with versioning on, removed after the test; its name. */
+async function versionedBucket(prefix: string): Promise<string> {
+  const bucket = await createTestBucket(s3, prefix);
+  cleanups.push(bucket.remove);
   await s3.send(
     new PutBucketVersioningCommand({
-      Bucket: out.name,
+      Bucket: bucket.name,
       VersioningConfiguration: { Status: 'Enabled' },
     }),
   );
-  return { queue, out: out.name };
+  return bucket.name;
 }
 
 /** Keys with spaces, plus signs, percent signs, unicode and nested folders. */
@@ -484,17 +490,11 @@ describe('s3worker enqueue from a report', () => {
     );
     expect(sent.every((o) => o.size === undefined && o.etag === undefined)).toBe(true);
   }, 300_000);
+
   it('--manifest with version ids on a versioned bucket: the queue workers read the named (older) versions, not the latest', async () => {
     const queue = await createTestQueue(sqs);
     cleanups.push(queue.remove);
-    const versioned = await createTestBucket(s3, 'enqueue-ver');
-    cleanups.push(versioned.remove);
-    await s3.send(
-      new PutBucketVersioningCommand({
-        Bucket: versioned.name,
-        VersioningConfiguration: { Status: 'Enabled' },
-      }),
-    );
+    const versioned = { name: await versionedBucket('enqueue-ver') };
     const keys = ['v/a file.txt', 'v/b+c.txt', 'v/été.txt'];
     const first = new Map<string, string>();
     for (const key of keys) {
