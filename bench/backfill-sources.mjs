@@ -23,7 +23,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -309,7 +309,8 @@ async function main() {
     startedAt: new Date().toISOString(),
     command: `node bench/backfill-sources.mjs ${process.argv.slice(2).join(' ')}`.trim(),
     commit: await commitOf(),
-    cli: CLI,
+    // Relative to the repository: a result file names no machine's folders.
+    cli: relative(ROOT, CLI),
     objectSize: formatSize(objectSize),
     runs: [],
   };
