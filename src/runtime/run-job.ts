@@ -180,6 +180,7 @@ export async function runJob<C>(options: RunJobOptions<C>): Promise<ExitCodeValu
       maxSockets: job.maxSockets(transferSettings(runtime)),
       log,
       counts,
+      task,
       ...(options.env ? { env: options.env } : {}),
     });
     logCredentialSource(log, s3);

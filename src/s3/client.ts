@@ -34,6 +34,18 @@ export interface S3ClientFactoryOptions extends Partial<AwsOptions> {
   env?: NodeJS.ProcessEnv;
   /** Counts retries, throttled answers and credential refreshes, for the run's metrics. */
   counts?: RequestCounts;
+  /**
+   * The ECS task, when the caller has read its metadata already (`ctx.task`): the region comes
+   * from it instead of a second request to the metadata endpoint.
+   */
+  task?: TaskRegionSource | undefined;
+}
+
+/** What of the ECS task's metadata tells its region. */
+export interface TaskRegionSource {
+  ecs: boolean;
+  taskArn?: string | undefined;
+  availabilityZone?: string | undefined;
 }
 
 export interface CreatedS3Client {
@@ -72,7 +84,7 @@ export async function createS3Client(
     nonEmpty(options.endpoint) ??
     nonEmpty(env.AWS_ENDPOINT_URL_S3) ??
     nonEmpty(env.AWS_ENDPOINT_URL);
-  const region = await resolveRegion({ region: options.region, env, endpoint });
+  const region = await resolveRegion({ region: options.region, env, endpoint, task: options.task });
   const maxAttempts = options.maxAttempts ?? intFromEnv(env, 'AWS_MAX_ATTEMPTS') ?? 3;
   const retryMode = retryModeOf(options.retryMode ?? env.AWS_RETRY_MODE);
   const maxSockets = options.maxSockets ?? 50;
@@ -166,6 +178,8 @@ export interface ResolveRegionOptions {
   endpoint?: string | undefined;
   /** Timeout for the ECS task metadata request, ms. Default 2000. */
   timeoutMs?: number;
+  /** The task's metadata, read already: used instead of a request when it came from ECS. */
+  task?: TaskRegionSource | undefined;
 }
 
 /** The region, in the order `createS3Client` documents. */
@@ -176,7 +190,9 @@ export async function resolveRegion(options: ResolveRegionOptions): Promise<stri
   if (direct) return direct;
   const metadata = nonEmpty(env.ECS_CONTAINER_METADATA_URI_V4);
   if (metadata) {
-    const fromTask = await regionFromTaskMetadata(metadata, options.timeoutMs ?? 2000);
+    const fromTask = options.task?.ecs
+      ? regionOfTask(options.task.taskArn, options.task.availabilityZone)
+      : await regionFromTaskMetadata(metadata, options.timeoutMs ?? 2000);
     if (fromTask) return fromTask;
   }
   if (options.endpoint) return DEFAULT_CUSTOM_ENDPOINT_REGION;
@@ -200,13 +216,21 @@ async function regionFromTaskMetadata(
     });
     if (!res.ok) return undefined;
     const task = (await res.json()) as { TaskARN?: string; AvailabilityZone?: string };
-    const fromArn = task.TaskARN?.split(':')[3];
-    if (fromArn) return fromArn;
-    const fromZone = task.AvailabilityZone?.replace(/[a-z]$/, '');
-    return fromZone === '' ? undefined : fromZone;
+    return regionOfTask(task.TaskARN, task.AvailabilityZone);
   } catch {
     return undefined;
   }
+}
+
+/** A task's region: the fourth field of its ARN, else its availability zone without the letter. */
+function regionOfTask(
+  taskArn: string | undefined,
+  availabilityZone: string | undefined,
+): string | undefined {
+  const fromArn = taskArn?.split(':')[3];
+  if (fromArn) return fromArn;
+  const fromZone = availabilityZone?.replace(/[a-z]$/, '');
+  return fromZone === '' ? undefined : fromZone;
 }
 
 /**

@@ -144,6 +144,16 @@ describe('region, endpoint and retry settings', () => {
     expect(await resolveRegion({ env: { AWS_DEFAULT_REGION: 'eu-west-2' } })).toBe('eu-west-2');
   });
 
+  it('takes the region from task metadata the run read already, without asking the endpoint again', async () => {
+    // A closed port: any request would fail and leave no region.
+    const env = { ECS_CONTAINER_METADATA_URI_V4: 'http://127.0.0.1:1/v4/abc' };
+    const task = { ecs: true, taskArn: 'arn:aws:ecs:eu-west-3:123456789012:task/c/abc' };
+    expect(await resolveRegion({ env, task })).toBe('eu-west-3');
+    expect(await resolveRegion({ env, task: { ecs: true, availabilityZone: 'us-east-2b' } })).toBe(
+      'us-east-2',
+    );
+  });
+
   it('asks the ECS task metadata endpoint when no variable names a region', async () => {
     expect(await resolveRegion({ env: { ECS_CONTAINER_METADATA_URI_V4: metadataUrl } })).toBe(
       'eu-central-1',
