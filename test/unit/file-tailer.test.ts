@@ -43,6 +43,11 @@ type Seen =
  */
 class Pump {
   readonly seen: Seen[] = [];
+  /**
+   * `checkpoints[i]`: the positions a checkpoint holds when a batch sealed right after the
+   * first `i` events (by file id, forgotten files removed).
+   */
+  readonly checkpoints: Array<ReadonlyMap<string, FilePosition>> = [new Map()];
   readonly tailer: FileTailer;
   readonly #events: AsyncIterator<SourceEvent>;
   #next: Promise<IteratorResult<SourceEvent>> | undefined;
@@ -99,6 +104,10 @@ class Pump {
   }
 
   #record(event: SourceEvent): void {
+    const checkpoint = new Map(this.checkpoints.at(-1));
+    if (event.kind === 'forget') checkpoint.delete(event.id);
+    else if (event.position) checkpoint.set(event.position.id, event.position);
+    this.checkpoints.push(checkpoint);
     if (event.kind === 'lines') {
       const text = event.data.toString('utf8');
       this.seen.push({
@@ -403,6 +412,61 @@ describe('FileTailer at a restart, and files rotated out of its glob while the s
       expect(logged.filter((l) => l.readUpTo !== undefined)).toEqual([
         expect.objectContaining({ level: 40, path: log, readUpTo: saved.offset }),
       ]);
+    } finally {
+      writer.close();
+    }
+  });
+});
+
+/** Every line a tailer resuming from `resume` reads until each file is read to its end. */
+async function linesOnRestart(
+  patterns: string[],
+  resume: ReadonlyMap<string, FilePosition>,
+): Promise<string[]> {
+  const tailer = new FileTailer({
+    patterns,
+    exclude: [],
+    startAtEnd: false,
+    resume,
+    pollInterval: 20,
+    rotateWait: 300,
+    maxLineBytes: 64 * 1024,
+    log: pino({ level: 'silent' }),
+  });
+  const lines: string[] = [];
+  for await (const event of tailer.events(new AbortController().signal, { once: true })) {
+    if (event.kind === 'lines') {
+      lines.push(...event.data.toString('utf8').replace(/\n$/, '').split('\n'));
+    }
+  }
+  return lines;
+}
+
+describe('FileTailer, a copytruncate and a crash', () => {
+  it('at a restart from the checkpoint of any point after a copytruncate, reads every line once: the copy on from where the original stopped', async () => {
+    const log = join(dir, 'app.log');
+    const patterns = [join(dir, '*.log*')];
+    const writer = new LogWriter(log);
+    try {
+      writer.write('a', 100);
+      const pump = new Pump({ patterns });
+      await pump.until(() => pump.lines().length === 100, 'the first 100 lines');
+      // The copy holds lines the shipper has not read yet; the file gets new lines at once.
+      writer.write('a', 50);
+      writer.copyTruncate();
+      writer.write('a', 30);
+      await pump.until(() => pump.lines().length === 180, 'every line');
+      expect([...pump.lines()].sort()).toEqual(range('a', 1, 180));
+      // A batch may seal after any event (its age, its size) and a crash follow before the next:
+      // whatever the checkpoint then holds, a restart reads what came after it, and only that.
+      for (let cut = 0; cut <= pump.seen.length; cut++) {
+        const shipped = pump.seen.slice(0, cut).flatMap((e) => (e.kind === 'lines' ? e.lines : []));
+        const again = await linesOnRestart(patterns, pump.checkpoints[cut]!);
+        expect({ cut, lines: [...shipped, ...again].sort() }).toEqual({
+          cut,
+          lines: range('a', 1, 180),
+        });
+      }
     } finally {
       writer.close();
     }

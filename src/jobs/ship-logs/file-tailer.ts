@@ -3,10 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { expandGlobs, rotatedNames } from './glob-paths.js';
 import { ReadBuffer } from './line-splitter.js';
-import type { FilePosition, SourceEvent } from './source-event.js';
+import type { AwaitedCopy, FilePosition, SourceEvent } from './source-event.js';
 import {
   FINGERPRINT_BYTES,
   hashRange,
+  TRUNCATION_MEMORY_MS,
   TrackedFile,
   type TruncationRecord,
 } from './tracked-file.js';
@@ -15,11 +16,20 @@ import {
 const READ_CHUNK = 1024 * 1024;
 /** Bytes read from one file before the others get a turn. */
 const TURN_BYTES = 16 * 1024 * 1024;
-/** How long the record of a truncated file's old content is kept, waiting for its copy. */
-const TRUNCATION_MEMORY_MS = 10 * 60_000;
 const MAX_TRUNCATION_RECORDS = 64;
 /** How far file times may lag Date.now() (file systems stamp times from a coarser clock). */
 const FILE_CLOCK_SLACK_MS = 100;
+
+/** Where reading a newly tracked file starts, and the truncation records it takes part in. */
+interface StartOffset {
+  offset: number;
+  /** For the log: where the offset comes from. */
+  from: string;
+  /** The truncation this file is the copy of (its original drops it once this file is followed). */
+  claimed?: TruncationRecord;
+  /** The file's own truncations still waiting for their copies. */
+  copiesAwaited?: AwaitedCopy[];
+}
 
 /** Options of {@link FileTailer}. */
 export interface FileTailerOptions {
@@ -93,6 +103,13 @@ export class FileTailer {
     this.#options = options;
     this.#log = options.log;
     this.#resume = new Map(options.resume);
+    // Truncations whose copies were not acknowledged before the last stop: a copy found now
+    // is read on from where its original stopped, not from its start.
+    for (const saved of options.resume.values()) {
+      for (const awaited of saved.copiesAwaited ?? []) {
+        this.#remember({ ...awaited, path: saved.path, fileId: saved.id });
+      }
+    }
   }
 
   /** Files open right now. */
@@ -415,17 +432,7 @@ export class FileTailer {
 
   /** Checkpoint entries no file claimed by inode become truncation records: a copy may claim them. */
   #retireCheckpoint(): void {
-    for (const saved of this.#resume.values()) {
-      this.#remember({
-        fingerprint: saved.fingerprint,
-        fingerprintBytes: saved.fingerprintBytes,
-        offset: saved.offset,
-        tailHash: '',
-        tailBytes: 0,
-        path: saved.path,
-        at: Date.now(),
-      });
-    }
+    for (const saved of this.#resume.values()) this.#retireOne(saved);
     this.#resume.clear();
   }
 
@@ -476,10 +483,17 @@ export class FileTailer {
         fingerprintBytes: headBytes,
         maxLineBytes: this.#options.maxLineBytes,
         readBuffer: this.#readBuffer,
+        ...(start.copiesAwaited && { copiesAwaited: start.copiesAwaited }),
       });
       await file.primeTail();
       this.#files.set(id, file);
       this.#pending.push({ kind: 'position', position: file.position() });
+      // The original stops carrying the claimed truncation only after the copy's position:
+      // a checkpoint between the two still has one of them, so a restart reads nothing twice.
+      const owner = start.claimed?.fileId ? this.#files.get(start.claimed.fileId) : undefined;
+      if (owner && start.claimed && owner.copyClaimed(start.claimed)) {
+        this.#pending.push({ kind: 'position', position: owner.position() });
+      }
       this.#log.info(
         {
           path: file.path,
@@ -504,18 +518,34 @@ export class FileTailer {
     head: string,
     headBytes: number,
     resumedOnly = false,
-  ): Promise<{ offset: number; from: string } | 'pending-copy' | 'not-resumed'> {
+  ): Promise<StartOffset | 'pending-copy' | 'not-resumed'> {
     const saved = this.#resume.get(id);
+    let copiesAwaited: AwaitedCopy[] | undefined;
     if (saved) {
       this.#resume.delete(id);
       const same =
         saved.fingerprintBytes <= size &&
         (await hashRange(handle, 0, saved.fingerprintBytes)) === saved.fingerprint;
-      if (same) return { offset: Math.min(saved.offset, size), from: 'checkpoint' };
-      // Same inode, other content: truncated while we were away, or the inode was reused.
-      this.#retireOne(saved);
+      if (same) {
+        return {
+          offset: Math.min(saved.offset, size),
+          from: 'checkpoint',
+          ...(saved.copiesAwaited && { copiesAwaited: saved.copiesAwaited }),
+        };
+      }
+      // Same inode, other content: truncated while we were away, or the inode was reused. The
+      // file carries the old content's record on, as it would had the truncation been seen.
+      const { tailHash, tailBytes, at } = this.#retireOne(saved);
+      const { fingerprint, fingerprintBytes, offset } = saved;
+      copiesAwaited = [
+        ...(saved.copiesAwaited ?? []),
+        ...(fingerprintBytes === FINGERPRINT_BYTES
+          ? [{ fingerprint, fingerprintBytes, offset, tailHash, tailBytes, at }]
+          : []),
+      ];
     }
     if (resumedOnly) return 'not-resumed';
+    const carried = copiesAwaited?.length ? { copiesAwaited } : {};
     if (headBytes === FINGERPRINT_BYTES) {
       // A followed file with the same first bytes may have just been truncated (copytruncate):
       // its fresh state decides whether this is the copy of its old content or of its current one.
@@ -527,24 +557,34 @@ export class FileTailer {
       const record = await this.#truncationOf(handle, size, head);
       if (record) {
         this.#truncations = this.#truncations.filter((r) => r !== record);
-        return { offset: record.offset, from: `copy of ${record.path}` };
+        return {
+          offset: record.offset,
+          from: `copy of ${record.path}`,
+          claimed: record,
+          ...carried,
+        };
       }
       if (await this.#copyOfLiveFile(handle, size, head)) return 'pending-copy';
     }
-    if (this.#firstScan && this.#options.startAtEnd) return { offset: size, from: 'end' };
-    return { offset: 0, from: 'beginning' };
+    if (this.#firstScan && this.#options.startAtEnd)
+      return { offset: size, from: 'end', ...carried };
+    return { offset: 0, from: 'beginning', ...carried };
   }
 
-  #retireOne(saved: FilePosition): void {
-    this.#remember({
+  /** A checkpoint entry whose file now holds other content becomes a truncation record. */
+  #retireOne(saved: FilePosition): TruncationRecord {
+    const record: TruncationRecord = {
       fingerprint: saved.fingerprint,
       fingerprintBytes: saved.fingerprintBytes,
       offset: saved.offset,
       tailHash: '',
       tailBytes: 0,
       path: saved.path,
+      fileId: saved.id,
       at: Date.now(),
-    });
+    };
+    this.#remember(record);
+    return record;
   }
 
   /** The truncation this file is the copy of: same first bytes, and it holds what was read. */

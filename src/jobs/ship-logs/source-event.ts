@@ -14,6 +14,27 @@ export interface FilePosition {
   offset: number;
   /** The path the file last had (for people and logs; the identity is `id`). */
   path: string;
+  /**
+   * What the file held before it was truncated under the reader (copytruncate), while no copy
+   * has claimed it yet and for at most 10 minutes: a restart uses it to read the copy on from
+   * where the original stopped, even when the crash came before the copy's own position was
+   * acknowledged. Newest last; absent when there is none.
+   */
+  copiesAwaited?: AwaitedCopy[];
+}
+
+/** The old content of a truncated file, as a copy of it is recognised (see `FilePosition`). */
+export interface AwaitedCopy {
+  /** Hex SHA-256 of the old content's first `fingerprintBytes` bytes. */
+  fingerprint: string;
+  fingerprintBytes: number;
+  /** Bytes of complete lines read from the old content: the copy is read on from there. */
+  offset: number;
+  /** Hex SHA-256 of the `tailBytes` bytes just before `offset` (a copy must hold them). */
+  tailHash: string;
+  tailBytes: number;
+  /** When the truncation was noticed (ms since the epoch). */
+  at: number;
 }
 
 /** What a source (files or stdin) hands the batcher. */

@@ -1,23 +1,21 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { countLines, LineSplitter, type ReadBuffer } from './line-splitter.js';
-import type { FilePosition, SourceEvent } from './source-event.js';
+import type { AwaitedCopy, FilePosition, SourceEvent } from './source-event.js';
 
 /** Bytes of a file's start that identify it (with its inode), and of the end of what was read. */
 export const FINGERPRINT_BYTES = 256;
+/** How long the record of a truncated file's old content is kept, waiting for its copy. */
+export const TRUNCATION_MEMORY_MS = 10 * 60_000;
+/** Truncations of one file still waiting for their copies that its position carries. */
+const MAX_AWAITED_COPIES = 4;
 
 /** What a file held before it was truncated under the reader (copytruncate): finds its copy. */
-export interface TruncationRecord {
-  /** Fingerprint of the old content's first bytes. */
-  fingerprint: string;
-  fingerprintBytes: number;
-  /** Offset of the last complete line read from the old content. */
-  offset: number;
-  /** Hash of the bytes just before `offset` (up to 256 of them). */
-  tailHash: string;
-  tailBytes: number;
+export interface TruncationRecord extends AwaitedCopy {
+  /** The path the file had. */
   path: string;
-  at: number;
+  /** The truncated file's id, when it is (or was) followed: the record is dropped from its position once a copy claims it. */
+  fileId?: string;
 }
 
 /** SHA-256 of `bytes` bytes of `handle` at `position`, hex. */
@@ -58,6 +56,8 @@ export class TrackedFile {
   #tail: Buffer = Buffer.alloc(0);
   readonly #splitter: LineSplitter;
   #closed = false;
+  /** This file's truncations no copy claimed yet, oldest first (its position carries them). */
+  #awaited: AwaitedCopy[];
 
   constructor(
     readonly id: string,
@@ -71,8 +71,11 @@ export class TrackedFile {
       maxLineBytes: number;
       /** Where reads go: one buffer shared by the files of a tailer. */
       readBuffer: ReadBuffer;
+      /** Truncations of this file still waiting for their copies (from its checkpoint entry). */
+      copiesAwaited?: readonly AwaitedCopy[];
     },
   ) {
+    this.#awaited = [...(init.copiesAwaited ?? [])];
     this.path = init.path;
     this.size = init.size;
     this.#readOffset = init.offset;
@@ -109,13 +112,28 @@ export class TrackedFile {
   }
 
   position(): FilePosition {
+    const now = Date.now();
+    this.#awaited = this.#awaited.filter((r) => now - r.at < TRUNCATION_MEMORY_MS);
     return {
       id: this.id,
       fingerprint: this.#fingerprint,
       fingerprintBytes: this.#fingerprintBytes,
       offset: this.lineOffset,
       path: this.path,
+      ...(this.#awaited.length > 0 && { copiesAwaited: [...this.#awaited] }),
     };
+  }
+
+  /**
+   * A copy claimed this file's truncation `record`: positions handed on from now stop carrying
+   * it. False when the file did not carry it.
+   */
+  copyClaimed(record: AwaitedCopy): boolean {
+    const before = this.#awaited.length;
+    this.#awaited = this.#awaited.filter(
+      (r) => !(r.fingerprint === record.fingerprint && r.offset === record.offset),
+    );
+    return this.#awaited.length < before;
   }
 
   /**
@@ -140,8 +158,14 @@ export class TrackedFile {
         tailHash: sha256(this.#tail),
         tailBytes: this.#tail.length,
         path: this.path,
+        fileId: this.id,
         at: Date.now(),
       };
+      if (record.fingerprintBytes === FINGERPRINT_BYTES) {
+        // Only a full fingerprint can recognise a copy.
+        const { path: _path, fileId: _fileId, ...awaited } = record;
+        this.#awaited = [...this.#awaited, awaited].slice(-MAX_AWAITED_COPIES);
+      }
       this.#readOffset = 0;
       this.#tail = Buffer.alloc(0);
       this.#splitter.reset();
