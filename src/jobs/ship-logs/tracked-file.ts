@@ -112,8 +112,10 @@ export class TrackedFile {
   }
 
   position(): FilePosition {
-    const now = Date.now();
-    this.#awaited = this.#awaited.filter((r) => now - r.at < TRUNCATION_MEMORY_MS);
+    if (this.#awaited.length > 0) {
+      const now = Date.now();
+      this.#awaited = this.#awaited.filter((r) => now - r.at < TRUNCATION_MEMORY_MS);
+    }
     return {
       id: this.id,
       fingerprint: this.#fingerprint,
