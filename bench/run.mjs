@@ -15,14 +15,25 @@ import { formatSize, parseOptions, USAGE } from './lib/options.mjs';
 import { renderMarkdown, summarize } from './lib/report.mjs';
 import {
   BOUND,
+  CEILING,
   createTools,
   describeVariants,
+  FLOOR,
   localBound,
+  localFloor,
   TOOL_NAMES,
   VARIANTS,
+  WARP_PUT,
   writeAwsConfigs,
 } from './lib/tools.mjs';
-import { gunzipText, gzipText, unzstdText, zstdText } from './scenarios/codec-text.mjs';
+import {
+  gunzipCliText,
+  gunzipText,
+  gzipText,
+  unzstdCliText,
+  unzstdText,
+  zstdText,
+} from './scenarios/codec-text.mjs';
 import copyThrough from './scenarios/copy-through.mjs';
 import manySmall from './scenarios/many-small.mjs';
 import queueMode from './scenarios/queue-mode.mjs';
@@ -40,7 +51,11 @@ import uploadStream from './scenarios/upload-stream.mjs';
  * @property {(options: object) => number[]} [sizes]
  * @property {string} [codec] the codec of a codec scenario (gzip, zstd, gunzip, unzstd)
  * @property {(tools: object, ctx: object) => object[][]} [bound] the C tool alone on a local
- *   copy of the source, run once as the physical bound
+ *   copy of the source, run on every core as the physical bound and on one thread (`ctx.floor`)
+ *   as the CPU floor
+ * @property {{ tool: string, variant: string }[]} [extraRunners] runs after the tools' (warp's
+ *   PUT ceiling in (a)); their `verify` returns `{ verified, work }` with the bytes and seconds
+ *   the row's throughput counts
  * @property {(ctx: object) => Promise<object[]>} [runAll] runs every setting itself (its own
  *   processes and queues) instead of one command line per tool and variant
  */
@@ -53,7 +68,9 @@ const SCENARIOS = {
   c: gzipText,
   d: zstdText,
   e: gunzipText,
+  e1: gunzipCliText,
   f: unzstdText,
+  f1: unzstdCliText,
   rss: rssFlat,
   u: uploadStream,
   q: queueMode,
@@ -126,7 +143,12 @@ async function measure(options) {
 
   const tmpDir = await mkdtemp(join(tmpdir(), 's3worker-bench-'));
   const id = `${startedAt.getTime().toString(36)}-${randomBytes(3).toString('hex')}`;
-  const buckets = { input: `s3worker-bench-${id}-in`, output: `s3worker-bench-${id}-out` };
+  // warp's bucket is made by warp (which deletes every object in it), only when it runs.
+  const buckets = {
+    input: `s3worker-bench-${id}-in`,
+    output: `s3worker-bench-${id}-out`,
+    warp: `s3worker-bench-${id}-warp`,
+  };
   const s3 = createBenchClient({
     endpoint,
     region,
@@ -149,6 +171,16 @@ async function measure(options) {
     AWS_SHARED_CREDENTIALS_FILE: join(tmpDir, 'no-credentials'),
     AWS_EC2_METADATA_DISABLED: 'true',
   };
+  // warp reads its host, credentials and region from WARP_* (never argv), nothing else.
+  const warpEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TMPDIR: tmpDir,
+    WARP_HOST: new URL(endpoint).host,
+    WARP_ACCESS_KEY: services.S3_ACCESS_KEY_ID,
+    WARP_SECRET_KEY: services.S3_SECRET_ACCESS_KEY,
+    WARP_REGION: region,
+  };
   const measureOptions = { tmpDir, timeBin: setup.time.bin, timeoutMs: options.timeoutMs };
 
   const results = {
@@ -168,13 +200,19 @@ async function measure(options) {
     tools: {
       s3worker: await s3workerRevision(),
       s5cmd: setup.s5cmd.version,
+      warp: setup.warp.version,
       aws: setup.aws.version,
       gzip: setup.gzip.version,
       zstd: setup.zstd.version,
       pigz: setup.pigz.version,
       time: setup.time.version,
     },
-    settings: describeVariants(),
+    settings: describeVariants({
+      warpSeconds:
+        options.scenarios.includes('a') && options.tools.includes('warp')
+          ? options.warpSeconds
+          : undefined,
+    }),
     options: { ...options, help: undefined, keep: undefined },
     scenarios: [],
   };
@@ -198,6 +236,7 @@ async function measure(options) {
     });
     const bins = {
       s5cmd: setup.s5cmd.bin,
+      warp: setup.warp.bin,
       aws: setup.aws.bin,
       gzip: setup.gzip.bin,
       zstd: setup.zstd.bin,
@@ -207,10 +246,10 @@ async function measure(options) {
       // The bin's shebang (`#!/usr/bin/env -S node <flags>`) carries V8 flags: pass the same.
       s3workerNodeFlags: shebangNodeFlags(s3worker.bin),
     };
+    const codecs = Object.entries({ c: 'gzip', d: 'zstd', 'e, e1': 'gunzip', 'f, f1': 'unzstd' });
     results.settings.local = {
-      bound: Object.entries({ c: 'gzip', d: 'zstd', e: 'gunzip', f: 'unzstd' })
-        .map(([id, codec]) => `(${id}) ${localBound(bins, codec).label}`)
-        .join(', '),
+      bound: codecs.map(([id, codec]) => `(${id}) ${localBound(bins, codec).label}`).join(', '),
+      floor: codecs.map(([id, codec]) => `(${id}) ${localFloor(bins, codec).label}`).join(', '),
     };
     const tools = createTools({
       endpoint,
@@ -234,7 +273,10 @@ async function measure(options) {
           tools,
           s3worker,
           tmpDir,
-          env: (variant) => ({ ...baseEnv, AWS_CONFIG_FILE: awsConfigFiles[variant] }),
+          env: (variant, tool) =>
+            tool === CEILING.tool
+              ? warpEnv
+              : { ...baseEnv, AWS_CONFIG_FILE: awsConfigFiles[variant] },
           measureOptions,
           isInterrupted: () => interrupted,
           sqsEndpoint: services.SQS_ENDPOINT,
@@ -280,6 +322,7 @@ async function runScenario(ctx) {
     options: scenarioOptions,
     size,
     tmpDir: ctx.tmpDir,
+    bins: ctx.tools.local.bins,
   });
   say(
     `${label}: ${scenario.describe(src)} ready in ${round((Date.now() - prepStarted) / 1000, 1)} s`,
@@ -298,22 +341,38 @@ async function runScenario(ctx) {
     if (!options.keep) await deletePrefix(s3, src.bucket, src.prefix);
     return entry;
   }
+  // The C tool on every core, then on one thread; where both are the same command (zstd -d
+  // decodes on one thread), one run is both.
+  const bins = ctx.tools.local.bins;
+  const boundIsFloor =
+    scenario.bound &&
+    localBound(bins, scenario.codec).label === localFloor(bins, scenario.codec).label;
   const combos = [
     ...(scenario.runners ??
       (scenario.onlyTool
         ? [scenario.onlyTool]
         : TOOL_NAMES.flatMap((tool) => VARIANTS.map((variant) => ({ tool, variant }))))),
-    ...(scenario.bound ? [BOUND] : []),
+    ...(scenario.extraRunners ?? []),
+    ...(scenario.bound ? (boundIsFloor ? [FLOOR] : [BOUND, FLOOR]) : []),
   ];
   for (const { tool, variant } of combos) {
     if (ctx.isInterrupted()) break;
-    const listed = TOOL_NAMES.includes(tool) || tool === BOUND.tool;
+    const listed = TOOL_NAMES.includes(tool) || tool === BOUND.tool || tool === CEILING.tool;
     if (listed && !options.tools.includes(tool)) continue;
-    const ownVariants = scenario.onlyTool || scenario.runners || tool === BOUND.tool;
+    const ownVariants =
+      scenario.onlyTool || scenario.runners || tool === BOUND.tool || tool === CEILING.tool;
     if (!ownVariants && !options.variants.includes(variant)) continue;
     const run = { tool, variant };
     if (tool === BOUND.tool) {
-      run.setting = `${localBound(ctx.tools.local.bins, scenario.codec).label}, local file`;
+      run.setting =
+        variant === FLOOR.variant
+          ? `${localFloor(bins, scenario.codec).label}, one thread, local file` +
+            (boundIsFloor ? ' (also the bound)' : '')
+          : `${localBound(bins, scenario.codec).label}, the fastest C tool, local file`;
+    }
+    if (boundIsFloor && variant === FLOOR.variant) run.alsoBound = true;
+    if (tool === CEILING.tool) {
+      run.setting = `put, ${WARP_PUT.objectSize} objects, ${WARP_PUT.concurrent} in flight, ${options.warpSeconds} s`;
     }
     if (tool === 's3worker' && !ctx.s3worker.ok) {
       run.error = `not runnable: ${ctx.s3worker.reason}`;
@@ -323,27 +382,46 @@ async function runScenario(ctx) {
     }
     const attempts = [];
     for (let i = 0; i < options.repeat && !ctx.isInterrupted(); i++) {
-      attempts.push(await runOnce({ ...ctx, src, label, tool, variant, attempt: i }));
-      if (attempts.at(-1).error) break;
+      const attempt = await runOnce({ ...ctx, src, label, tool, variant, attempt: i });
+      if (!attempt.error) Object.assign(attempt, rates(scenario, work, attempt));
+      attempts.push(attempt);
+      if (attempt.error) break;
     }
+    // The median by throughput: by wall time for the same work, and by warp's own measure.
     const failed = attempts.find((a) => a.error);
-    const ok = attempts.filter((a) => !a.error).sort((x, y) => x.wallSeconds - y.wallSeconds);
+    const ok = attempts.filter((a) => !a.error).sort((x, y) => y.throughput - x.throughput);
     const median = failed ?? ok[Math.floor((ok.length - 1) / 2)];
     Object.assign(run, median);
     if (options.repeat > 1) run.allWallSeconds = attempts.map((a) => a.wallSeconds);
-    if (!run.error) {
-      run.throughput =
-        scenario.unit === 'objects/s'
-          ? round(work.objects / run.wallSeconds, 1)
-          : round(work.bytes / 1e6 / run.wallSeconds, 1);
-      run.mbPerSecond = round(work.bytes / 1e6 / run.wallSeconds, 1);
-      run.cpuSecondsPerGB = round(run.cpuSeconds / (work.bytes / 1e9), 2);
-    }
     entry.runs.push(run);
   }
   if (!options.keep) await deletePrefix(s3, src.bucket, src.prefix);
   if (src.localFile && !options.keep) await rm(src.localFile, { force: true });
   return entry;
+}
+
+const GiB = 1024 ** 3;
+
+/**
+ * A run's throughput (in the scenario's unit), MB/s and CPU seconds per GiB: of the scenario's
+ * work, or of what the run reports it did (warp: MB/s over its analysis, CPU per GiB it PUT).
+ */
+function rates(scenario, work, run) {
+  if (run.work) {
+    return {
+      throughput: round(run.work.bytes / 1e6 / run.work.seconds, 1),
+      mbPerSecond: round(run.work.bytes / 1e6 / run.work.seconds, 1),
+      cpuSecondsPerGiB: round(run.cpuSeconds / (run.work.totalBytes / GiB), 2),
+    };
+  }
+  return {
+    throughput:
+      scenario.unit === 'objects/s'
+        ? round(work.objects / run.wallSeconds, 1)
+        : round(work.bytes / 1e6 / run.wallSeconds, 1),
+    mbPerSecond: round(work.bytes / 1e6 / run.wallSeconds, 1),
+    cpuSecondsPerGiB: round(run.cpuSeconds / (work.bytes / GiB), 2),
+  };
 }
 
 async function runOnce({
@@ -365,21 +443,26 @@ async function runOnce({
   const dst = scenario.destination(buckets.output, `${scenario.id}/${tool}-${variant}-${attempt}/`);
   const localDir = scenario.needsLocalDir ? await mkdtemp(join(tmpDir, `${tool}-`)) : undefined;
   const bound = tool === BOUND.tool;
+  const runner = { tool, variant };
   const pipelines = bound
-    ? scenario.bound(tools, { src })
+    ? scenario.bound(tools, { src, floor: variant === FLOOR.variant })
     : scenario.plan(tools[tool], {
         variant,
         src,
         dst,
         localDir,
-        runner: { tool, variant },
+        runner,
+        buckets,
+        options,
+        tmpDir,
+        attempt,
         root: ROOT,
         node: process.execPath,
         nodeFlags: s3worker.ok ? shebangNodeFlags(s3worker.bin) : [],
       });
   const outcome = {};
   try {
-    const measured = await runSteps(pipelines, { ...measureOptions, env: env(variant) });
+    const measured = await runSteps(pipelines, { ...measureOptions, env: env(variant, tool) });
     Object.assign(outcome, {
       wallSeconds: measured.wallSeconds,
       cpuSeconds: measured.cpuSeconds,
@@ -388,16 +471,23 @@ async function runOnce({
       processes: measured.processes,
     });
     // The bound's output is discarded: its exit status is the check.
-    outcome.verified = bound
+    const verified = bound
       ? 'exit status (output discarded)'
       : await scenario.verify({
           s3,
           src,
           dst,
           options,
+          runner,
           stdout: measured.stdout,
           zstdBin: tools.local.bins.zstd,
         });
+    if (typeof verified === 'string') {
+      outcome.verified = verified;
+    } else {
+      outcome.verified = verified.verified;
+      outcome.work = verified.work;
+    }
     say(
       `${label} ${tool} ${variant}: ${measured.wallSeconds} s wall, ${measured.cpuSeconds} s CPU, ` +
         `peak RSS ${formatSize(measured.rssSumBytes)}; verified (${outcome.verified})`,

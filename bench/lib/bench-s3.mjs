@@ -1,7 +1,8 @@
 // The harness's own S3 access: buckets, test data, verification. Not what is measured.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomFill } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -169,6 +170,67 @@ export async function putLogText(s3, bucket, key, size, { codec = 'none', localF
   } finally {
     await file?.close();
   }
+  return { sha256: hash.digest('hex'), bytes: stored };
+}
+
+/**
+ * Puts `size` bytes of log-like text at `key` compressed by a C tool's CLI as a user would
+ * (`gzip -1` writes one member, `zstd -1` one frame), and keeps the compressed file at
+ * `localFile`: the text goes to `${localFile}.txt` (removed after), the tool compresses that
+ * file to `localFile` (`compressor.args` then the file name; output on stdout), the file is
+ * uploaded. Memory: a few 8 MiB chunks; disk: the text and its compressed copy.
+ * @param {{ compressor: { cmd: string, args: string[] }, localFile: string }} options
+ * @returns the SHA-256 of the text and the bytes stored.
+ */
+export async function putCliCompressedLogText(s3, bucket, key, size, { compressor, localFile }) {
+  const textFile = `${localFile}.txt`;
+  const fill = createLogTextFiller();
+  const hash = createHash('sha256');
+  const text = await open(textFile, 'w');
+  try {
+    const chunk = Buffer.allocUnsafe(GENERATE_CHUNK);
+    for (let offset = 0; offset < size; offset += GENERATE_CHUNK) {
+      const piece = chunk.subarray(0, Math.min(GENERATE_CHUNK, size - offset));
+      fill(piece);
+      hash.update(piece);
+      await text.write(piece);
+    }
+  } finally {
+    await text.close();
+  }
+  const out = await open(localFile, 'w');
+  try {
+    await new Promise((resolve, reject) => {
+      const child = spawn(compressor.cmd, [...compressor.args, textFile], {
+        stdio: ['ignore', out.fd, 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (t) => {
+        stderr += t;
+      });
+      child.once('error', reject);
+      child.once('close', (code) =>
+        code === 0
+          ? resolve()
+          : reject(new Error(`${compressor.cmd} exited with ${code}: ${stderr.slice(0, 500)}`)),
+      );
+    });
+  } finally {
+    await out.close();
+    await rm(textFile, { force: true });
+  }
+  const { size: stored } = await stat(localFile);
+  const upload = new Upload({
+    client: s3,
+    params: {
+      Bucket: bucket,
+      Key: key,
+      Body: createReadStream(localFile, { highWaterMark: GENERATE_CHUNK }),
+    },
+    partSize: 16 * MiB,
+    queueSize: 4,
+  });
+  await upload.done();
   return { sha256: hash.digest('hex'), bytes: stored };
 }
 

@@ -33,8 +33,10 @@ export function killActive(signal = 'SIGKILL') {
  * The pipes are real kernel pipes handed from one child to the next (no shell, and no byte goes
  * through this process, so the harness costs the tools nothing).
  *
- * @param {{ cmd: string, args: string[], stdin?: 'ignore' | number, stdout?: 'ignore' }[]} commands
- *   `stdout: 'ignore'` sends the last command's output to /dev/null (the harness reads none of it).
+ * @param {{ cmd: string, args: string[], stdin?: 'ignore' | number, stdout?: 'ignore',
+ *   stdoutChars?: number }[]} commands
+ *   `stdout: 'ignore'` sends the last command's output to /dev/null (the harness reads none of it);
+ *   otherwise the last `stdoutChars` characters of it are kept (default 4,000).
  * @param {{ env: NodeJS.ProcessEnv, tmpDir: string, timeBin: string, timeoutMs: number,
  *   cwd?: string }} options
  * @returns {Promise<{ wallSeconds: number, cpuSeconds: number, peakRssBytes: number,
@@ -72,7 +74,7 @@ export async function runPipeline(commands, options) {
       timeFile,
       command,
       stderr: collectTail(child.stderr),
-      stdout: last && child.stdout ? collectTail(child.stdout) : () => '',
+      stdout: last && child.stdout ? collectTail(child.stdout, command.stdoutChars) : () => '',
     });
   }
 
@@ -158,11 +160,11 @@ function exitOf(child) {
   });
 }
 
-function collectTail(stream) {
+function collectTail(stream, chars = STDERR_TAIL) {
   let tail = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk) => {
-    tail = (tail + chunk).slice(-STDERR_TAIL);
+    tail = (tail + chunk).slice(-chars);
   });
   return () => tail;
 }

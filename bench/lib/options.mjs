@@ -27,10 +27,15 @@ export function formatSize(bytes) {
 export const USAGE = `Usage: npm run bench -- [options]
 
 Measures s3worker against s5cmd and the AWS CLI on the local MinIO (bench/setup.sh installs
-the peers once). Writes <out>/latest.json and <out>/latest.md and prints the table.
+the peers once). Writes <out>/latest.json and <out>/latest.md and prints the table: every row
+with its CPU seconds per GiB, and the targets of issue 23 met or missed by how much.
 
-  --scenario LIST     a (copy-through), b (many small objects), c (gzip -1 of text),
-                      d (zstd -1 of text), e (gunzip back to text), f (unzstd back to text),
+  --scenario LIST     a (copy-through, and warp's PUT ceiling of the same MinIO), b (many
+                      small objects), c (gzip -1 of text), d (zstd -1 of text), e (gunzip
+                      back to text), e1 (gunzip of a file written by gzip -1: one member),
+                      f (unzstd of 4 MiB frames back to text), f1 (unzstd of a file written
+                      by zstd -1: one frame); c-f1 also run the C tool alone on a local file,
+                      on every core and on one thread (the CPU floor),
                       rss (s3worker peak RSS by object size), u (upload of a stream of
                       unknown length: s3worker's Transfer vs lib-storage's Upload),
                       q (queue mode: S3 events on SQS with 1, 2 and 4 workers beside
@@ -47,18 +52,21 @@ the peers once). Writes <out>/latest.json and <out>/latest.md and prints the tab
                       listing, --keys and --inventory CSV/Parquet over 20,000 and 200,000
                       objects of 1 KiB; bench/backfill-sources.mjs, an hour or more, only
                       when named);
-                      comma-separated or repeated (default: a,b,c,d,e,f,rss,u,q,logs,db,enq)
-  --size SIZE         object size for a, and the text size for c-f (default 1GiB)
+                      comma-separated or repeated (default:
+                      a,b,c,d,e,e1,f,f1,rss,u,q,logs,db,enq)
+  --size SIZE         object size for a, and the text size for c-f1 (default 1GiB)
   --upload-size SIZE  stream length for u (default 2GiB)
   --objects N         object count for b and q (default 5000)
   --object-size SIZE  object size for b and q (default 64KiB)
   --rss-sizes LIST    object sizes for rss (default 1GiB,4GiB)
-  --tools LIST        s5cmd,aws,s3worker,local (default: all; local = the C tool alone on a
-                      local copy of the source, the physical bound of c-f)
+  --tools LIST        s5cmd,aws,s3worker,local,warp (default: all; local = the C tool alone
+                      on a local copy of the source in c-f1, on every core and on one
+                      thread; warp = MinIO's warp put, 64 MiB objects, 4 in flight, in a)
+  --warp-duration S   seconds warp put runs in a (default 20)
   --variants LIST     default,tuned (default: both)
   --repeat N          runs per tool and setting; the median by wall time is kept (default 1)
   --verify MODE       sample (size + 3 sampled ranges) or full (whole-object SHA-256) for a
-                      and rss; c-f always hash everything, decompressed (default sample)
+                      and rss; c-f1 always hash everything, decompressed (default sample)
   --timeout SECONDS   per run (default 600)
   --out DIR           where latest.json and latest.md go (default bench/results)
   --keep              keep the buckets and temp files (to look at a failure)
@@ -89,7 +97,8 @@ export function parseOptions(argv) {
       'object-size': { type: 'string', default: '64KiB' },
       'upload-size': { type: 'string', default: '2GiB' },
       'rss-sizes': { type: 'string', default: '1GiB,4GiB' },
-      tools: { type: 'string', default: 's5cmd,aws,s3worker,local' },
+      tools: { type: 'string', default: 's5cmd,aws,s3worker,local,warp' },
+      'warp-duration': { type: 'string', default: '20' },
       variants: { type: 'string', default: 'default,tuned' },
       repeat: { type: 'string', default: '1' },
       verify: { type: 'string', default: 'sample' },
@@ -109,14 +118,16 @@ export function parseOptions(argv) {
   return {
     help: values.help,
     scenarios: pick(
-      list(values.scenario ?? ['a,b,c,d,e,f,rss,u,q,logs,db,enq']),
+      list(values.scenario ?? ['a,b,c,d,e,e1,f,f1,rss,u,q,logs,db,enq']),
       [
         'a',
         'b',
         'c',
         'd',
         'e',
+        'e1',
         'f',
+        'f1',
         'rss',
         'u',
         'q',
@@ -134,7 +145,8 @@ export function parseOptions(argv) {
     objectSize: parseSize(values['object-size']),
     uploadSize: parseSize(values['upload-size']),
     rssSizes: list([values['rss-sizes']]).map(parseSize),
-    tools: pick(list([values.tools]), ['s5cmd', 'aws', 's3worker', 'local'], 'tools'),
+    tools: pick(list([values.tools]), ['s5cmd', 'aws', 's3worker', 'local', 'warp'], 'tools'),
+    warpSeconds: positive(values['warp-duration'], 'warp-duration'),
     variants: pick(list([values.variants]), ['default', 'tuned'], 'variants'),
     repeat: positive(values.repeat, 'repeat'),
     verify: values.verify,

@@ -3,19 +3,27 @@ import { formatSize } from './options.mjs';
 
 const MiB = 1024 ** 2;
 
-/** The issues' targets: s3worker's throughput as a multiple of each peer's. */
-const PEER_TARGETS = {
-  a: { s5cmd: 1.0, aws: 2.0 },
-  b: { s5cmd: 0.8, aws: 2.0 },
-  c: { s5cmd: 1.2, aws: 2.0 },
-  d: { s5cmd: 1.2 },
-  e: { s5cmd: 1.0 },
-  f: { s5cmd: 1.0 },
+/**
+ * Issue 23's targets against the s5cmd pipeline (`s5cmd cat | [codec |] s5cmd pipe`): s3worker's
+ * throughput at least `speed`× the pipeline's, and its client CPU seconds (user + system of its
+ * one process) at most `cpu`× the pipeline's (every process of it), best runs of each.
+ */
+const S5CMD_TARGETS = {
+  a: { speed: 1.2, cpu: 0.7 },
+  b: { speed: 1.2, cpu: 0.8 },
+  c: { speed: 1.2, cpu: 0.8 },
+  d: { speed: 1.2, cpu: 0.8 },
+  e: { speed: 1.2, cpu: 0.8 },
+  e1: { speed: 1.2, cpu: 0.8 },
+  f: { speed: 1.2, cpu: 0.8 },
+  f1: { speed: 1.2, cpu: 0.8 },
 };
-/** s3worker's client CPU seconds at most this multiple of the s5cmd pipeline's (best runs). */
-const CPU_TARGETS = { c: 1.0, d: 1.0 };
+/** Earlier targets: s3worker's throughput at least this multiple of the AWS CLI's. */
+const AWS_TARGETS = { a: 2.0, b: 2.0, c: 2.0 };
+/** Issue 23: the transfer layer's peak RSS above the idle process, as a multiple of lib-storage's. */
+const UPLOAD_RSS_TARGET = 0.5;
 /** Scenarios whose every s3worker run must stay within RSS_LIMIT_BYTES. */
-const RSS_SCENARIOS = ['c', 'd', 'e', 'f'];
+const RSS_SCENARIOS = ['c', 'd', 'e', 'e1', 'f', 'f1'];
 const RSS_LIMIT_BYTES = 256 * MiB;
 const RSS_FLAT_RATIO = 1.1;
 
@@ -35,6 +43,28 @@ function find(entry, tool, variant) {
 
 const ratio = (a, b) =>
   a && b ? Math.round((a.throughput / b.throughput) * 100) / 100 : undefined;
+const cpuRatio = (a, b) =>
+  a && b ? Math.round((a.cpuSeconds / b.cpuSeconds) * 100) / 100 : undefined;
+const pct = (x) => `${Math.round(Math.abs(x) * 100)}%`;
+
+/**
+ * A target row: `value` against `goal`, at least (`atLeast`) or at most; `met` and, in `by`,
+ * how far above or below the goal the measured value is, as a share of the goal.
+ */
+function verdictOf(value, goal, atLeast) {
+  if (value === undefined) return { met: undefined };
+  const met = atLeast ? value >= goal : value <= goal;
+  const off = value / goal - 1;
+  return {
+    met,
+    by: met
+      ? `${pct(off)} ${atLeast ? 'above' : 'below'} it`
+      : `${pct(off)} ${atLeast ? 'short' : 'over'}`,
+  };
+}
+
+/** Per GiB of the scenario's work, to two decimals. */
+const perGiB = (run) => run.cpuSecondsPerGiB;
 
 /**
  * Computes, per scenario, s3worker's ratio to each peer (best setting against best setting, and
@@ -43,44 +73,76 @@ const ratio = (a, b) =>
 export function summarize(results) {
   const targets = [];
   for (const entry of results.scenarios) {
-    const goals = PEER_TARGETS[entry.id];
-    if (!goals) continue;
+    const goals = S5CMD_TARGETS[entry.id];
+    const awsGoal = AWS_TARGETS[entry.id];
+    if (!goals && awsGoal === undefined) continue;
     entry.ratios = {};
     const mine = best(entry, 's3worker');
-    for (const [peer, goal] of Object.entries(goals)) {
+    const mineDefault = find(entry, 's3worker', 'default');
+    for (const [peer, goal] of [
+      ...(goals ? [['s5cmd', goals.speed]] : []),
+      ...(awsGoal !== undefined ? [['aws', awsGoal]] : []),
+    ]) {
       const theirs = best(entry, peer);
       const bestRatio = ratio(mine, theirs);
-      const defaultRatio = ratio(find(entry, 's3worker', 'default'), find(entry, peer, 'default'));
+      const defaultRatio = ratio(mineDefault, find(entry, peer, 'default'));
       entry.ratios[peer] = { best: bestRatio, default: defaultRatio };
+      const name = peer === 'aws' ? 'the AWS CLI' : 'the s5cmd pipeline';
       targets.push({
-        target: `(${entry.id}) s3worker ≥ ${goal.toFixed(1)}× ${peer === 'aws' ? 'AWS CLI' : peer}`,
+        target: `(${entry.id}) s3worker's speed ≥ ${goal.toFixed(1)}× ${name}'s`,
         measured:
           bestRatio === undefined
             ? 'not measured'
             : `${bestRatio}× (best ${mine.throughput} vs ${theirs.throughput} ${entry.unit}; ` +
-              `defaults ${defaultRatio ?? 'n/a'}×)`,
-        met: bestRatio === undefined ? undefined : bestRatio >= goal,
+              `defaults ${defaultRatio ?? 'n/a'}×; ${goal.toFixed(1)}× is ` +
+              `${Math.round(theirs.throughput * goal * 10) / 10} ${entry.unit})`,
+        ...verdictOf(bestRatio, goal, true),
       });
     }
-    const cpuGoal = CPU_TARGETS[entry.id];
-    if (cpuGoal !== undefined) {
+    if (goals) {
       const theirs = best(entry, 's5cmd');
-      const cpuRatio =
-        mine && theirs ? Math.round((mine.cpuSeconds / theirs.cpuSeconds) * 100) / 100 : undefined;
+      const r = cpuRatio(mine, theirs);
+      const defaults = cpuRatio(mineDefault, find(entry, 's5cmd', 'default'));
+      entry.ratios.s5cmdCpu = { best: r, default: defaults };
       targets.push({
-        target: `(${entry.id}) s3worker CPU s ≤ ${cpuGoal.toFixed(1)}× the s5cmd pipeline's`,
+        target: `(${entry.id}) s3worker's CPU ≤ ${goals.cpu.toFixed(1)}× the s5cmd pipeline's`,
         measured:
-          cpuRatio === undefined
+          r === undefined
             ? 'not measured'
-            : `${cpuRatio}× (${mine.cpuSeconds} vs ${theirs.cpuSeconds} CPU s, best runs)`,
-        met: cpuRatio === undefined ? undefined : cpuRatio <= cpuGoal,
+            : `${r}× (${perGiB(mine)} vs ${perGiB(theirs)} CPU s/GiB, best runs; defaults ` +
+              `${defaults ?? 'n/a'}×; ${goals.cpu.toFixed(1)}× is ` +
+              `${Math.round(perGiB(theirs) * goals.cpu * 100) / 100} CPU s/GiB)`,
+        ...verdictOf(r, goals.cpu, false),
       });
     }
-    const bound = entry.runs.find((r) => r.tool === 'local' && ok(r));
+    const floor = find(entry, 'local', 'floor');
+    if (floor) {
+      const s5 = best(entry, 's5cmd');
+      const times = (run) => `${perGiB(run)} (${(perGiB(run) / perGiB(floor)).toFixed(2)}×)`;
+      targets.push({
+        target: `(${entry.id}) CPU floor: ${floor.setting}`,
+        measured:
+          `${perGiB(floor)} CPU s/GiB` +
+          (mine ? `; s3worker best ${times(mine)}` : '') +
+          (s5 ? `; s5cmd pipeline best ${times(s5)}` : ''),
+        met: 'info',
+      });
+    }
+    const bound = find(entry, 'local', 'bound') ?? (floor?.alsoBound ? floor : undefined);
     if (bound && mine) {
       targets.push({
-        target: `(${entry.id}) physical bound: ${bound.setting}`,
+        target: `(${entry.id}) physical bound: ${bound.setting.replace(' (also the bound)', '')}`,
         measured: `${bound.throughput} MB/s; s3worker best ${mine.throughput} MB/s = ${Math.round((mine.throughput / bound.throughput) * 100)}% of it`,
+        met: 'info',
+      });
+    }
+    const ceiling = find(entry, 'warp', 'put');
+    if (ceiling && mine) {
+      targets.push({
+        target: `(${entry.id}) s3worker's copy-through against warp's PUT ceiling (no target)`,
+        measured:
+          `${ratio(mine, ceiling)}× (best ${mine.throughput} vs warp ${ceiling.throughput} MB/s; ` +
+          `warp ${perGiB(ceiling)} CPU s/GiB)`,
         met: 'info',
       });
     }
@@ -108,25 +170,25 @@ export function summarize(results) {
         speed === undefined
           ? 'not measured'
           : `${speed}× (${mine.throughput} vs ${theirs.throughput} ${upload.unit})`,
-      met: speed === undefined ? undefined : speed >= 1,
+      ...verdictOf(speed, 1, true),
     });
-    // Peak RSS of the uploading process, and above the floor: the same process with the same
-    // modules loaded, reading nothing.
+    // Peak RSS of the uploading process above the floor: the same process with the same modules
+    // loaded, reading nothing.
     const floor = find(upload, 'floor', 'idle');
-    const rss = mine && theirs ? mine.peakRssBytes / theirs.peakRssBytes : undefined;
-    const mib = (bytes) => `${bytes >= 0 ? '+' : '−'}${formatSize(Math.abs(bytes))}`;
+    const above = (run) => run.peakRssBytes - floor.peakRssBytes;
+    const r =
+      mine && theirs && floor ? Math.round((above(mine) / above(theirs)) * 100) / 100 : undefined;
+    const signed = (bytes) => `${bytes >= 0 ? '+' : '−'}${formatSize(Math.abs(bytes))}`;
     targets.push({
-      target: "(u) transfer layer peak RSS ≤ 0.5× lib-storage's",
+      target: `(u) transfer layer's peak RSS above the idle process ≤ ${UPLOAD_RSS_TARGET}× lib-storage's`,
       measured:
-        rss === undefined
+        r === undefined
           ? 'not measured'
-          : `${rss.toFixed(2)}× (${formatSize(mine.peakRssBytes)} vs ${formatSize(theirs.peakRssBytes)})` +
-            (floor
-              ? `; above the ${formatSize(floor.peakRssBytes)} of the same process idle ` +
-                `(modules loaded): ${mib(mine.peakRssBytes - floor.peakRssBytes)} vs ` +
-                `${mib(theirs.peakRssBytes - floor.peakRssBytes)}`
-              : ''),
-      met: rss === undefined ? undefined : rss <= 0.5,
+          : `${r}× (${signed(above(mine))} vs ${signed(above(theirs))} above the ` +
+            `${formatSize(floor.peakRssBytes)} of the same process idle, modules loaded; whole ` +
+            `peaks ${(mine.peakRssBytes / theirs.peakRssBytes).toFixed(2)}×: ` +
+            `${formatSize(mine.peakRssBytes)} vs ${formatSize(theirs.peakRssBytes)})`,
+      ...verdictOf(r, UPLOAD_RSS_TARGET, false),
     });
   }
 
@@ -146,7 +208,7 @@ export function summarize(results) {
               .map((x) => `${x.variant}: ${x.throughput}`)
               .join(', ') +
             ')',
-      met: r === undefined ? undefined : r >= 0.8,
+      ...verdictOf(r, 0.8, true),
     });
   }
 
@@ -193,10 +255,16 @@ const TOOL_LABEL = {
   s5cmd: 's5cmd',
   aws: 'AWS CLI',
   'lib-storage': 'lib-storage',
+  floor: 'idle process',
   local: 'C tool alone',
+  warp: 'warp (PUT ceiling)',
 };
-const verdict = (met) =>
-  met === 'info' ? '–' : met === undefined ? 'not measured' : met ? 'yes' : '**no**';
+const verdict = ({ met, by }) =>
+  met === 'info'
+    ? '–'
+    : met === undefined
+      ? 'not measured'
+      : `${met ? 'yes' : '**no**'}${by ? `, ${by}` : ''}`;
 
 /** A short reason for a run without numbers, for a table cell. */
 function failure(run) {
@@ -211,7 +279,7 @@ function scenarioTable(entry) {
   const lines = [
     `### (${entry.id}) ${entry.title}: ${entry.source}`,
     '',
-    `| tool | setting | wall s | ${entry.unit} | × s5cmd best | × AWS CLI best | CPU s | CPU s/GB | peak RSS MiB | check |`,
+    `| tool | setting | wall s | ${entry.unit} | × s5cmd best | × AWS CLI best | CPU s | CPU s/GiB | peak RSS MiB | check |`,
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const run of entry.runs) {
@@ -225,7 +293,7 @@ function scenarioTable(entry) {
     lines.push(
       `| ${TOOL_LABEL[run.tool]} | ${setting} | ${run.wallSeconds.toFixed(1)} | ${run.throughput} | ` +
         `${cell(ratio(run, peerBest.s5cmd))} | ${cell(ratio(run, peerBest.aws))} | ` +
-        `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGB} | ${mib(run.rssSumBytes)} | ok |`,
+        `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGiB} | ${mib(run.rssSumBytes)} | ok |`,
     );
   }
   lines.push('');
@@ -238,7 +306,7 @@ function rssTable(entries) {
   const lines = [
     `### (rss) ${entries[0].title}`,
     '',
-    '| object size | wall s | MB/s | CPU s | CPU s/GB | peak RSS MiB | check |',
+    '| object size | wall s | MB/s | CPU s | CPU s/GiB | peak RSS MiB | check |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const entry of entries) {
@@ -246,7 +314,7 @@ function rssTable(entries) {
     lines.push(
       ok(run)
         ? `| ${formatSize(entry.work.bytes)} | ${run.wallSeconds.toFixed(1)} | ${run.throughput} | ` +
-            `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGB} | ${mib(run.peakRssBytes)} | ok |`
+            `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGiB} | ${mib(run.peakRssBytes)} | ok |`
         : `| ${formatSize(entry.work.bytes)} | – | – | – | – | – | ${failure(run)} |`,
     );
   }
@@ -262,30 +330,40 @@ export function renderMarkdown(results) {
     `Command: \`${results.command}\`. Machine: ${m.nproc} cores (${m.cpuModel}), ` +
       `${formatSize(m.memoryBytes)} memory, Node.js ${m.node}; MinIO ${m.minio} on 127.0.0.1, ` +
       `on the same cores as the clients; load average at start ${m.loadAverageAtStart.join(' / ')}. ` +
-      `s3worker at ${results.tools.s3worker}. Peers: s5cmd ${results.tools.s5cmd}, ${results.tools.aws.split(' ')[0]} ` +
+      `s3worker at ${results.tools.s3worker}. Peers: s5cmd ${results.tools.s5cmd}, ` +
+      `${results.tools.warp ? `${results.tools.warp}, ` : ''}${results.tools.aws.split(' ')[0]} ` +
       `(${results.tools.aws.split(' ').slice(1, 3).join(', ')}), ${results.tools.gzip}` +
       `${results.tools.zstd ? `, ${results.tools.zstd}` : ''}${results.tools.pigz ? `, ${results.tools.pigz}` : ''}; ` +
       `measured with ${results.tools.time}.`,
     '',
     '| target | measured | met |',
     '| --- | --- | --- |',
-    ...results.summary.targets.map((t) => `| ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
+    ...results.summary.targets.map((t) => `| ${t.target} | ${t.measured} | ${verdict(t)} |`),
     '',
     ...results.scenarios.filter((e) => e.id !== 'rss').map((e) => scenarioTable(e)),
     ...rssTable(results.scenarios.filter((e) => e.id === 'rss')),
     'Wall seconds from the first process started to the last one finished (download and upload ' +
-      'added up in (b)); MB = 10^6 bytes, GB = 10^9 bytes of source data; CPU s = user + system ' +
-      'seconds of every process of the pipeline (s5cmd or aws and the C tool between them), not MinIO; ' +
-      'peak RSS = the sum of the peaks of the pipeline\'s processes. "× s5cmd best" divides the ' +
-      "row's throughput by the best s5cmd setting's. Every output was checked before it counted " +
-      '(size, and SHA-256 of samples or of everything; see latest.json).',
+      'added up in (b)); MB = 10^6 bytes, MB/s = MB of source data per wall second (of text in ' +
+      '(c)–(f1), whichever side is compressed); CPU s = user + system seconds of every process of ' +
+      'the pipeline (s5cmd or aws and the C tool between them), not MinIO; CPU s/GiB = CPU s per ' +
+      'GiB (2^30 bytes) of the same source data; warp: MB/s and CPU s/GiB of what it PUT, its MB/s ' +
+      "the average it reports. Peak RSS = the sum of the peaks of the pipeline's processes. " +
+      '"× s5cmd best" divides the row\'s throughput by the best s5cmd setting\'s. Targets compare ' +
+      "s3worker's best run with the peer's best (by throughput), CPU of the same runs; \"yes, 8% " +
+      'above it" / "no, 12% short" = how far the measured ratio is from the target, as a share of ' +
+      'the target. Every output was checked before it counted (size, and SHA-256 of samples or ' +
+      'of everything; see latest.json).',
     '',
     'Settings:',
     '',
     ...Object.entries(results.settings).flatMap(([tool, s]) => [
       s.bound
-        ? `- ${TOOL_LABEL[tool]} (physical bound, on a local copy of the source, output discarded): ${s.bound}`
-        : `- ${TOOL_LABEL[tool]}: default = ${s.default}; tuned = ${s.tuned}`,
+        ? `- ${TOOL_LABEL[tool]} (on a local copy of the source, output discarded): physical ` +
+          `bound, the fastest C tool on every core it uses: ${s.bound}; CPU floor, the ` +
+          `pipeline's C tool on one thread: ${s.floor ?? 'not run'}`
+        : s.ceiling
+          ? `- ${TOOL_LABEL[tool]}: ${s.ceiling}`
+          : `- ${TOOL_LABEL[tool]}: default = ${s.default}; tuned = ${s.tuned}`,
     ]),
     '',
   ];

@@ -40,6 +40,16 @@ export const TOOL_NAMES = ['s5cmd', 'aws', 's3worker'];
 export const VARIANTS = ['default', 'tuned'];
 /** The C tool alone on a local file: the physical bound of a codec scenario (one setting). */
 export const BOUND = { tool: 'local', variant: 'bound' };
+/** The C tool alone on a local file on one thread: the CPU floor of a codec scenario. */
+export const FLOOR = { tool: 'local', variant: 'floor' };
+/** MinIO's PUT ceiling as warp measures it, in the copy-through scenario. */
+export const CEILING = { tool: 'warp', variant: 'put' };
+
+/**
+ * warp's PUT ceiling run: objects and writers in flight as issue 23 measured it. Its duration is
+ * `--warp-duration`.
+ */
+export const WARP_PUT = { objectSize: '64MiB', concurrent: 4 };
 
 /** s3worker's flags for each codec scenario: level 1 where there is a level, as the peers. */
 const S3WORKER_CODEC_FLAGS = {
@@ -96,6 +106,42 @@ export function createTools(ctx) {
   const s5one = (variant) => (variant === 'tuned' ? TUNED.s5cmd.one : []);
 
   return {
+    warp: {
+      /**
+       * `warp put` of `WARP_PUT.objectSize` objects, `WARP_PUT.concurrent` at a time, for
+       * `seconds`, into its own bucket (it deletes what it wrote at the end). Credentials, host
+       * and region come from WARP_* in the environment; `--json` prints the analysis on stdout;
+       * the operations file goes to `benchdata` (+ .json.zst), not the working directory.
+       */
+      put({ bucket, seconds, benchdata }) {
+        return [
+          [
+            {
+              cmd: ctx.bins.warp,
+              args: [
+                'put',
+                '--obj.size',
+                WARP_PUT.objectSize,
+                '--concurrent',
+                String(WARP_PUT.concurrent),
+                '--duration',
+                `${seconds}s`,
+                '--bucket',
+                bucket,
+                '--lookup',
+                'path',
+                '--benchdata',
+                benchdata,
+                '--json',
+                '--no-color',
+              ],
+              // Its JSON result, some 16 KB, is read whole.
+              stdoutChars: 1024 * 1024,
+            },
+          ],
+        ];
+      },
+    },
     s5cmd: {
       /** One object: `s5cmd cat | [gzip -1 | zstd -1 | gzip -d | zstd -d |] s5cmd pipe`. */
       one({ variant, src, dst, codec }) {
@@ -143,9 +189,12 @@ export function createTools(ctx) {
     },
     local: {
       bins: ctx.bins,
-      /** The C tool alone on the local copy of the source, output discarded. */
-      one({ src, codec }) {
-        const { cmd, args } = localBound(ctx.bins, codec);
+      /**
+       * The C tool alone on the local copy of the source, output discarded: on every core it
+       * uses (the bound), or on one thread (`floor`, the CPU floor).
+       */
+      one({ src, codec, floor = false }) {
+        const { cmd, args } = (floor ? localFloor : localBound)(ctx.bins, codec);
         return [[{ cmd, args: [...args, src.localFile], stdout: 'ignore' }]];
       },
     },
@@ -167,6 +216,30 @@ export function localBound(bins, codec) {
       return { cmd: bins.zstd, args: ['-1', '-T0', '-q', '-c'], label: 'zstd -1 -T0' };
     case 'gunzip':
       return { cmd: gz, args: ['-d', '-c'], label: `${name} -d` };
+    case 'unzstd':
+      return { cmd: bins.zstd, args: ['-d', '-q', '-c'], label: 'zstd -d' };
+    default:
+      throw new Error(`no C tool for ${codec}`);
+  }
+}
+
+/**
+ * The C tool a peer pipeline runs, alone on one thread: the CPU floor of a codec. gzip has one
+ * thread; `zstd --single-thread` does its I/O and (de)compression on one (its default `-T1`
+ * compresses on a second thread while the first reads); decompression is one thread anyway.
+ */
+export function localFloor(bins, codec) {
+  switch (codec) {
+    case 'gzip':
+      return { cmd: bins.gzip, args: ['-1', '-c'], label: 'gzip -1' };
+    case 'zstd':
+      return {
+        cmd: bins.zstd,
+        args: ['-1', '--single-thread', '-q', '-c'],
+        label: 'zstd -1 --single-thread',
+      };
+    case 'gunzip':
+      return { cmd: bins.gzip, args: ['-d', '-c'], label: 'gzip -d' };
     case 'unzstd':
       return { cmd: bins.zstd, args: ['-d', '-q', '-c'], label: 'zstd -d' };
     default:
@@ -198,11 +271,21 @@ export async function writeAwsConfigs({ awsBin, tmpDir, env, timeBin }) {
 }
 
 /** How each variant is configured, in words, for the report. */
-export function describeVariants() {
+export function describeVariants({ warpSeconds } = {}) {
   return {
+    ...(warpSeconds === undefined
+      ? {}
+      : {
+          warp: {
+            ceiling:
+              `warp put --obj.size ${WARP_PUT.objectSize} --concurrent ${WARP_PUT.concurrent} ` +
+              `--duration ${warpSeconds}s into its own bucket; MB/s is the average warp reports ` +
+              '(bytes over the whole seconds of its analysis), CPU s its own process',
+          },
+        }),
     s3worker: {
       default: 'no flags',
-      tuned: `one object: ${TUNED.s3worker.one.join(' ')}; many objects: ${TUNED.s3worker.many.join(' ')}; codecs (c-f): ${TUNED.s3worker.codec.join(' ')}`,
+      tuned: `one object: ${TUNED.s3worker.one.join(' ')}; many objects: ${TUNED.s3worker.many.join(' ')}; codecs (c-f1): ${TUNED.s3worker.codec.join(' ')}`,
     },
     s5cmd: {
       default: 'no flags (cat/pipe: 5 parts of 50 MiB in flight; cp: --numworkers 256)',

@@ -56,7 +56,10 @@ export default {
         run.verified = await manySmall.verify({ s3, src, dst, options });
         run.throughput = round(src.count / run.wallSeconds, 1);
         run.mbPerSecond = round((src.count * src.objectSize) / 1e6 / run.wallSeconds, 1);
-        run.cpuSecondsPerGB = round(run.cpuSeconds / ((src.count * src.objectSize) / 1e9), 2);
+        run.cpuSecondsPerGiB = round(
+          run.cpuSeconds / ((src.count * src.objectSize) / 1024 ** 3),
+          2,
+        );
         run.cpuMsPerObject = round((run.cpuSeconds * 1000) / src.count, 2);
         say(
           `${label} ${variant}: ${run.wallSeconds} s wall, ${run.throughput} objects/s, ` +
