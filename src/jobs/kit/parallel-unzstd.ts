@@ -1,11 +1,13 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { type Duplex, Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
-import { createZstdDecompress, type ZstdDecompress, zstdDecompress } from 'node:zlib';
+import { createZstdDecompress, zstdDecompress } from 'node:zlib';
 import type { ByteBudget } from '../../transfer/byte-budget.js';
 import { defaultCodecConcurrency } from './block-parallel-transform.js';
 import { CorruptInputError } from './corrupt-input-error.js';
+import { workerDecodingAvailable } from './decode-worker-pool.js';
 import { OrderedBlocks } from './ordered-blocks.js';
 import { waitForDrain } from './wait-for-drain.js';
+import { WorkerDecoder } from './worker-decoder.js';
 import {
   FrameEndFinder,
   type FrameHeader,
@@ -82,7 +84,7 @@ export class ParallelUnzstd extends Transform {
   #frames = 0;
   /** Input bytes handed to frames so far. */
   #offset = 0;
-  #inner: ZstdDecompress | undefined;
+  #inner: Duplex | undefined;
   #innerEnded: Promise<void> | undefined;
 
   constructor(options: ParallelUnzstdOptions = {}) {
@@ -238,7 +240,10 @@ export class ParallelUnzstd extends Transform {
   }
 
   #openInner(start: number): void {
-    const inner = createZstdDecompress({ chunkSize: STREAM_CHUNK });
+    // On a decode worker thread where Node allows it (see WorkerDecoder), else on the thread pool.
+    const inner = workerDecodingAvailable()
+      ? new WorkerDecoder('zstd')
+      : createZstdDecompress({ chunkSize: STREAM_CHUNK });
     inner.on('data', (chunk: Buffer) => {
       // Decoded bytes can outgrow their input a thousandfold: stop the decoder while this
       // stream's reader is behind (resumed in _read).
