@@ -9,8 +9,8 @@ export type DecodeCodec = 'gzip' | 'zstd';
 
 /** What a decode worker says about one stream (see `decode-worker.ts`). */
 export type DecodeReply =
-  | { type: 'output'; id: number; output: ArrayBuffer; length?: number }
-  | { type: 'consumed'; id: number; bytes: number; buffers: ArrayBuffer[] }
+  | { type: 'output'; id: number; slot: number; length: number }
+  | { type: 'consumed'; id: number; slots: number[] }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; error: { message: string; code?: unknown; errno?: unknown } };
 
@@ -21,13 +21,25 @@ export interface DecodeListener {
   onFail(err: Error): void;
 }
 
+/**
+ * Where a stream's bytes pass between the threads: compressed input in `input` (slots of
+ * `inputSlot` bytes, filled here), decoded output in `output` (slots of `outputSlot` bytes,
+ * filled by the worker).
+ */
+export interface DecodeAreas {
+  input: SharedArrayBuffer;
+  inputSlot: number;
+  output: SharedArrayBuffer;
+  outputSlot: number;
+}
+
 /** One stream's line to its worker thread. */
 export interface DecodeChannel {
-  /** Sends the first `length` bytes of `input`, handed over (detached here). */
-  input(input: ArrayBuffer, length: number): void;
+  /** Says that input slot `slot` holds `length` compressed bytes; the slot is the worker's until it says it consumed it. */
+  input(slot: number, length: number): void;
   end(): void;
-  /** Lends the worker an empty buffer to decode into, handed over (detached here). */
-  credit(output: ArrayBuffer): void;
+  /** Lends the worker output slot `slot` to decode into; it is the worker's until it names it in an output. */
+  credit(slot: number): void;
   /** Forgets the stream here and in the worker; idempotent. */
   close(): void;
 }
@@ -100,30 +112,28 @@ export class DecodeWorkerPool {
     return this.#workers.reduce((n, w) => n + w.streams.size, 0);
   }
 
-  /** Opens a stream of `codec` on a thread; replies go to `listener`. */
-  open(codec: DecodeCodec, listener: DecodeListener): DecodeChannel {
+  /** Opens a stream of `codec` on a thread, passing bytes through `areas`; replies go to `listener`. */
+  open(codec: DecodeCodec, areas: DecodeAreas, listener: DecodeListener): DecodeChannel {
     if (this.#closed) throw new Error('decode worker pool closed');
     const worker = this.#pick();
     const id = this.#nextId++;
     worker.streams.set(id, listener);
     worker.thread.ref();
-    worker.thread.postMessage({ type: 'open', id, codec });
+    worker.thread.postMessage({ type: 'open', id, codec, ...areas });
     const forget = () => {
       if (!worker.streams.delete(id)) return false;
       if (worker.streams.size === 0) worker.thread.unref();
       return true;
     };
     return {
-      input: (input, length) => {
-        if (!worker.streams.has(id)) return;
-        worker.thread.postMessage({ type: 'input', id, input, length }, [input]);
+      input: (slot, length) => {
+        if (worker.streams.has(id)) worker.thread.postMessage({ type: 'input', id, slot, length });
       },
       end: () => {
         if (worker.streams.has(id)) worker.thread.postMessage({ type: 'end', id });
       },
-      credit: (output) => {
-        if (!worker.streams.has(id)) return;
-        worker.thread.postMessage({ type: 'credit', id, output }, [output]);
+      credit: (slot) => {
+        if (worker.streams.has(id)) worker.thread.postMessage({ type: 'credit', id, slot });
       },
       close: () => {
         if (forget()) worker.thread.postMessage({ type: 'close', id });

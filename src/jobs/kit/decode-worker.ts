@@ -1,10 +1,12 @@
 // The code of one decode worker thread (started by DecodeWorkerPool). Each stream it is given
-// keeps one long-lived gzip or zstd decoding context; the compressed bytes arrive in messages,
-// and the decoded bytes go back in 1 MiB buffers handed over without a copy, only as many as the
-// main thread has room for (its credits): a small input that decodes to gigabytes stops here,
-// holding one buffer, until the reader catches up. The decode loop is synchronous (one native
-// call per buffer filled), so the main thread sees one message per MiB instead of a thread-pool
-// round trip, a callback and a stream push per 256 KiB.
+// keeps one long-lived gzip or zstd decoding context and two SharedArrayBuffers the main thread
+// made for it, cut into slots: compressed input slots the main thread fills and names in a
+// message, and 1 MiB output slots the main thread lends (it has room for what they will hold).
+// The worker decodes into a lent slot and names it back when it is full; without a lent slot it
+// stops, so a small input that decodes to gigabytes holds no more than the slots. The decode loop
+// is synchronous (one native call per slot filled), so the main thread sees one message per MiB
+// instead of a thread-pool round trip, a callback and a stream push per 256 KiB; nothing is
+// allocated or handed over per message.
 //
 // Erasable TypeScript only (no enums, no parameter properties) and no imports but Node's own:
 // Node runs this file as it is under the tests, and as the compiled .js otherwise.
@@ -13,10 +15,18 @@ import { constants, Gunzip, ZstdDecompress } from 'node:zlib';
 
 /** What the main thread sends (see `DecodeWorkerPool`). */
 type Command =
-  | { type: 'open'; id: number; codec: 'gzip' | 'zstd' }
-  | { type: 'input'; id: number; input: ArrayBuffer; length: number }
+  | {
+      type: 'open';
+      id: number;
+      codec: 'gzip' | 'zstd';
+      input: SharedArrayBuffer;
+      inputSlot: number;
+      output: SharedArrayBuffer;
+      outputSlot: number;
+    }
+  | { type: 'input'; id: number; slot: number; length: number }
   | { type: 'end'; id: number }
-  | { type: 'credit'; id: number; output: ArrayBuffer }
+  | { type: 'credit'; id: number; slot: number }
   | { type: 'close'; id: number };
 
 /** The native handle inside Node's zlib stream objects and the counts it writes back. */
@@ -42,27 +52,32 @@ interface Decoding {
   state: Uint32Array;
   flushFlag: number;
   finishFlag: number;
-  /** Compressed inputs not yet consumed, the first one read from `inAt`. */
-  inputs: Uint8Array[];
+  inputArea: SharedArrayBuffer;
+  inputSlot: number;
+  outputArea: SharedArrayBuffer;
+  outputSlot: number;
+  /** Compressed inputs not yet consumed (slot and bytes), the first one read from `inAt`. */
+  inputs: { slot: number; bytes: Uint8Array }[];
   inAt: number;
   /** Whether the last input has arrived. */
   ended: boolean;
   /** Whether the decoder has said its last word (finished, or stopped at the end of the data). */
   done: boolean;
-  /** The buffer being filled, and empty ones the main thread lent (it has room for them). */
-  out: Buffer | undefined;
+  /** The output slot being filled, and the empty ones the main thread lent. */
+  out: { slot: number; bytes: Uint8Array } | undefined;
   outAt: number;
-  free: ArrayBuffer[];
+  free: number[];
 }
 
 const streams = new Map<number, Decoding>();
 const EMPTY = new Uint8Array(0);
 
-function post(message: object, transfer?: ArrayBuffer[]): void {
-  parentPort?.postMessage(message, transfer ?? []);
+function post(message: object): void {
+  parentPort?.postMessage(message);
 }
 
-function open(id: number, codec: 'gzip' | 'zstd'): void {
+function open(command: Extract<Command, { type: 'open' }>): void {
+  const { id, codec } = command;
   const engine = codec === 'gzip' ? new Gunzip() : new ZstdDecompress();
   const inside = engine as unknown as { _handle?: Partial<Handle>; _writeState?: unknown };
   const handle = inside._handle;
@@ -78,6 +93,10 @@ function open(id: number, codec: 'gzip' | 'zstd'): void {
     state: inside._writeState,
     flushFlag: codec === 'gzip' ? constants.Z_NO_FLUSH : constants.ZSTD_e_continue,
     finishFlag: codec === 'gzip' ? constants.Z_FINISH : constants.ZSTD_e_end,
+    inputArea: command.input,
+    inputSlot: command.inputSlot,
+    outputArea: command.output,
+    outputSlot: command.outputSlot,
     inputs: [],
     inAt: 0,
     ended: false,
@@ -88,26 +107,24 @@ function open(id: number, codec: 'gzip' | 'zstd'): void {
   });
 }
 
-/** Hands the output buffer back to the main thread with what was decoded into it, if anything. */
+/** Names the output slot back to the main thread with what was decoded into it, if anything. */
 function flushOutput(d: Decoding): void {
   const out = d.out;
   if (out === undefined || d.outAt === 0) return;
-  post({ type: 'output', id: d.id, output: out.buffer, length: d.outAt }, [
-    out.buffer as ArrayBuffer,
-  ]);
+  post({ type: 'output', id: d.id, slot: out.slot, length: d.outAt });
   d.out = undefined;
   d.outAt = 0;
 }
 
-/** The buffer to decode into: the one being filled, or the next one lent, or none. */
-function outputBuffer(d: Decoding): Buffer | undefined {
+/** The slot to decode into: the one being filled, or the next one lent, or none. */
+function outputSlot(d: Decoding): Uint8Array | undefined {
   if (d.out === undefined) {
-    const lent = d.free.shift();
-    if (lent === undefined) return undefined;
-    d.out = Buffer.from(lent);
+    const slot = d.free.shift();
+    if (slot === undefined) return undefined;
+    d.out = { slot, bytes: new Uint8Array(d.outputArea, slot * d.outputSlot, d.outputSlot) };
     d.outAt = 0;
   }
-  return d.out;
+  return d.out.bytes;
 }
 
 /**
@@ -122,9 +139,9 @@ function pump(d: Decoding): void {
       flushOutput(d);
       return;
     }
-    const out = outputBuffer(d);
+    const out = outputSlot(d);
     if (out === undefined) return;
-    const chunk = input ?? EMPTY;
+    const chunk = input?.bytes ?? EMPTY;
     const inLeft = chunk.length - d.inAt;
     const outLeft = out.length - d.outAt;
     d.handle.writeSync(
@@ -164,15 +181,9 @@ function pump(d: Decoding): void {
   }
 }
 
-/** Tells the main thread that these inputs are read (it may send more) and hands their buffers back. */
-function consumed(d: Decoding, inputs: Uint8Array[]): void {
-  let bytes = 0;
-  const buffers: ArrayBuffer[] = [];
-  for (const input of inputs) {
-    bytes += input.length;
-    buffers.push(input.buffer as ArrayBuffer);
-  }
-  if (bytes > 0) post({ type: 'consumed', id: d.id, bytes, buffers }, buffers);
+/** Tells the main thread that these input slots are read: it may fill them again. */
+function consumed(d: Decoding, inputs: { slot: number }[]): void {
+  if (inputs.length > 0) post({ type: 'consumed', id: d.id, slots: inputs.map((i) => i.slot) });
 }
 
 function fail(id: number, err: unknown): void {
@@ -187,23 +198,24 @@ parentPort?.on('message', (command: Command) => {
   const { id } = command;
   try {
     if (command.type === 'open') {
-      open(id, command.codec);
+      open(command);
       return;
     }
     const d = streams.get(id);
     if (d === undefined) return;
     switch (command.type) {
       case 'input': {
-        const input = new Uint8Array(command.input, 0, command.length);
-        if (d.done) consumed(d, [input]);
-        else d.inputs.push(input);
+        const { slot, length } = command;
+        const bytes = new Uint8Array(d.inputArea, slot * d.inputSlot, length);
+        if (d.done) consumed(d, [{ slot }]);
+        else d.inputs.push({ slot, bytes });
         break;
       }
       case 'end':
         d.ended = true;
         break;
       case 'credit':
-        d.free.push(command.output);
+        d.free.push(command.slot);
         break;
       case 'close':
         streams.delete(id);

@@ -8,18 +8,16 @@ import {
 } from './decode-worker-pool.js';
 
 const KiB = 1024;
-/** Compressed bytes gathered before they go to the worker in one message (about 1 MiB decoded). */
-const INPUT_BATCH = 256 * KiB;
-/** A batch goes early, at this size, when the worker has nothing else to read. */
+/** Bytes of each compressed input slot (about 1 MiB decoded, for log text). */
+const INPUT_SLOT = 256 * KiB;
+/** Input slots: one being filled here while the worker reads the others. */
+const INPUT_SLOTS = 3;
+/** An input slot goes early, at this size, when the worker has nothing else to read. */
 const INPUT_EARLY = 32 * KiB;
-/** Compressed bytes sent and not yet read by the worker, above which writes wait. */
-const INPUT_IN_FLIGHT = 2 * INPUT_BATCH;
-/** Bytes of each buffer lent to the worker to decode into. */
-const OUTPUT_SIZE = 1024 * KiB;
-/** Decoded buffers the worker may fill ahead of this stream's reader. */
-const OUTPUT_CREDITS = 2;
-/** Output shorter than this is copied out, and its buffer lent again. */
-const COPY_BELOW = OUTPUT_SIZE / 4;
+/** Bytes of each output slot the worker decodes into. */
+const OUTPUT_SLOT = 1024 * KiB;
+/** Output slots: how far the worker may decode ahead of this stream's reader. */
+const OUTPUT_SLOTS = 2;
 
 /** Options of {@link WorkerDecoder}. */
 export interface WorkerDecoderOptions {
@@ -29,53 +27,50 @@ export interface WorkerDecoderOptions {
 
 /**
  * A gzip or zstd decoding stream whose decoding runs on a worker thread (see `decode-worker.ts`):
- * one long-lived native context per stream, a synchronous decode loop, decoded bytes handed back
- * in 1 MiB buffers without a copy. The main thread does one copy of the compressed input (into
- * 256 KiB batches) and one message per MiB of output; Node's own zlib stream costs a thread-pool
- * round trip, a callback and a push per 256 KiB and holds the caller's input chunks meanwhile.
+ * one long-lived native context per stream and a synchronous decode loop. Bytes pass between the
+ * threads through two SharedArrayBuffers made once per stream: the compressed input is copied
+ * into 256 KiB slots, the worker decodes into 1 MiB slots, and each decoded slot is copied out
+ * into the Buffer pushed to the reader. The main thread handles one message per MiB decoded;
+ * Node's own zlib stream costs a thread-pool round trip, a callback and a push per 256 KiB.
  *
  * What it decodes and how it fails is Node's: `gzip` reads every member of a multi-member file
  * and ignores zero bytes after the last one, and fails with zlib's error (`Z_DATA_ERROR`,
  * `Z_BUF_ERROR` "unexpected end of file"); `zstd` decodes what one `ZstdDecompress` stream
  * would.
  *
- * Memory per stream: up to 512 KiB of compressed input in flight (writes wait beyond that) and
- * at most 2 decoded MiB ahead of the reader, plus what the reader has not taken: the worker
- * stops while the reader is behind, so an input that decodes to gigabytes holds no more.
+ * Memory per stream: 3 × 256 KiB of input and 2 × 1 MiB of output slots, plus what the reader
+ * has not taken. Writes wait while every input slot is the worker's; the worker stops while the
+ * reader is behind (it gets an output slot only when the reader wants more), so an input that
+ * decodes to gigabytes holds no more.
  */
 export class WorkerDecoder extends Duplex {
   readonly #codec: DecodeCodec;
   readonly #pool: DecodeWorkerPool;
   #channel: DecodeChannel | undefined;
-  #batch: Buffer | undefined;
-  #batchAt = 0;
-  /** Input buffers the worker handed back, to be filled again. */
-  readonly #spareBatches: ArrayBuffer[] = [];
-  /** Compressed bytes sent and not yet read by the worker. */
-  #inFlight = 0;
-  /** A write waiting for the worker to read what is in flight. */
+  #input: Buffer | undefined;
+  #output: Buffer | undefined;
+  /** Input slots free to fill, the one being filled, and how far. */
+  readonly #freeInputs: number[] = [];
+  #filling: number | undefined;
+  #fillAt = 0;
+  /** Input slots the worker holds. */
+  #inputsOut = 0;
+  /** A write waiting for a free input slot. */
   #waitingWrite: (() => void) | undefined;
-  /** Output buffers the worker holds. */
-  #credits = 0;
-  /** A buffer back from the worker whose few bytes were copied out: lent again next. */
-  #spare: ArrayBuffer | undefined;
+  /** Output slots not lent to the worker. */
+  readonly #freeOutputs: number[] = [];
   #wantsOutput = false;
+  /** The worker said its last word (the end, or an error). */
+  #over = false;
 
   constructor(codec: DecodeCodec, options: WorkerDecoderOptions = {}) {
-    super({ readableHighWaterMark: 64 * KiB, writableHighWaterMark: INPUT_BATCH });
+    super({ readableHighWaterMark: 64 * KiB, writableHighWaterMark: INPUT_SLOT });
     this.#codec = codec;
     this.#pool = options.pool ?? sharedDecodeWorkerPool();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error) => void): void {
-    try {
-      this.#add(chunk);
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    if (this.#inFlight > INPUT_IN_FLIGHT) this.#waitingWrite = () => done();
-    else done();
+    this.#add(chunk, 0, done);
   }
 
   override _final(done: (err?: Error) => void): void {
@@ -97,58 +92,84 @@ export class WorkerDecoder extends Duplex {
 
   override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
     this.#channel?.close();
-    this.#batch = undefined;
-    this.#spare = undefined;
-    this.#spareBatches.length = 0;
     this.#waitingWrite = undefined;
     done(err);
   }
 
   #open(): DecodeChannel {
-    this.#channel ??= this.#pool.open(this.#codec, {
-      onReply: (reply) => this.#onReply(reply),
-      onFail: (err) => this.destroy(err),
-    });
+    if (this.#channel !== undefined) return this.#channel;
+    const input = new SharedArrayBuffer(INPUT_SLOTS * INPUT_SLOT);
+    const output = new SharedArrayBuffer(OUTPUT_SLOTS * OUTPUT_SLOT);
+    this.#input = Buffer.from(input);
+    this.#output = Buffer.from(output);
+    for (let slot = 0; slot < INPUT_SLOTS; slot++) this.#freeInputs.push(slot);
+    for (let slot = 0; slot < OUTPUT_SLOTS; slot++) this.#freeOutputs.push(slot);
+    this.#channel = this.#pool.open(
+      this.#codec,
+      { input, inputSlot: INPUT_SLOT, output, outputSlot: OUTPUT_SLOT },
+      {
+        onReply: (reply) => this.#onReply(reply),
+        onFail: (err) => this.destroy(err),
+      },
+    );
     return this.#channel;
   }
 
-  /** Copies `chunk` into batches; sends each full one (or a smaller one to an idle worker). */
-  #add(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length) {
-      if (this.#batch === undefined) {
-        const spare = this.#spareBatches.pop();
-        this.#batch = spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(INPUT_BATCH);
+  /** Copies `chunk` from `at` into input slots, sending each full one; waits for a free slot when there is none. */
+  #add(chunk: Buffer, from: number, done: (err?: Error) => void): void {
+    let at = from;
+    try {
+      this.#open();
+      while (at < chunk.length) {
+        if (this.#filling === undefined) {
+          const slot = this.#freeInputs.shift();
+          if (slot === undefined) {
+            this.#waitingWrite = () => this.#add(chunk, at, done);
+            return;
+          }
+          this.#filling = slot;
+          this.#fillAt = 0;
+        }
+        const start = this.#filling * INPUT_SLOT + this.#fillAt;
+        const n = chunk.copy(
+          this.#input!,
+          start,
+          at,
+          Math.min(chunk.length, at + INPUT_SLOT - this.#fillAt),
+        );
+        at += n;
+        this.#fillAt += n;
+        if (this.#fillAt === INPUT_SLOT) this.#send();
       }
-      const n = chunk.copy(this.#batch, this.#batchAt, at);
-      at += n;
-      this.#batchAt += n;
-      if (this.#batchAt === INPUT_BATCH) this.#send();
+      if (this.#inputsOut === 0 && this.#fillAt >= INPUT_EARLY) this.#send();
+    } catch (err) {
+      done(err as Error);
+      return;
     }
-    if (this.#inFlight === 0 && this.#batchAt >= INPUT_EARLY) this.#send();
+    done();
   }
 
+  /** Hands the slot being filled to the worker, if it holds anything. */
   #send(): void {
-    const batch = this.#batch;
-    if (batch === undefined || this.#batchAt === 0) return;
-    const length = this.#batchAt;
-    this.#batch = undefined;
-    this.#batchAt = 0;
-    this.#inFlight += length;
-    // The batch is a buffer of its own (allocUnsafeSlow), so it can be handed over whole.
-    this.#open().input(batch.buffer as ArrayBuffer, length);
-    // A stream read before its first write gets its credits now.
+    const slot = this.#filling;
+    if (slot === undefined || this.#fillAt === 0) return;
+    this.#filling = undefined;
+    this.#inputsOut += 1;
+    this.#open().input(slot, this.#fillAt);
+    this.#fillAt = 0;
+    // A stream read before its first write gets its output slots now.
     this.#grant();
   }
 
-  /** Lets the worker fill buffers up to the credit while the reader wants more. */
+  /** Lends the worker every free output slot while the reader wants more. */
   #grant(): void {
-    if (!this.#wantsOutput || this.#channel === undefined || this.destroyed) return;
-    while (this.#credits < OUTPUT_CREDITS) {
-      const output = this.#spare ?? Buffer.allocUnsafeSlow(OUTPUT_SIZE).buffer;
-      this.#spare = undefined;
-      this.#credits += 1;
-      this.#channel.credit(output as ArrayBuffer);
+    if (!this.#wantsOutput || this.#channel === undefined || this.#over || this.destroyed) return;
+    for (
+      let slot = this.#freeOutputs.shift();
+      slot !== undefined;
+      slot = this.#freeOutputs.shift()
+    ) {
+      this.#channel.credit(slot);
     }
   }
 
@@ -156,37 +177,30 @@ export class WorkerDecoder extends Duplex {
     if (this.destroyed) return;
     switch (reply.type) {
       case 'output': {
-        this.#credits -= 1;
-        const length = reply.length ?? reply.output.byteLength;
-        let bytes = Buffer.from(reply.output, 0, length);
-        if (length < COPY_BELOW) {
-          bytes = Buffer.from(bytes);
-          this.#spare = reply.output;
-        }
+        const start = reply.slot * OUTPUT_SLOT;
+        // Copied out: the slot is lent again while the reader still holds these bytes.
+        const bytes = Buffer.allocUnsafe(reply.length);
+        this.#output!.copy(bytes, 0, start, start + reply.length);
+        this.#freeOutputs.push(reply.slot);
         if (!this.push(bytes)) this.#wantsOutput = false;
+        this.#grant();
         break;
       }
       case 'consumed': {
-        this.#inFlight -= reply.bytes;
-        for (const buffer of reply.buffers) {
-          if (buffer.byteLength === INPUT_BATCH && this.#spareBatches.length < 2) {
-            this.#spareBatches.push(buffer);
-          }
-        }
+        this.#inputsOut -= reply.slots.length;
+        this.#freeInputs.push(...reply.slots);
         const waiting = this.#waitingWrite;
-        if (waiting !== undefined && this.#inFlight <= INPUT_IN_FLIGHT) {
-          this.#waitingWrite = undefined;
-          waiting();
-        }
-        if (this.#inFlight === 0 && this.#batchAt >= INPUT_EARLY) this.#send();
+        this.#waitingWrite = undefined;
+        waiting?.();
+        if (this.#inputsOut === 0 && this.#fillAt >= INPUT_EARLY) this.#send();
         break;
       }
       case 'end':
-        this.#channel = undefined;
+        this.#over = true;
         this.push(null);
         break;
       case 'error': {
-        this.#channel = undefined;
+        this.#over = true;
         const { message, code, errno } = reply.error;
         const err = Object.assign(new Error(message), {
           ...(code === undefined ? {} : { code }),
