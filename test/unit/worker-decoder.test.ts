@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decompressStage } from '../../src/jobs/kit/compression.js';
 import {
@@ -50,6 +50,9 @@ async function decode(stage: Duplex, input: Buffer): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
+/** Odd streams as gzip, even ones as zstd. */
+const compress = (i: number, text: Buffer) => (i % 2 ? gzipSync(text) : zstdCompressSync(text));
+
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('decoding on a worker thread', () => {
@@ -85,6 +88,22 @@ describe('decoding on a worker thread', () => {
       decode(new WorkerDecoder('gzip', { pool }), gz.subarray(0, gz.length - 10)),
     ).rejects.toMatchObject({ code: 'Z_BUF_ERROR', message: 'unexpected end of file' });
     expect(pool.streams).toBe(0);
+  });
+
+  it('streams sharing one thread each get their own bytes', async () => {
+    const own = new DecodeWorkerPool({ size: 1 });
+    try {
+      const texts = [1, 2, 3, 4].map((seed) => logText(seed * MiB + seed));
+      const decoded = await Promise.all(
+        texts.map((text, i) =>
+          decode(new WorkerDecoder(i % 2 ? 'gzip' : 'zstd', { pool: own }), compress(i, text)),
+        ),
+      );
+      expect(decoded.map(sha)).toEqual(texts.map(sha));
+      expect(own.threads).toBe(1);
+    } finally {
+      await own.close();
+    }
   });
 
   it('a worker that dies fails the streams on it', async () => {
