@@ -88,6 +88,29 @@ export interface DirectPutOutput {
   versionId?: string;
 }
 
+/** What an UploadPart sends: one part of a multipart upload. */
+export interface DirectUploadPartInput {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  body: Buffer;
+  /** Checksum header to send; undefined sends none. */
+  checksumAlgorithm?: string | undefined;
+  /** The body's checksum (base64) when the caller computed it already; else computed here. */
+  checksum?: string | undefined;
+}
+
+/** A stored part, as CompleteMultipartUpload lists it. */
+export interface DirectUploadPartOutput {
+  etag: string;
+  /** The checksum S3 stored for the part, by algorithm (`CRC32`...), when it answered one. */
+  checksums: Partial<Record<ResponseChecksumName, string>>;
+}
+
+/** A checksum S3 answers with, by the name its SDK field ends in (`ChecksumCRC32`...). */
+export type ResponseChecksumName = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
+
 /** How many requests went direct and how many went through the SDK instead. */
 export interface DirectRequestStats {
   direct: number;
@@ -123,9 +146,10 @@ interface DirectFailure extends Error {
 }
 
 /**
- * GetObject and PutObject without the SDK's per-request middleware stack, for runs of many small
- * objects, where that stack (about a millisecond of CPU per request: endpoint rules, schema
- * serde, retry bookkeeping, user agent, checksum plumbing) costs more than the transfer itself.
+ * GetObject, PutObject and UploadPart without the SDK's per-request middleware stack: for runs
+ * of many small objects, where that stack (about a millisecond of CPU per request: endpoint
+ * rules, schema serde, retry bookkeeping, user agent, checksum plumbing) costs more than the
+ * transfer itself, and for the parts of large uploads, where it is a tenth of a copy's CPU.
  *
  * Built from the client's own parts, so nothing about the connection or the credentials differs:
  * the endpoint comes from the SDK's endpoint rules (resolved once per bucket), requests are
@@ -216,28 +240,14 @@ export class DirectRequests {
     input: DirectPutInput,
     signal?: AbortSignal,
   ): Promise<DirectPutOutput | undefined> {
-    const algorithm = input.checksumAlgorithm?.toLowerCase();
-    if (algorithm !== undefined && !(VERIFIABLE as readonly string[]).includes(algorithm)) {
-      return this.#viaSdk('PutObject', 'checksum');
-    }
     const fields = objectWriteHeaders(input.params);
     if (!fields) return this.#viaSdk('PutObject', 'field');
-    const target = await this.#target('put', input.params.Bucket);
-    if (!target) return this.#viaSdk('PutObject', 'endpoint');
     const { body } = input;
-    const headers: Record<string, string> = {
-      ...fields,
-      host: target.host,
-      'content-length': String(body.length),
-      'x-amz-content-sha256': this.#unsignedPayload
-        ? UNSIGNED_PAYLOAD
-        : createHash('sha256').update(body).digest('hex'),
-    };
+    const put = await this.#put('PutObject', input.params.Bucket, body, input.checksumAlgorithm);
+    if (!put) return undefined;
+    const { target } = put;
+    const headers = { ...fields, ...put.headers };
     if (input.ifNoneMatch) headers['if-none-match'] = '*';
-    if (algorithm !== undefined) {
-      headers['x-amz-sdk-checksum-algorithm'] = algorithm.toUpperCase();
-      headers[`x-amz-checksum-${algorithm}`] = await this.#checksumOf(algorithm, body);
-    }
     const response = await this.#exchange(
       'PutObject',
       200,
@@ -251,6 +261,77 @@ export class DirectRequests {
     const etag = header(response.headers, 'etag') ?? '';
     const versionId = header(response.headers, 'x-amz-version-id');
     return versionId ? { etag, versionId } : { etag };
+  }
+
+  /**
+   * Sends an UploadPart of `input.body`: for the parts of large objects, where the SDK's
+   * middleware costs about a millisecond per request too (two parts per 16 MiB copied). Returns
+   * the part's ETag and checksum on 200; on anything else `undefined` (the caller then uses the
+   * SDK, which explains a missing upload or a refused part). Throws only when `signal` aborted.
+   */
+  async uploadPart(
+    input: DirectUploadPartInput,
+    signal?: AbortSignal,
+  ): Promise<DirectUploadPartOutput | undefined> {
+    const { body } = input;
+    const put = await this.#put(
+      'UploadPart',
+      input.bucket,
+      body,
+      input.checksumAlgorithm,
+      input.checksum,
+    );
+    if (!put) return undefined;
+    const { target, headers } = put;
+    const query = { partNumber: String(input.partNumber), uploadId: input.uploadId };
+    const response = await this.#exchange(
+      'UploadPart',
+      200,
+      () => this.#send(target, 'PUT', input.key, headers, query, body, signal),
+      signal,
+    );
+    if (!response) return undefined;
+    (response.body as Readable | undefined)?.resume();
+    this.stats.direct += 1;
+    const checksums: DirectUploadPartOutput['checksums'] = {};
+    for (const name of RESPONSE_CHECKSUMS) {
+      const value = header(response.headers, `x-amz-checksum-${name}`);
+      if (value !== undefined) checksums[name.toUpperCase() as ResponseChecksumName] = value;
+    }
+    return { etag: header(response.headers, 'etag') ?? '', checksums };
+  }
+
+  /**
+   * Where a PUT of `body` goes and the headers every direct PUT carries: host, length, the
+   * payload hash (`UNSIGNED-PAYLOAD` or the body's SHA-256) and the checksum (`checksum` when
+   * the caller computed it, else computed here). `undefined` when only the SDK can send it.
+   */
+  async #put(
+    action: string,
+    bucket: string,
+    body: Buffer,
+    checksumAlgorithm: string | undefined,
+    checksum?: string,
+  ): Promise<{ target: Target; headers: Record<string, string> } | undefined> {
+    const algorithm = checksumAlgorithm?.toLowerCase();
+    if (algorithm !== undefined && !(VERIFIABLE as readonly string[]).includes(algorithm)) {
+      return this.#viaSdk(action, 'checksum');
+    }
+    const target = await this.#target('put', bucket);
+    if (!target) return this.#viaSdk(action, 'endpoint');
+    const headers: Record<string, string> = {
+      host: target.host,
+      'content-length': String(body.length),
+      'x-amz-content-sha256': this.#unsignedPayload
+        ? UNSIGNED_PAYLOAD
+        : createHash('sha256').update(body).digest('hex'),
+    };
+    if (algorithm !== undefined) {
+      headers['x-amz-sdk-checksum-algorithm'] = algorithm.toUpperCase();
+      headers[`x-amz-checksum-${algorithm}`] =
+        checksum ?? (await this.#checksumOf(algorithm, body));
+    }
+    return { target, headers };
   }
 
   async #send(

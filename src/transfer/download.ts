@@ -51,6 +51,7 @@ export function openObjectStream(
       size,
       budget: parts.budget,
       retry: parts.retry,
+      direct: parts.direct,
       rangeSize: options.rangeSize ?? ranges.rangeSize,
       rangeConcurrency: options.rangeConcurrency ?? ranges.rangeConcurrency,
     });

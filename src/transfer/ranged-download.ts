@@ -9,6 +9,7 @@ import {
 import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
+import type { DirectRequests } from './direct-requests.js';
 import type { DownloadOptions } from './download-options.js';
 import { reasonOf, sendWithRetry } from './send-with-retry.js';
 import { TransferErrorCode, transferError } from './transfer-error.js';
@@ -24,6 +25,8 @@ export type RangedObjectStreamOptions = DownloadOptions & {
   rangeConcurrency: number;
   /** How a range cut mid-way (or a failed HEAD) is retried. */
   retry: TransferRetry;
+  /** Sends the ranged GETs without the SDK's middleware; the SDK sends what it cannot. */
+  direct?: DirectRequests | undefined;
 };
 
 /** One ranged GET: what arrived and has not been handed on yet. */
@@ -181,17 +184,27 @@ export class RangedObjectStream extends Readable {
     const { bucket, key, etag, versionId } = this.#o;
     const first = range.start + range.received;
     const last = range.start + range.length - 1;
-    const res = await this.#s3.send(
-      new GetObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Range: `bytes=${first}-${last}`,
-        IfMatch: etag,
-        VersionId: versionId,
-      }),
-      { abortSignal: this.#controller.signal },
+    const bytes = `bytes=${first}-${last}`;
+    const signal = this.#controller.signal;
+    // Direct when it answers 206; anything else (a changed object, a refused read) is sent
+    // again through the SDK, which explains it.
+    const direct = await this.#o.direct?.getObject(
+      { bucket, key, range: bytes, ifMatch: etag, versionId },
+      signal,
     );
-    const body = res.Body as Readable;
+    const body = (direct?.body ??
+      (
+        await this.#s3.send(
+          new GetObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Range: bytes,
+            IfMatch: etag,
+            VersionId: versionId,
+          }),
+          { abortSignal: signal },
+        )
+      ).Body) as Readable;
     this.#bodies.add(body);
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {

@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { type ChunkGarbage, chunkGarbage } from './chunk-garbage.js';
 
 /**
  * An open file to upload, read from its start straight into the part buffers: no buffer of its
@@ -31,10 +32,13 @@ export class UploadPartReader {
   /** The unread tail of the last chunk taken from the source. */
   #leftover: Uint8Array | undefined;
   #ended = false;
+  /** Told of the chunk bytes copied and dropped, so that they are collected while young. */
+  readonly #garbage: ChunkGarbage;
   /** What the source threw, if it did (not an abort of the read). */
   failure: unknown;
 
-  constructor(source: UploadBody) {
+  constructor(source: UploadBody, garbage: ChunkGarbage = chunkGarbage) {
+    this.#garbage = garbage;
     if (isFileBody(source)) {
       this.#file = source.file;
     } else {
@@ -59,6 +63,7 @@ export class UploadPartReader {
       filled += n;
       if (n < chunk.length) this.#leftover = chunk.subarray(n);
     }
+    this.#garbage.copied(filled);
     return filled;
   }
 

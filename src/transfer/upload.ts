@@ -198,6 +198,7 @@ export async function uploadStream(
     );
     uploadId = created.UploadId;
     if (uploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
+    const id = uploadId;
     action = 'UploadPart';
 
     const sendPart = (partNumber: number, buffer: Buffer, length: number): Promise<void> => {
@@ -213,35 +214,19 @@ export async function uploadStream(
       // A part is a buffer: a reset or a 503 past the SDK's attempts sends it again.
       const p = sendWithRetry(
         () =>
-          s3.send(
-            new UploadPartCommand({
-              Bucket: bucket,
-              Key: key,
-              UploadId: uploadId,
-              PartNumber: partNumber,
-              Body: body,
-              ContentLength: length,
-              ChecksumAlgorithm: algorithm,
-              ChecksumCRC32: partCrc,
-            }),
-            { abortSignal: signal },
+          uploadPart(
+            parts,
+            { bucket, key, uploadId: id, partNumber, body, algorithm, partCrc },
+            signal,
           ),
         parts.retry,
         { action: 'UploadPart', bucket, key },
         signal,
       )
         .then(
-          (res) => {
+          (part) => {
             parts.noteStored(length);
-            completed.push({
-              PartNumber: partNumber,
-              ETag: res.ETag,
-              ChecksumCRC32: res.ChecksumCRC32,
-              ChecksumCRC32C: res.ChecksumCRC32C,
-              ChecksumCRC64NVME: res.ChecksumCRC64NVME,
-              ChecksumSHA1: res.ChecksumSHA1,
-              ChecksumSHA256: res.ChecksumSHA256,
-            });
+            completed.push(part);
           },
           (err) => {
             failure ??= err;
@@ -360,6 +345,68 @@ export async function putSmallObject(
   } catch (err) {
     throw transferError(err, { action: 'PutObject', bucket, key }, signal);
   }
+}
+
+/** One part of a multipart upload, as `uploadPart` sends it. */
+interface PartToSend {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  body: Buffer;
+  algorithm: ChecksumAlgorithm | undefined;
+  /** The part's CRC32 (base64), computed by the caller when the algorithm is CRC32. */
+  partCrc: string | undefined;
+}
+
+/**
+ * One UploadPart: direct (see `DirectRequests.uploadPart`), or through the SDK when the direct
+ * request did not succeed. Returns the part as CompleteMultipartUpload lists it.
+ */
+async function uploadPart(
+  parts: TransferParts,
+  part: PartToSend,
+  signal: AbortSignal,
+): Promise<CompletedPart> {
+  const { bucket, key, uploadId, partNumber, body, algorithm, partCrc } = part;
+  const direct = await parts.direct?.uploadPart(
+    { bucket, key, uploadId, partNumber, body, checksumAlgorithm: algorithm, checksum: partCrc },
+    signal,
+  );
+  if (direct) {
+    const c = direct.checksums;
+    return {
+      PartNumber: partNumber,
+      ETag: direct.etag,
+      ChecksumCRC32: c.CRC32,
+      ChecksumCRC32C: c.CRC32C,
+      ChecksumCRC64NVME: c.CRC64NVME,
+      ChecksumSHA1: c.SHA1,
+      ChecksumSHA256: c.SHA256,
+    };
+  }
+  const res = await parts.s3.send(
+    new UploadPartCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: body.length,
+      ChecksumAlgorithm: algorithm,
+      ChecksumCRC32: partCrc,
+    }),
+    { abortSignal: signal },
+  );
+  return {
+    PartNumber: partNumber,
+    ETag: res.ETag,
+    ChecksumCRC32: res.ChecksumCRC32,
+    ChecksumCRC32C: res.ChecksumCRC32C,
+    ChecksumCRC64NVME: res.ChecksumCRC64NVME,
+    ChecksumSHA1: res.ChecksumSHA1,
+    ChecksumSHA256: res.ChecksumSHA256,
+  };
 }
 
 /** One PutObject of `body`: direct, or through the SDK when the direct request did not succeed. */

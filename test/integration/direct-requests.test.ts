@@ -14,6 +14,7 @@ import { createS3Client } from '../../src/s3/client.js';
 import { isPayloadUnsigned } from '../../src/s3/payload-signing.js';
 import type { DirectRequests } from '../../src/transfer/direct-requests.js';
 import { Transfer } from '../../src/transfer/transfer.js';
+import { countSdkCommands } from '../support/count-sdk-commands.js';
 import { FlipFirstByte } from '../support/fault-handlers.js';
 import { adminClient } from '../support/s3.js';
 import { useTestBucket } from '../support/test-bucket.js';
@@ -68,14 +69,7 @@ describe('direct GetObject/PutObject of small objects against MinIO', () => {
     retryWindow?: number,
   ): { client: S3Client; direct: DirectRequests } {
     const client = adminClient(servers.s3, handler ? { requestHandler: handler } : {});
-    client.middlewareStack.add(
-      (next, context) => (args) => {
-        const name = context.commandName ?? '?';
-        sdkCommands.set(name, (sdkCommands.get(name) ?? 0) + 1);
-        return next(args);
-      },
-      { step: 'initialize', name: 'countCommands' },
-    );
+    countSdkCommands(client, sdkCommands);
     const transfer = new Transfer(client, {
       unsignedPayload,
       ...(retryWindow === undefined ? {} : { retryWindow }),
