@@ -40,8 +40,9 @@ export const awsOptionsSchema = z.object({
   /** When to validate response checksums. */
   checksumValidation: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).optional(),
   /**
-   * GetObject and PutObject of objects smaller than one part skip the SDK's per-request
-   * middleware (`DirectRequests`); default true.
+   * GetObject and PutObject of objects smaller than one part, and the ranged GETs and
+   * UploadParts of larger ones, skip the SDK's per-request middleware (`DirectRequests`);
+   * default true.
    */
   directRequests: z.boolean().optional(),
   /** What the signature of a write covers; default `auto` (unsigned on https and loopback http). */

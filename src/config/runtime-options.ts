@@ -80,7 +80,7 @@ function describeAwsOptions(schema: typeof awsOptionsSchema) {
     socketTimeout:
       'a connection to S3 that moves no byte in either direction for this long is dropped and the request retried (a body resumes where it stopped), so a stalled connection is found in seconds (default: 30s)',
     directRequests:
-      "send the GET and PUT of objects smaller than one part without the SDK middleware, signed by its signer and sent by its HTTP handler (about 3x less CPU per small object); 5xx, 429 and network errors are retried direct under the client's retry strategy (attempts, backoff, adaptive rate limit), other error answers go through the SDK, which explains them (default: on)",
+      "send the GET and PUT of objects smaller than one part, and the ranged GETs and UploadParts of larger ones, without the SDK middleware, signed by its signer and sent by its HTTP handler (about 3x less CPU per small object); 5xx, 429 and network errors are retried direct under the client's retry strategy (attempts, backoff, adaptive rate limit), other error answers go through the SDK, which explains them (default: on)",
   };
   return z.object(
     Object.fromEntries(
