@@ -24,6 +24,9 @@ export function defaultCodecConcurrency(): number {
   return Math.min(Math.max(cpuQuota(), 2), threadPoolSize());
 }
 
+/** A block's compressed bytes: one buffer, or several pieces written in this order. */
+export type BlockOutput = Buffer | readonly Buffer[];
+
 /** Options every block-parallel codec takes. */
 export interface BlockParallelOptions {
   /**
@@ -65,7 +68,7 @@ export abstract class BlockParallelTransform extends Transform {
   readonly blockSize: number;
   /** Blocks compressed at once. */
   readonly concurrency: number;
-  readonly #blocks: OrderedBlocks;
+  readonly #blocks: OrderedBlocks<BlockOutput>;
   /** The block being filled (`#filled` bytes so far), or none before the first byte of it. */
   #block: Buffer | undefined;
   #filled = 0;
@@ -89,15 +92,21 @@ export abstract class BlockParallelTransform extends Transform {
     super();
     this.blockSize = Math.max(options.blockSize ?? defaults.blockSize, defaults.minBlockSize);
     this.concurrency = Math.max(1, options.concurrency ?? defaultCodecConcurrency());
-    this.#blocks = new OrderedBlocks({
+    this.#blocks = new OrderedBlocks<BlockOutput>({
       concurrency: this.concurrency,
       budget: options.budget,
-      emit: (output) => this.push(output),
+      emit: (output) => {
+        if (Buffer.isBuffer(output)) {
+          this.push(output);
+        } else {
+          for (const piece of output) this.push(piece);
+        }
+      },
     });
   }
 
   /** Compresses one block; called in input order. The promise may settle in any order. */
-  protected abstract compressBlock(block: Buffer): Promise<Buffer>;
+  protected abstract compressBlock(block: Buffer): Promise<BlockOutput>;
 
   /** Bytes written before the first block (a gzip header). Default: none. */
   protected header(): Buffer | undefined {

@@ -1,11 +1,10 @@
-import { promisify } from 'node:util';
-import { constants, zstdCompress, zstdCompressSync } from 'node:zlib';
-import { type BlockParallelOptions, BlockParallelTransform } from './block-parallel-transform.js';
-
-const zstdCompressAsync = promisify(zstdCompress) as (
-  buffer: Buffer,
-  options: Parameters<typeof zstdCompressSync>[1],
-) => Promise<Buffer>;
+import { constants, zstdCompressSync } from 'node:zlib';
+import {
+  type BlockOutput,
+  type BlockParallelOptions,
+  BlockParallelTransform,
+} from './block-parallel-transform.js';
+import { ZstdFrameEncoder } from './zstd-frame-encoder.js';
 
 const MiB = 1024 * 1024;
 /** The largest buffer zstd writes a block's output into: a level-1 block of log text in one piece. */
@@ -19,12 +18,12 @@ export const ZSTD_BLOCK_SIZE = 4 * MiB;
 export const ZSTD_MIN_BLOCK_SIZE = 64 * 1024;
 
 /**
- * The buffer zstd writes a block's output into, given the last block's output size: a little
- * more than that, so a block's output usually fits in one buffer, without a buffer much bigger
- * than it (zlib allocates the whole buffer for each block and copies the output out of it). A
- * fixed 1 MiB cost 1 MiB of allocation per 40 KB frame of a well-compressing dump: 50 MiB of
- * garbage per 200 MB, which V8 frees late (it collects such memory after tens of MiB have piled
- * up), raising the peak RSS by as much.
+ * The size of the slabs a new zstd context writes its frames into, given the last block's
+ * output size: a little more than that, so a slab holds about one frame, without slabs much
+ * bigger than what is in them (a slab lives until its last frame was written out). A fixed
+ * 1 MiB cost 1 MiB of allocation per 40 KB frame of a well-compressing dump when each block had
+ * a buffer of its own: 50 MiB of garbage per 200 MB, which V8 frees late, raising the peak RSS
+ * by as much.
  */
 export function zstdOutputChunk(lastOutput: number): number {
   const wanted = lastOutput + (lastOutput >> 2) + 4096;
@@ -51,38 +50,71 @@ export interface ParallelZstdOptions extends BlockParallelOptions {
  * and a content checksum, as the `zstd` tool writes them), and the frames are written in order.
  * zstd decoders read concatenated frames as one stream, so the output is an ordinary `.zst` file
  * that `zstd -d` and this project's `unzstd` decode; the latter decodes such frames in parallel.
- * An empty input gives one empty frame.
+ * An empty input gives one empty frame. Each block in flight has a zstd context of its own, kept
+ * for the next block ({@link ZstdFrameEncoder}): at most `concurrency` per stream, freed when
+ * the stream ends or is destroyed.
  */
 export class ParallelZstd extends BlockParallelTransform {
-  readonly #params: Record<number, number>;
-  /** Output bytes of the last block compressed, to size the next one's output buffer. */
+  readonly #level: number;
+  /** Contexts not compressing now; at most `concurrency` exist, made as blocks need them. */
+  readonly #idle: ZstdFrameEncoder[] = [];
+  readonly #all = new Set<ZstdFrameEncoder>();
+  /** Output bytes of the last block compressed, to size the slabs of the next context made. */
   #lastOutput = MAX_OUTPUT_CHUNK;
 
   constructor(options: ParallelZstdOptions = {}) {
     super(options, { blockSize: ZSTD_BLOCK_SIZE, minBlockSize: ZSTD_MIN_BLOCK_SIZE });
-    this.#params = {
-      [constants.ZSTD_c_compressionLevel]: options.level ?? 3,
-      [constants.ZSTD_c_checksumFlag]: 1,
-    };
+    this.#level = options.level ?? 3;
   }
 
-  protected override compressBlock(block: Buffer): Promise<Buffer> {
-    return zstdCompressAsync(block, {
-      chunkSize: zstdOutputChunk(this.#lastOutput),
-      params: this.#params,
-      // Written into the frame header: decoders size their output from it, and `unzstd`
-      // decodes such frames several at once.
-      pledgedSrcSize: block.length,
-    }).then((output) => {
-      this.#lastOutput = output.length;
-      return output;
-    });
+  protected override compressBlock(block: Buffer): Promise<BlockOutput> {
+    let encoder = this.#idle.pop();
+    if (encoder === undefined) {
+      encoder = new ZstdFrameEncoder(this.#level, zstdOutputChunk(this.#lastOutput));
+      this.#all.add(encoder);
+    }
+    const used = encoder;
+    return used.encode(block).then(
+      (pieces) => {
+        this.#lastOutput = pieces.reduce((sum, piece) => sum + piece.length, 0);
+        this.#giveBack(used);
+        return pieces;
+      },
+      (err: unknown) => {
+        this.#giveBack(used);
+        throw err;
+      },
+    );
   }
 
   protected override trailer(): Buffer | undefined {
     // A zero-byte file is not a zstd stream: an empty input still gets a frame.
     return this.blocks === 0
-      ? zstdCompressSync(Buffer.alloc(0), { params: this.#params })
+      ? zstdCompressSync(Buffer.alloc(0), {
+          params: {
+            [constants.ZSTD_c_compressionLevel]: this.#level,
+            [constants.ZSTD_c_checksumFlag]: 1,
+          },
+        })
       : undefined;
+  }
+
+  override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
+    // After the end as after a failure: every context is freed (one still compressing finishes
+    // its block on the thread pool first).
+    for (const encoder of this.#all) encoder.close();
+    this.#all.clear();
+    this.#idle.length = 0;
+    super._destroy(err, done);
+  }
+
+  #giveBack(encoder: ZstdFrameEncoder): void {
+    if (!this.#all.has(encoder)) return;
+    if (encoder.broken) {
+      encoder.close();
+      this.#all.delete(encoder);
+    } else {
+      this.#idle.push(encoder);
+    }
   }
 }
