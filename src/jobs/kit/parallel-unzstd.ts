@@ -88,7 +88,9 @@ export class ParallelUnzstd extends Transform {
   #innerEnded: Promise<void> | undefined;
 
   constructor(options: ParallelUnzstdOptions = {}) {
-    super();
+    // Room for a decoded MiB or two, so the streaming decoder is not stopped after every chunk
+    // it hands on (it decodes ahead while the reader takes the last one).
+    super({ readableHighWaterMark: 2 * MiB });
     this.#maxWhole = options.maxWholeFrame ?? UNZSTD_MAX_WHOLE_FRAME;
     this.#blocks = new OrderedBlocks({
       concurrency: options.concurrency ?? defaultCodecConcurrency(),

@@ -38,10 +38,10 @@ export interface WorkerDecoderOptions {
  * `Z_BUF_ERROR` "unexpected end of file"); `zstd` decodes what one `ZstdDecompress` stream
  * would.
  *
- * Memory per stream: 3 × 256 KiB of input and 2 × 1 MiB of output slots, plus what the reader
- * has not taken. Writes wait while every input slot is the worker's; the worker stops while the
- * reader is behind (it gets an output slot only when the reader wants more), so an input that
- * decodes to gigabytes holds no more.
+ * Memory per stream: 3 × 256 KiB of input and 2 × 1 MiB of output slots, plus up to 3 MiB of
+ * decoded bytes the reader has not taken. Writes wait while every input slot is the worker's;
+ * the worker decodes ahead of the reader by its two slots and stops while a slot's worth waits
+ * (it is lent a slot only then), so an input that decodes to gigabytes holds no more.
  */
 export class WorkerDecoder extends Duplex {
   readonly #codec: DecodeCodec;
@@ -59,12 +59,12 @@ export class WorkerDecoder extends Duplex {
   #waitingWrite: (() => void) | undefined;
   /** Output slots not lent to the worker. */
   readonly #freeOutputs: number[] = [];
-  #wantsOutput = false;
   /** The worker said its last word (the end, or an error). */
   #over = false;
 
   constructor(codec: DecodeCodec, options: WorkerDecoderOptions = {}) {
-    super({ readableHighWaterMark: 64 * KiB, writableHighWaterMark: INPUT_SLOT });
+    // One decoded slot may wait for the reader while the worker fills the next ones.
+    super({ readableHighWaterMark: OUTPUT_SLOT, writableHighWaterMark: INPUT_SLOT });
     this.#codec = codec;
     this.#pool = options.pool ?? sharedDecodeWorkerPool();
   }
@@ -86,8 +86,8 @@ export class WorkerDecoder extends Duplex {
   }
 
   override _read(): void {
-    this.#wantsOutput = true;
-    this.#grant();
+    // Called before the reader takes what is buffered: lends without looking at the buffer.
+    this.#grant(true);
   }
 
   override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
@@ -161,9 +161,14 @@ export class WorkerDecoder extends Duplex {
     this.#grant();
   }
 
-  /** Lends the worker every free output slot while the reader wants more. */
-  #grant(): void {
-    if (!this.#wantsOutput || this.#channel === undefined || this.#over || this.destroyed) return;
+  /**
+   * Lends the worker every free output slot when the reader asks for more (`wanted`), or while
+   * less than a slot's worth of decoded bytes waits for it: the worker decodes ahead of the
+   * reader by the slots, no further.
+   */
+  #grant(wanted = false): void {
+    if (this.#channel === undefined || this.#over || this.destroyed) return;
+    if (!wanted && this.readableLength >= OUTPUT_SLOT) return;
     for (
       let slot = this.#freeOutputs.shift();
       slot !== undefined;
@@ -182,7 +187,7 @@ export class WorkerDecoder extends Duplex {
         const bytes = Buffer.allocUnsafe(reply.length);
         this.#output!.copy(bytes, 0, start, start + reply.length);
         this.#freeOutputs.push(reply.slot);
-        if (!this.push(bytes)) this.#wantsOutput = false;
+        this.push(bytes);
         this.#grant();
         break;
       }
