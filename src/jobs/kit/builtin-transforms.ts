@@ -1,11 +1,9 @@
 import type { Duplex } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { ByteBudget } from '../../transfer/byte-budget.js';
-import { workerDecodingAvailable } from './decode-worker-pool.js';
 import { ParallelGzip } from './parallel-gzip.js';
 import { ParallelUnzstd } from './parallel-unzstd.js';
 import { ParallelZstd } from './parallel-zstd.js';
-import { WorkerDecoder } from './worker-decoder.js';
 
 /** The transforms `--transform` accepts; repeated, they run in the order given. */
 export const BUILTIN_TRANSFORMS = ['identity', 'gzip', 'gunzip', 'zstd', 'unzstd'] as const;
@@ -32,9 +30,8 @@ export interface BuiltinTransformOptions {
 }
 
 /**
- * Output buffers of the gunzip stream where it runs on the thread pool (no decode worker): with
- * 16 KiB (zlib's default) a 1 GiB text decodes in 65,536 trips between the thread pool and the
- * main thread; 256 KiB cuts that 16-fold.
+ * Output buffers of the gunzip stream: with 16 KiB (zlib's default) a 1 GiB text decodes in
+ * 65,536 trips between the thread pool and the main thread; 256 KiB cuts that 16-fold.
  */
 const GUNZIP_CHUNK = 256 * 1024;
 
@@ -42,9 +39,9 @@ const GUNZIP_CHUNK = 256 * 1024;
  * A new stream for one built-in transform, or undefined for `identity` (no stage at all: bytes
  * go straight from download to upload). Compression spreads one stream over every core the
  * container may use (blocks on libuv's thread pool, see `ParallelGzip` and `ParallelZstd`);
- * `unzstd` decodes the frames of a multi-frame file in parallel; `gunzip` is one stream on a
- * decode worker thread (`WorkerDecoder`; deflate cannot be split without an index) and reads
- * every member of a multi-member file.
+ * `unzstd` decodes the frames of a multi-frame file in parallel; `gunzip` is one stream on the
+ * thread pool (deflate cannot be split without an index) and reads every member of a
+ * multi-member file.
  */
 export function createBuiltinTransform(
   name: BuiltinTransformName,
@@ -61,9 +58,7 @@ export function createBuiltinTransform(
         budget,
       });
     case 'gunzip':
-      return workerDecodingAvailable()
-        ? new WorkerDecoder('gzip')
-        : createGunzip({ chunkSize: GUNZIP_CHUNK });
+      return createGunzip({ chunkSize: GUNZIP_CHUNK });
     case 'zstd':
       return new ParallelZstd({
         level: options.zstdLevel ?? 3,

@@ -1,13 +1,11 @@
-import { type Duplex, Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
-import { createZstdDecompress, zstdDecompress } from 'node:zlib';
+import { createZstdDecompress, type ZstdDecompress, zstdDecompress } from 'node:zlib';
 import type { ByteBudget } from '../../transfer/byte-budget.js';
 import { defaultCodecConcurrency } from './block-parallel-transform.js';
 import { CorruptInputError } from './corrupt-input-error.js';
-import { workerDecodingAvailable } from './decode-worker-pool.js';
 import { OrderedBlocks } from './ordered-blocks.js';
 import { waitForDrain } from './wait-for-drain.js';
-import { WorkerDecoder } from './worker-decoder.js';
 import {
   FrameEndFinder,
   type FrameHeader,
@@ -84,13 +82,11 @@ export class ParallelUnzstd extends Transform {
   #frames = 0;
   /** Input bytes handed to frames so far. */
   #offset = 0;
-  #inner: Duplex | undefined;
+  #inner: ZstdDecompress | undefined;
   #innerEnded: Promise<void> | undefined;
 
   constructor(options: ParallelUnzstdOptions = {}) {
-    // Room for a decoded MiB or two, so the streaming decoder is not stopped after every chunk
-    // it hands on (it decodes ahead while the reader takes the last one).
-    super({ readableHighWaterMark: 2 * MiB });
+    super();
     this.#maxWhole = options.maxWholeFrame ?? UNZSTD_MAX_WHOLE_FRAME;
     this.#blocks = new OrderedBlocks({
       concurrency: options.concurrency ?? defaultCodecConcurrency(),
@@ -242,10 +238,7 @@ export class ParallelUnzstd extends Transform {
   }
 
   #openInner(start: number): void {
-    // On a decode worker thread where Node allows it (see WorkerDecoder), else on the thread pool.
-    const inner = workerDecodingAvailable()
-      ? new WorkerDecoder('zstd')
-      : createZstdDecompress({ chunkSize: STREAM_CHUNK });
+    const inner = createZstdDecompress({ chunkSize: STREAM_CHUNK });
     inner.on('data', (chunk: Buffer) => {
       // Decoded bytes can outgrow their input a thousandfold: stop the decoder while this
       // stream's reader is behind (resumed in _read).
