@@ -97,6 +97,31 @@ describe('direct UploadPart and ranged GetObject of large objects against MinIO'
     });
   }
 
+  it('copies an object of known length part by part, direct both ways, byte-identical, as a copy-through does', async () => {
+    sdkCommands.clear();
+    const { client, transfer } = directTransfer(undefined, true);
+    const size = 11 * MiB + 5;
+    const source = randomSource(size);
+    await transfer.upload({ bucket: bucket.name, key: 'known/src.bin', body: source.stream });
+    const head = await bucket.admin.send(
+      new HeadObjectCommand({ Bucket: bucket.name, Key: 'known/src.bin' }),
+    );
+    const copied = await transfer.upload({
+      bucket: bucket.name,
+      key: 'known/copy.bin',
+      body: transfer.download({ bucket: bucket.name, key: 'known/src.bin', size, etag: head.ETag }),
+      expectedBytes: size,
+    });
+    expect(copied).toMatchObject({ bytes: size, parts: 3 });
+    const read = await sha256Of(
+      transfer.download({ bucket: bucket.name, key: 'known/copy.bin', size }),
+    );
+    expect(read).toBe(source.digest());
+    expect(sdkCommands.get('UploadPartCommand')).toBeUndefined();
+    expect(sdkCommands.get('GetObjectCommand')).toBeUndefined();
+    client.destroy();
+  });
+
   it('fails an upload whose parts are corrupted on the wire (the server checks each part CRC32) and leaves no multipart upload', async () => {
     const handler = new FlipPartBodies();
     const { client, transfer } = directTransfer(handler, true);
