@@ -3,7 +3,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,7 +181,13 @@ async function measure(options) {
     WARP_SECRET_KEY: services.S3_SECRET_ACCESS_KEY,
     WARP_REGION: region,
   };
-  const measureOptions = { tmpDir, timeBin: setup.time.bin, timeoutMs: options.timeoutMs };
+  const serverPid = await minioPid();
+  const measureOptions = {
+    tmpDir,
+    timeBin: setup.time.bin,
+    timeoutMs: options.timeoutMs,
+    ...(serverPid !== undefined && { serverPid }),
+  };
 
   const results = {
     startedAt: startedAt.toISOString(),
@@ -403,6 +409,20 @@ async function runScenario(ctx) {
 const GiB = 1024 ** 3;
 
 /**
+ * The local MinIO's process id, from the pid file `scripts/test-services.sh` keeps (its
+ * S3WORKER_SERVICES_DIR), when that process is a MinIO: the bench reports its CPU beside each
+ * run's, as it shares the cores with the clients. Undefined when the endpoint is another server.
+ */
+async function minioPid() {
+  const dir =
+    process.env.S3WORKER_SERVICES_DIR ?? join(process.env.TMPDIR ?? '/tmp', 's3worker-services');
+  const pid = Number.parseInt(await readFile(join(dir, 'minio.pid'), 'utf8').catch(() => ''), 10);
+  if (!Number.isInteger(pid)) return undefined;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('minio') ? pid : undefined;
+}
+
+/**
  * A run's throughput (in the scenario's unit), MB/s and CPU seconds per GiB: of the scenario's
  * work, or of what the run reports it did (warp: MB/s over its analysis, CPU per GiB it PUT).
  */
@@ -466,6 +486,9 @@ async function runOnce({
     Object.assign(outcome, {
       wallSeconds: measured.wallSeconds,
       cpuSeconds: measured.cpuSeconds,
+      ...(measured.serverCpuSeconds !== undefined && {
+        serverCpuSeconds: measured.serverCpuSeconds,
+      }),
       peakRssBytes: measured.peakRssBytes,
       rssSumBytes: measured.rssSumBytes,
       processes: measured.processes,

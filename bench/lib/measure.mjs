@@ -38,13 +38,17 @@ export function killActive(signal = 'SIGKILL') {
  *   `stdout: 'ignore'` sends the last command's output to /dev/null (the harness reads none of it);
  *   otherwise the last `stdoutChars` characters of it are kept (default 4,000).
  * @param {{ env: NodeJS.ProcessEnv, tmpDir: string, timeBin: string, timeoutMs: number,
- *   cwd?: string }} options
+ *   cwd?: string, serverPid?: number }} options
+ *   `serverPid`: the S3 server's process (MinIO), whose CPU seconds over the run are reported as
+ *   `serverCpuSeconds` (it runs on the same cores as the clients).
  * @returns {Promise<{ wallSeconds: number, cpuSeconds: number, peakRssBytes: number,
- *   rssSumBytes: number, processes: { cmd: string, cpuSeconds: number, peakRssBytes: number }[] }>}
+ *   rssSumBytes: number, serverCpuSeconds?: number,
+ *   processes: { cmd: string, cpuSeconds: number, peakRssBytes: number }[] }>}
  *   `peakRssBytes` is the largest single process; `rssSumBytes` adds the processes' peaks, an
  *   upper bound of what the whole pipeline held at once.
  */
 export async function runPipeline(commands, options) {
+  const serverBefore = await processCpuSeconds(options.serverPid);
   const started = process.hrtime.bigint();
   const children = [];
   let previousStdout;
@@ -96,6 +100,7 @@ export async function runPipeline(commands, options) {
     clearTimeout(timer);
   }
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const serverAfter = await processCpuSeconds(options.serverPid);
 
   const processes = [];
   const failures = [];
@@ -130,9 +135,28 @@ export async function runPipeline(commands, options) {
     ),
     peakRssBytes: Math.max(...processes.map((p) => p.peakRssBytes)),
     rssSumBytes: processes.reduce((sum, p) => sum + p.peakRssBytes, 0),
+    ...(serverBefore !== undefined &&
+      serverAfter !== undefined && { serverCpuSeconds: round(serverAfter - serverBefore, 2) }),
     processes,
     stdout: children.at(-1).stdout(),
   };
+}
+
+/** Linux's clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS = 100;
+
+/**
+ * User + system CPU seconds `pid` has used so far (its threads included), from /proc; undefined
+ * without a pid or when the process is gone.
+ */
+export async function processCpuSeconds(pid) {
+  if (pid === undefined) return undefined;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return undefined;
+  // Fields after the command name (which may hold spaces, inside parentheses): utime is the
+  // 14th field of the line, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /**
@@ -148,6 +172,9 @@ export async function runSteps(pipelines, options) {
     total.peakRssBytes = Math.max(total.peakRssBytes, one.peakRssBytes);
     total.rssSumBytes = Math.max(total.rssSumBytes, one.rssSumBytes);
     total.processes.push(...one.processes);
+    if (one.serverCpuSeconds !== undefined) {
+      total.serverCpuSeconds = round((total.serverCpuSeconds ?? 0) + one.serverCpuSeconds, 2);
+    }
     total.stdout = one.stdout;
   }
   return total;

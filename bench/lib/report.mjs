@@ -279,25 +279,36 @@ function scenarioTable(entry) {
   const lines = [
     `### (${entry.id}) ${entry.title}: ${entry.source}`,
     '',
-    `| tool | setting | wall s | ${entry.unit} | × s5cmd best | × AWS CLI best | CPU s | CPU s/GiB | peak RSS MiB | check |`,
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    `| tool | setting | wall s | ${entry.unit} | × s5cmd best | × AWS CLI best | CPU s | CPU s/GiB | MinIO CPU s | cores busy | peak RSS MiB | check |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const run of entry.runs) {
     const setting = run.setting ?? run.variant;
     if (!ok(run)) {
       lines.push(
-        `| ${TOOL_LABEL[run.tool]} | ${setting} | – | – | – | – | – | – | – | ${failure(run)} |`,
+        `| ${TOOL_LABEL[run.tool]} | ${setting} | – | – | – | – | – | – | – | – | – | ${failure(run)} |`,
       );
       continue;
     }
     lines.push(
       `| ${TOOL_LABEL[run.tool]} | ${setting} | ${run.wallSeconds.toFixed(1)} | ${run.throughput} | ` +
         `${cell(ratio(run, peerBest.s5cmd))} | ${cell(ratio(run, peerBest.aws))} | ` +
-        `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGiB} | ${mib(run.rssSumBytes)} | ok |`,
+        `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGiB} | ${serverCells(run)} | ${mib(run.rssSumBytes)} | ok |`,
     );
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/**
+ * MinIO's CPU seconds during the run, and the cores the run kept busy: the client's and MinIO's
+ * CPU seconds over the wall seconds (2.0 on 2 cores: nothing left for anyone). "–" when MinIO's
+ * process was not found.
+ */
+function serverCells(run) {
+  if (run.serverCpuSeconds === undefined) return '– | –';
+  const busy = (run.cpuSeconds + run.serverCpuSeconds) / run.wallSeconds;
+  return `${run.serverCpuSeconds.toFixed(1)} | ${busy.toFixed(2)}`;
 }
 
 /** One table for the RSS runs, a row per object size. */
@@ -306,16 +317,16 @@ function rssTable(entries) {
   const lines = [
     `### (rss) ${entries[0].title}`,
     '',
-    '| object size | wall s | MB/s | CPU s | CPU s/GiB | peak RSS MiB | check |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| object size | wall s | MB/s | CPU s | CPU s/GiB | MinIO CPU s | cores busy | peak RSS MiB | check |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const entry of entries) {
     const run = entry.runs[0];
     lines.push(
       ok(run)
         ? `| ${formatSize(entry.work.bytes)} | ${run.wallSeconds.toFixed(1)} | ${run.throughput} | ` +
-            `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGiB} | ${mib(run.peakRssBytes)} | ok |`
-        : `| ${formatSize(entry.work.bytes)} | – | – | – | – | – | ${failure(run)} |`,
+            `${run.cpuSeconds.toFixed(1)} | ${run.cpuSecondsPerGiB} | ${serverCells(run)} | ${mib(run.peakRssBytes)} | ok |`
+        : `| ${formatSize(entry.work.bytes)} | – | – | – | – | – | – | – | ${failure(run)} |`,
     );
   }
   return [...lines, ''];
@@ -346,7 +357,10 @@ export function renderMarkdown(results) {
       'added up in (b)); MB = 10^6 bytes, MB/s = MB of source data per wall second (of text in ' +
       '(c)–(f1), whichever side is compressed); CPU s = user + system seconds of every process of ' +
       'the pipeline (s5cmd or aws and the C tool between them), not MinIO; CPU s/GiB = CPU s per ' +
-      'GiB (2^30 bytes) of the same source data; warp: MB/s and CPU s/GiB of what it PUT, its MB/s ' +
+      'GiB (2^30 bytes) of the same source data; MinIO CPU s = user + system seconds of the local ' +
+      'MinIO process during the run (it shares the cores); cores busy = (CPU s + MinIO CPU s) / ' +
+      `wall s, out of the machine's ${results.machine.nproc} (at the core count, the run was bound by CPU, whoever spent it); ` +
+      'warp: MB/s and CPU s/GiB of what it PUT, its MB/s ' +
       "the average it reports. Peak RSS = the sum of the peaks of the pipeline's processes. " +
       '"× s5cmd best" divides the row\'s throughput by the best s5cmd setting\'s. Targets compare ' +
       "s3worker's best run with the peer's best (by throughput), CPU of the same runs; \"yes, 8% " +
