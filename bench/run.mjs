@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createBenchClient, createBucket, deletePrefix, removeBucket } from './lib/bench-s3.mjs';
 import { shebangNodeFlags } from './lib/bin-flags.mjs';
+import { servicesDir } from './lib/job-bench.mjs';
 import { killActive, round, runSteps } from './lib/measure.mjs';
 import { formatSize, parseOptions, USAGE } from './lib/options.mjs';
 import { renderMarkdown, summarize } from './lib/report.mjs';
@@ -414,9 +415,8 @@ const GiB = 1024 ** 3;
  * run's, as it shares the cores with the clients. Undefined when the endpoint is another server.
  */
 async function minioPid() {
-  const dir =
-    process.env.S3WORKER_SERVICES_DIR ?? join(process.env.TMPDIR ?? '/tmp', 's3worker-services');
-  const pid = Number.parseInt(await readFile(join(dir, 'minio.pid'), 'utf8').catch(() => ''), 10);
+  const pidFile = join(servicesDir(), 'minio.pid');
+  const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10);
   if (!Number.isInteger(pid)) return undefined;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return cmdline.includes('minio') ? pid : undefined;

@@ -11,12 +11,14 @@ export function option(name, fallback) {
   return at === -1 ? fallback : process.argv[at + 1];
 }
 
+/** Where scripts/test-services.sh keeps the local servers' data, pids and env file. */
+export function servicesDir() {
+  return process.env.S3WORKER_SERVICES_DIR ?? join(tmpdir(), 's3worker-services');
+}
+
 /** The variables scripts/test-services.sh wrote for the servers it started. */
 export function servicesEnv() {
-  const file = join(
-    process.env.S3WORKER_SERVICES_DIR ?? join(tmpdir(), 's3worker-services'),
-    'env',
-  );
+  const file = join(servicesDir(), 'env');
   return Object.fromEntries(
     readFileSync(file, 'utf8')
       .split('\n')

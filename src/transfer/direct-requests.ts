@@ -3,7 +3,12 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import { Crc32c, Crc64Nvme } from '@aws-sdk/checksums/crc';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  type CompletedPart,
+  GetObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { HttpRequest } from '@smithy/core/protocols';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -101,15 +106,13 @@ export interface DirectUploadPartInput {
   checksum?: string | undefined;
 }
 
-/** A stored part, as CompleteMultipartUpload lists it. */
-export interface DirectUploadPartOutput {
-  etag: string;
-  /** The checksum S3 stored for the part, by algorithm (`CRC32`...), when it answered one. */
-  checksums: Partial<Record<ResponseChecksumName, string>>;
-}
-
-/** A checksum S3 answers with, by the name its SDK field ends in (`ChecksumCRC32`...). */
-export type ResponseChecksumName = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
+/** The checksum fields of a stored part, as CompleteMultipartUpload lists them. */
+type PartChecksumField =
+  | 'ChecksumCRC32'
+  | 'ChecksumCRC32C'
+  | 'ChecksumCRC64NVME'
+  | 'ChecksumSHA1'
+  | 'ChecksumSHA256';
 
 /** How many requests went direct and how many went through the SDK instead. */
 export interface DirectRequestStats {
@@ -266,13 +269,14 @@ export class DirectRequests {
   /**
    * Sends an UploadPart of `input.body`: for the parts of large objects, where the SDK's
    * middleware costs about a millisecond per request too (two parts per 16 MiB copied). Returns
-   * the part's ETag and checksum on 200; on anything else `undefined` (the caller then uses the
-   * SDK, which explains a missing upload or a refused part). Throws only when `signal` aborted.
+   * the part as CompleteMultipartUpload lists it (its ETag and stored checksums) on 200; on
+   * anything else `undefined` (the caller then uses the SDK, which explains a missing upload or
+   * a refused part). Throws only when `signal` aborted.
    */
   async uploadPart(
     input: DirectUploadPartInput,
     signal?: AbortSignal,
-  ): Promise<DirectUploadPartOutput | undefined> {
+  ): Promise<CompletedPart | undefined> {
     const { body } = input;
     const put = await this.#put(
       'UploadPart',
@@ -293,12 +297,15 @@ export class DirectRequests {
     if (!response) return undefined;
     (response.body as Readable | undefined)?.resume();
     this.stats.direct += 1;
-    const checksums: DirectUploadPartOutput['checksums'] = {};
+    const part: CompletedPart = {
+      PartNumber: input.partNumber,
+      ETag: header(response.headers, 'etag') ?? '',
+    };
     for (const name of RESPONSE_CHECKSUMS) {
       const value = header(response.headers, `x-amz-checksum-${name}`);
-      if (value !== undefined) checksums[name.toUpperCase() as ResponseChecksumName] = value;
+      if (value !== undefined) part[`Checksum${name.toUpperCase()}` as PartChecksumField] = value;
     }
-    return { etag: header(response.headers, 'etag') ?? '', checksums };
+    return part;
   }
 
   /**

@@ -373,18 +373,7 @@ async function uploadPart(
     { bucket, key, uploadId, partNumber, body, checksumAlgorithm: algorithm, checksum: partCrc },
     signal,
   );
-  if (direct) {
-    const c = direct.checksums;
-    return {
-      PartNumber: partNumber,
-      ETag: direct.etag,
-      ChecksumCRC32: c.CRC32,
-      ChecksumCRC32C: c.CRC32C,
-      ChecksumCRC64NVME: c.CRC64NVME,
-      ChecksumSHA1: c.SHA1,
-      ChecksumSHA256: c.SHA256,
-    };
-  }
+  if (direct) return direct;
   const res = await parts.s3.send(
     new UploadPartCommand({
       Bucket: bucket,

@@ -1,10 +1,10 @@
-import { constants, zstdCompressSync } from 'node:zlib';
+import { zstdCompressSync } from 'node:zlib';
 import {
   type BlockOutput,
   type BlockParallelOptions,
   BlockParallelTransform,
 } from './block-parallel-transform.js';
-import { ZstdFrameEncoder } from './zstd-frame-encoder.js';
+import { ZstdFrameEncoder, zstdFrameParams } from './zstd-frame-encoder.js';
 
 const MiB = 1024 * 1024;
 /** The largest buffer zstd writes a block's output into: a level-1 block of log text in one piece. */
@@ -90,12 +90,7 @@ export class ParallelZstd extends BlockParallelTransform {
   protected override trailer(): Buffer | undefined {
     // A zero-byte file is not a zstd stream: an empty input still gets a frame.
     return this.blocks === 0
-      ? zstdCompressSync(Buffer.alloc(0), {
-          params: {
-            [constants.ZSTD_c_compressionLevel]: this.#level,
-            [constants.ZSTD_c_checksumFlag]: 1,
-          },
-        })
+      ? zstdCompressSync(Buffer.alloc(0), { params: zstdFrameParams(this.#level) })
       : undefined;
   }
 

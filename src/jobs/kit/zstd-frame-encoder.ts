@@ -5,6 +5,14 @@ interface ProcessChunk {
   _processChunk(chunk: Buffer, flushFlag: number, callback: () => void): void;
 }
 
+/** The parameters of every frame this project writes: the level, and a content checksum. */
+export function zstdFrameParams(level: number): Record<number, number> {
+  return {
+    [constants.ZSTD_c_compressionLevel]: level,
+    [constants.ZSTD_c_checksumFlag]: 1,
+  };
+}
+
 /**
  * One zstd compression context that turns whole blocks into frames, one after another, on
  * libuv's thread pool: each block goes to zstd in one call that also ends the frame, so zstd
@@ -36,13 +44,7 @@ export class ZstdFrameEncoder {
    *   piece when it fits in what is left of the slab, two or more otherwise.
    */
   constructor(level: number, chunkSize: number) {
-    this.#stream = new ZstdCompress({
-      params: {
-        [constants.ZSTD_c_compressionLevel]: level,
-        [constants.ZSTD_c_checksumFlag]: 1,
-      },
-      chunkSize,
-    });
+    this.#stream = new ZstdCompress({ params: zstdFrameParams(level), chunkSize });
     // Flowing: each piece arrives as zlib pushes it, before the write's callback.
     this.#stream.on('data', (piece: Buffer) => {
       this.#current?.pieces.push(piece);
