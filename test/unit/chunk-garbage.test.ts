@@ -2,7 +2,11 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { ParallelGzip } from '../../src/jobs/kit/parallel-gzip.js';
+import { ParallelZstd } from '../../src/jobs/kit/parallel-zstd.js';
 import { ChunkGarbage } from '../../src/transfer/chunk-garbage.js';
 import { UploadPartReader } from '../../src/transfer/upload-part-reader.js';
 
@@ -79,5 +83,35 @@ describe('young-generation collections after chunks are copied into parts', () =
     const garbage = new ChunkGarbage({ every: 1, collect: undefined });
     garbage.copied(10 * KiB);
     expect(garbage.collections).toBe(0);
+  });
+
+  it('counts the chunks a codec stage copies into its blocks, whatever the chunk sizes', async () => {
+    // 100 chunks of 16 KiB and 96 of 5 KiB (cut across 64 KiB blocks): 2080 KiB copied.
+    const input = [
+      ...Array.from({ length: 100 }, (_, i) => Buffer.alloc(16 * KiB, i)),
+      ...Array.from({ length: 96 }, (_, i) => Buffer.alloc(5 * KiB, 200 - i)),
+    ];
+    const expected = Buffer.concat(input);
+    for (const [name, stage, decode] of [
+      [
+        'gzip',
+        (garbage: ChunkGarbage) => new ParallelGzip({ blockSize: 64 * KiB, garbage }),
+        gunzipSync,
+      ],
+      [
+        'zstd',
+        (garbage: ChunkGarbage) => new ParallelZstd({ blockSize: 64 * KiB, garbage }),
+        zstdDecompressSync,
+      ],
+    ] as const) {
+      const { garbage, asked } = recording(80 * KiB);
+      const out: Buffer[] = [];
+      await pipeline(Readable.from(input), stage(garbage), async (source) => {
+        for await (const piece of source) out.push(piece as Buffer);
+      });
+      expect(decode(Buffer.concat(out)).equals(expected), name).toBe(true);
+      // A collection per 80 KiB of chunks copied: 26 in 2080 KiB.
+      expect(asked.length, name).toBe(26);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { ByteBudget } from '../../transfer/byte-budget.js';
+import { type ChunkGarbage, chunkGarbage } from '../../transfer/chunk-garbage.js';
 import { cpuQuota } from './cpu-quota.js';
 import { OrderedBlocks } from './ordered-blocks.js';
 
@@ -50,6 +51,11 @@ export interface BlockParallelOptions {
    * alone.
    */
   budget?: ByteBudget | undefined;
+  /**
+   * Counts the input chunks copied into blocks, so the young generation is collected while
+   * they are young (see {@link ChunkGarbage}). Default: the process's one.
+   */
+  garbage?: ChunkGarbage | undefined;
 }
 
 /**
@@ -69,6 +75,12 @@ export abstract class BlockParallelTransform extends Transform {
   /** Blocks compressed at once. */
   readonly concurrency: number;
   readonly #blocks: OrderedBlocks<BlockOutput>;
+  /**
+   * The input's chunks die once copied into a block: measured on zstd -1 of 1 GiB of log text
+   * (MinIO to MinIO, four interleaved pairs), a young-generation collection per 8 MiB of them
+   * took the run from 5.42–5.68 CPU s to 4.80–5.04 and from 29 full collections to 12.
+   */
+  readonly #garbage: ChunkGarbage;
   /** The block being filled (`#filled` bytes so far), or none before the first byte of it. */
   #block: Buffer | undefined;
   #filled = 0;
@@ -92,6 +104,7 @@ export abstract class BlockParallelTransform extends Transform {
     super();
     this.blockSize = Math.max(options.blockSize ?? defaults.blockSize, defaults.minBlockSize);
     this.concurrency = Math.max(1, options.concurrency ?? defaultCodecConcurrency());
+    this.#garbage = options.garbage ?? chunkGarbage;
     this.#blocks = new OrderedBlocks<BlockOutput>({
       concurrency: this.concurrency,
       budget: options.budget,
@@ -124,6 +137,7 @@ export abstract class BlockParallelTransform extends Transform {
     if (this.#filled + chunk.length < this.blockSize) {
       // Copied once, into the block: no chunk of the source is kept alive.
       this.#filled += chunk.copy(this.#block, this.#filled);
+      this.#garbage.copied(chunk.length);
       done();
       return;
     }
@@ -133,6 +147,7 @@ export abstract class BlockParallelTransform extends Transform {
   /** Fills blocks from `chunk`, submitting each full one; the rest starts the next block. */
   async #fill(chunk: Buffer): Promise<void> {
     let at = 0;
+    this.#garbage.copied(chunk.length);
     while (at < chunk.length) {
       this.#block ??= this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
       const copied = chunk.copy(this.#block, this.#filled, at);
