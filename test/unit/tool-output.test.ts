@@ -8,7 +8,6 @@ import type { DumpPlan } from '../../src/jobs/db-backup/engines/engine.js';
 import { SecretDir } from '../../src/jobs/db-backup/secret-dir.js';
 import { ToolOutput } from '../../src/jobs/db-backup/tool-output.js';
 import { startTool, type ToolExit } from '../../src/jobs/db-backup/tool-process.js';
-import { zstdOutputChunk } from '../../src/jobs/kit/parallel-zstd.js';
 
 /** A child that writes `total` bytes (a counter pattern, in pieces of 1 to 200,000 bytes). */
 function writerScript(total: number): string {
@@ -184,14 +183,5 @@ describe('DumpGuard', () => {
     const wrong = guardFor({ code: 0, signal: null }, {});
     wrong.observe(Buffer.from('not a dump at all'));
     await expect(wrong.verdict()).rejects.toThrow(/not a complete dump: no PGDMP/);
-  });
-});
-
-describe('zstd output buffers', () => {
-  it('are sized from the last block: small for a well-compressing dump, at most 1 MiB', () => {
-    expect(zstdOutputChunk(40_000)).toBeLessThanOrEqual(64 * 1024);
-    expect(zstdOutputChunk(200_000)).toBeGreaterThan(200_000);
-    expect(zstdOutputChunk(200_000)).toBeLessThan(300_000);
-    expect(zstdOutputChunk(4 * 1024 * 1024)).toBe(1024 * 1024);
   });
 });

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -32,15 +33,12 @@ afterEach(() => {
 
 describe('ZstdFrameEncoder', () => {
   it('turns each block into one frame with its size and a checksum in the header, in one context', async () => {
-    // Small slabs, so frames are split across them.
-    const encoder = new ZstdFrameEncoder(3, 64 * KiB);
+    // Room for 256 KiB blocks: the 1 MiB block is bigger and is still encoded whole.
+    const encoder = new ZstdFrameEncoder(3, 256 * KiB);
     try {
-      const blocks = [text(MiB), text(3000, 5), text(700 * KiB, 9)];
+      const blocks = [text(256 * KiB), text(MiB, 3), text(3000, 5), randomBytes(256 * KiB)];
       const frames: Buffer[] = [];
-      for (const block of blocks) {
-        const pieces = await encoder.encode(block);
-        frames.push(Buffer.concat(pieces));
-      }
+      for (const block of blocks) frames.push(await encoder.encode(block));
       for (const [i, frame] of frames.entries()) {
         expect(parseFrameHeader(frame)).toMatchObject({
           kind: 'zstd',
@@ -50,6 +48,23 @@ describe('ZstdFrameEncoder', () => {
         expect(zstdDecode(frame).equals(blocks[i]!)).toBe(true);
       }
       expect(zstdDecode(Buffer.concat(frames)).equals(Buffer.concat(blocks))).toBe(true);
+    } finally {
+      encoder.close();
+    }
+  });
+
+  it('hands each frame over in a buffer of its own, which the next frames do not overwrite', async () => {
+    const encoder = new ZstdFrameEncoder(1, 64 * KiB);
+    try {
+      const blocks = Array.from({ length: 6 }, (_, i) => text(64 * KiB, i * 1000));
+      const frames: Buffer[] = [];
+      for (const block of blocks) frames.push(await encoder.encode(block));
+      // Read only after every block was encoded with the same context and output buffer.
+      for (const [i, frame] of frames.entries()) {
+        expect(frame.buffer.byteLength).toBe(frame.length);
+        expect(zstdDecode(frame).equals(blocks[i]!)).toBe(true);
+      }
+      expect(new Set(frames.map((frame) => frame.buffer)).size).toBe(frames.length);
     } finally {
       encoder.close();
     }

@@ -7,28 +7,11 @@ import {
 import { ZstdFrameEncoder, zstdFrameParams } from './zstd-frame-encoder.js';
 
 const MiB = 1024 * 1024;
-/** The largest buffer zstd writes a block's output into: a level-1 block of log text in one piece. */
-const MAX_OUTPUT_CHUNK = 1 * MiB;
-/** The smallest: a block that compresses 100:1 (a table of padded rows) fits twice over. */
-const MIN_OUTPUT_CHUNK = 64 * 1024;
 
 /** Default input bytes per zstd frame. */
 export const ZSTD_BLOCK_SIZE = 4 * MiB;
 /** The smallest frame accepted: below it the per-frame setup dominates. */
 export const ZSTD_MIN_BLOCK_SIZE = 64 * 1024;
-
-/**
- * The size of the slabs a new zstd context writes its frames into, given the last block's
- * output size: a little more than that, so a slab holds about one frame, without slabs much
- * bigger than what is in them (a slab lives until its last frame was written out). A fixed
- * 1 MiB cost 1 MiB of allocation per 40 KB frame of a well-compressing dump when each block had
- * a buffer of its own: 50 MiB of garbage per 200 MB, which V8 frees late, raising the peak RSS
- * by as much.
- */
-export function zstdOutputChunk(lastOutput: number): number {
-  const wanted = lastOutput + (lastOutput >> 2) + 4096;
-  return Math.min(MAX_OUTPUT_CHUNK, Math.max(MIN_OUTPUT_CHUNK, wanted));
-}
 
 /** Options of {@link ParallelZstd}. */
 export interface ParallelZstdOptions extends BlockParallelOptions {
@@ -59,8 +42,6 @@ export class ParallelZstd extends BlockParallelTransform {
   /** Contexts not compressing now; at most `concurrency` exist, made as blocks need them. */
   readonly #idle: ZstdFrameEncoder[] = [];
   readonly #all = new Set<ZstdFrameEncoder>();
-  /** Output bytes of the last block compressed, to size the slabs of the next context made. */
-  #lastOutput = MAX_OUTPUT_CHUNK;
 
   constructor(options: ParallelZstdOptions = {}) {
     super(options, { blockSize: ZSTD_BLOCK_SIZE, minBlockSize: ZSTD_MIN_BLOCK_SIZE });
@@ -70,15 +51,14 @@ export class ParallelZstd extends BlockParallelTransform {
   protected override compressBlock(block: Buffer): Promise<BlockOutput> {
     let encoder = this.#idle.pop();
     if (encoder === undefined) {
-      encoder = new ZstdFrameEncoder(this.#level, zstdOutputChunk(this.#lastOutput));
+      encoder = new ZstdFrameEncoder(this.#level, this.blockSize);
       this.#all.add(encoder);
     }
     const used = encoder;
     return used.encode(block).then(
-      (pieces) => {
-        this.#lastOutput = pieces.reduce((sum, piece) => sum + piece.length, 0);
+      (frame) => {
         this.#giveBack(used);
-        return pieces;
+        return frame;
       },
       (err: unknown) => {
         this.#giveBack(used);
