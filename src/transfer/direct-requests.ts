@@ -1,7 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { crc32 } from 'node:zlib';
 import { Crc32c, Crc64Nvme } from '@aws-sdk/checksums/crc';
 import {
   type CompletedPart,
@@ -24,6 +23,7 @@ import type {
 } from '@smithy/types';
 import type { Logger } from 'pino';
 import type { RequestCounts } from '../s3/request-counts.js';
+import { crc32 } from './crc32.js';
 import { crc32Base64 } from './crc32-combine.js';
 import { type ObjectWriteParams, objectWriteHeaders } from './object-write-options.js';
 

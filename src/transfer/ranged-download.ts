@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { crc32 } from 'node:zlib';
 import {
   GetObjectCommand,
   HeadObjectCommand,
@@ -9,6 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { S3WorkerError } from '../errors.js';
 import type { ByteBudget } from './byte-budget.js';
+import { crc32 } from './crc32.js';
 import { destroyOnAbort } from './destroy-on-abort.js';
 import type { DirectRequests } from './direct-requests.js';
 import type { DownloadOptions } from './download-options.js';

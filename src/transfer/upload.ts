@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   type ChecksumAlgorithm,
@@ -12,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from '../config/transfer-options.js';
 import { S3WorkerError } from '../errors.js';
+import { crc32 } from './crc32.js';
 import { crc32Base64, crc32Combine } from './crc32-combine.js';
 import {
   type ObjectWriteOptions,

@@ -14,6 +14,20 @@ describe('the image, as `docker run` starts it', () => {
     expect(run.code).toBe(0);
   });
 
+  it('loads the native CRC32 module of its platform, which every upload uses', async () => {
+    const run = await runImage(
+      ['--entrypoint', 'node'],
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('/opt/s3worker/node_modules/s3worker/dist/transfer/crc32.js'); console.log(m.crc32Implementation.name);",
+      ],
+    );
+    expect(run.stderr.trim()).toBe('');
+    expect(run.stdout.trim()).toBe('native');
+    expect(run.code).toBe(0);
+  });
+
   it('keeps its HEALTHCHECK, user 10001 and labels in the built config', async () => {
     const inspect = await engine(['image', 'inspect', IMAGE]);
     expect(inspect.code).toBe(0);

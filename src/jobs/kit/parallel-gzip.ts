@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
-import { constants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
+import { constants, deflateRaw, deflateRawSync } from 'node:zlib';
+import { crc32 } from '../../transfer/crc32.js';
 import { type BlockParallelOptions, BlockParallelTransform } from './block-parallel-transform.js';
 
 const deflateRawAsync = promisify(deflateRaw) as (
