@@ -30,9 +30,13 @@ COPY src ./src
 # pinned by the lockfile, at /opt/s3worker/node_modules/s3worker: a user's job module placed
 # anywhere under /opt/s3worker resolves `import ... from 's3worker'` to this very copy.
 COPY scripts/install-package.mjs ./scripts/
+# The package's native Node-API modules, copied aside for the rootfs stage to add the libraries
+# they load (the runtime has only those Node.js loads).
 RUN npm run build \
  && npm pack --pack-destination /tmp \
- && node scripts/install-package.mjs /tmp/s3worker-*.tgz /opt/s3worker
+ && node scripts/install-package.mjs /tmp/s3worker-*.tgz /opt/s3worker \
+ && mkdir /native \
+ && find /opt/s3worker -name '*.node' -exec cp {} /native/ ';'
 
 # ---- rootfs: the runtime's filesystem, laid out at /rootfs -------------------------------------
 FROM ${NODE_IMAGE} AS rootfs
@@ -47,7 +51,8 @@ RUN groupadd --system --gid 10001 s3worker \
 # certificates and the users, each program with the libraries it loads. Not npm, npx, corepack
 # or yarn, nor apt, dpkg and perl: nothing installs packages at run time.
 COPY scripts/image-files.sh /usr/local/bin/
-RUN image-files.sh runtime /rootfs
+COPY --from=build /native /native
+RUN image-files.sh runtime /rootfs /native
 
 # ---- clients: the database client programs the jobs run, and the libraries /rootfs lacks -----
 FROM rootfs AS clients

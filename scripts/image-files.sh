@@ -2,9 +2,12 @@
 # Runs inside the Dockerfile's Debian stages, never on the host: lays out the files the image
 # ships, each program with exactly the shared libraries it loads (ldd), nothing else.
 #
-#   image-files.sh runtime <root>        the runtime's filesystem at <root>: Node.js, tini, dash
+#   image-files.sh runtime <root> <native>
+#                                        the runtime's filesystem at <root>: Node.js, tini, dash
 #                                        and most of coreutils (a shell for RUN steps and `exec`),
-#                                        the CA certificates, the users root, nobody and s3worker
+#                                        the CA certificates, the users root, nobody and s3worker,
+#                                        and the libraries the package's native Node-API modules
+#                                        (copied to the folder <native>) load
 #   image-files.sh clients <root> <out>  the database client programs the jobs run
 #                                        (src/jobs/db-backup/engines/), with the libraries and
 #                                        MariaDB auth plugins <root> lacks, at <out>
@@ -36,13 +39,19 @@ add() {
   if [[ -L $path ]]; then
     add "$(readlink -f "$path")"
   elif [[ -f $path && $(head -c 4 "$path" | tail -c 3) == ELF ]]; then
-    deps="$(ldd "$path" 2>/dev/null || true)"
-    [[ $deps != *'not found'* ]] || die "$path needs a library that is missing: $deps"
-    # "libc.so.6 => /lib/.../libc.so.6 (0x...)" and the loader "/lib64/ld-linux-x86-64.so.2 (0x...)"
-    for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$deps"); do
-      add "$lib"
-    done
+    add_libraries_of "$path"
   fi
+}
+
+# Adds every library the program or library $1 loads (not $1 itself).
+add_libraries_of() {
+  local lib deps
+  deps="$(ldd "$1" 2>/dev/null || true)"
+  [[ $deps != *'not found'* ]] || die "$1 needs a library that is missing: $deps"
+  # "libc.so.6 => /lib/.../libc.so.6 (0x...)" and the loader "/lib64/ld-linux-x86-64.so.2 (0x...)"
+  for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$deps"); do
+    add "$lib"
+  done
 }
 
 # A folder as it is (CA certificates), recorded for the package entries.
@@ -69,11 +78,20 @@ package_entries() {
 
 runtime() {
   out=$1 have=$1
+  local native=$2
   mkdir -p "$out"/{usr/bin,usr/sbin,usr/lib,usr/lib64,usr/local/bin,etc,opt,proc,sys,dev,tmp}
   local alias
   for alias in bin lib lib64 sbin; do ln -s "usr/$alias" "$out/$alias"; done
   chmod 1777 "$out/tmp"
   add /usr/local/bin/node
+  # The package's native modules (@node-rs/crc32: libgcc_s and glibc's librt, libdl and
+  # libpthread, which Node.js itself does not load) come with the package; their libraries
+  # come from here. A module that cannot load would silently fall back to slower code.
+  local module
+  for module in "$native"/*.node; do
+    [[ -e $module ]] || die "no native module in $native"
+    add_libraries_of "$module"
+  done
   add /usr/bin/tini
   add /usr/bin/dash
   ln -s dash "$out/usr/bin/sh"
@@ -122,8 +140,8 @@ clients() {
 added="$(mktemp)"
 trap 'rm -f "$added"' EXIT
 case "${1:-}" in
-  runtime) [[ $# == 2 ]] || die "usage: image-files.sh runtime <root>"; runtime "$2" ;;
+  runtime) [[ $# == 3 ]] || die "usage: image-files.sh runtime <root> <native>"; runtime "$2" "$3" ;;
   clients) [[ $# == 3 ]] || die "usage: image-files.sh clients <root> <out>"; clients "$2" "$3" ;;
-  *) die "usage: image-files.sh runtime <root> | clients <root> <out>" ;;
+  *) die "usage: image-files.sh runtime <root> <native> | clients <root> <out>" ;;
 esac
-du -sh "${@: -1}" >&2
+if [[ $1 == runtime ]]; then du -sh "$2" >&2; else du -sh "$3" >&2; fi

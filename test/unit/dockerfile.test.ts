@@ -119,7 +119,10 @@ describe('Dockerfile', () => {
       'image-files.sh',
       'runtime',
       '/rootfs',
+      '/native',
     ]);
+    // The libraries of the package's native modules, which the build stage copies aside.
+    expect(copies(stage('rootfs').instructions)).toContain('COPY --from=build /native /native');
     expect(aptInstall(stage('clients').instructions)).toEqual(
       expect.arrayContaining([
         '--no-install-recommends',
