@@ -362,8 +362,11 @@ async function runScenario(ctx) {
     ...(scenario.extraRunners ?? []),
     ...(scenario.bound ? (boundIsFloor ? [FLOOR] : [BOUND, FLOOR]) : []),
   ];
+  // Every tool and setting that runs, in order; with --repeat, the rounds interleave them
+  // (each tool once per round), so a slow spell of the shared machine or of MinIO falls on
+  // every tool alike instead of on whichever ran its repeats then.
+  const planned = [];
   for (const { tool, variant } of combos) {
-    if (ctx.isInterrupted()) break;
     const listed = TOOL_NAMES.includes(tool) || tool === BOUND.tool || tool === CEILING.tool;
     if (listed && !options.tools.includes(tool)) continue;
     const ownVariants =
@@ -383,24 +386,34 @@ async function runScenario(ctx) {
     }
     if (tool === 's3worker' && !ctx.s3worker.ok) {
       run.error = `not runnable: ${ctx.s3worker.reason}`;
-      entry.runs.push(run);
       say(`${label} ${tool} ${variant}: skipped (${run.error})`);
-      continue;
     }
-    const attempts = [];
-    for (let i = 0; i < options.repeat && !ctx.isInterrupted(); i++) {
+    planned.push({ run, attempts: [] });
+  }
+  for (let i = 0; i < options.repeat && !ctx.isInterrupted(); i++) {
+    for (const { run, attempts } of planned) {
+      if (ctx.isInterrupted()) break;
+      if (run.error || attempts.some((a) => a.error)) continue;
+      const { tool, variant } = run;
       const attempt = await runOnce({ ...ctx, src, label, tool, variant, attempt: i });
       if (!attempt.error) Object.assign(attempt, rates(scenario, work, attempt));
       attempts.push(attempt);
-      if (attempt.error) break;
     }
-    // The median by throughput: by wall time for the same work, and by warp's own measure.
-    const failed = attempts.find((a) => a.error);
-    const ok = attempts.filter((a) => !a.error).sort((x, y) => y.throughput - x.throughput);
-    const median = failed ?? ok[Math.floor((ok.length - 1) / 2)];
-    Object.assign(run, median);
-    if (options.repeat > 1) run.allWallSeconds = attempts.map((a) => a.wallSeconds);
-    entry.runs.push(run);
+  }
+  for (const { run, attempts } of planned) {
+    if (!run.error) {
+      // The median by throughput: by wall time for the same work, and by warp's own measure.
+      const failed = attempts.find((a) => a.error);
+      const ok = attempts.filter((a) => !a.error).sort((x, y) => y.throughput - x.throughput);
+      const median = failed ?? ok[Math.floor((ok.length - 1) / 2)];
+      Object.assign(run, median);
+      if (options.repeat > 1) {
+        run.allWallSeconds = attempts.map((a) => a.wallSeconds);
+        run.allCpuSeconds = attempts.map((a) => a.cpuSeconds);
+        run.allServerCpuSeconds = attempts.map((a) => a.serverCpuSeconds);
+      }
+    }
+    if (run.error || attempts.length > 0) entry.runs.push(run);
   }
   if (!options.keep) await deletePrefix(s3, src.bucket, src.prefix);
   if (src.localFile && !options.keep) await rm(src.localFile, { force: true });

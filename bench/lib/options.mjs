@@ -64,7 +64,8 @@ with its CPU seconds per GiB, and the targets of issue 23 met or missed by how m
                       thread; warp = MinIO's warp put, 64 MiB objects, 4 in flight, in a)
   --warp-duration S   seconds warp put runs in a (default 20)
   --variants LIST     default,tuned (default: both)
-  --repeat N          runs per tool and setting; the median by wall time is kept (default 1)
+  --repeat N          runs per tool and setting, in rounds that interleave the tools (each
+                      once per round); the median by wall time is kept (default 1)
   --verify MODE       sample (size + 3 sampled ranges) or full (whole-object SHA-256) for a
                       and rss; c-f1 always hash everything, decompressed (default sample)
   --timeout SECONDS   per run (default 600)
