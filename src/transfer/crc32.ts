@@ -4,18 +4,25 @@ import { crc32 as zlibCrc32 } from 'node:zlib';
 /** CRC32 (IEEE, as S3's `x-amz-checksum-crc32`) of `data`, continuing from `value`. */
 export type Crc32 = (data: Uint8Array, value?: number) => number;
 
-/** The CRC32 in use: `@node-rs/crc32`'s, or Node's own where that package cannot load. */
+/** A CRC32 implementation: `@node-rs/crc32`'s, or Node's own. */
 export interface Crc32Implementation {
   name: 'native' | 'zlib';
   crc32: Crc32;
 }
 
+const ZLIB: Crc32Implementation = {
+  name: 'zlib',
+  crc32: (data, value = 0) => zlibCrc32(data, value),
+};
+
 /**
  * `@node-rs/crc32` (a prebuilt Node-API module from the registry, one package per platform,
  * using the CPU's carry-less multiply) where it loads, else Node's `zlib.crc32` (zlib's table
- * code). Every byte uploaded gets a CRC32 on the main thread: measured here, on 16 × 8 MiB
- * buffers, zlib's runs at 3.0–3.3 GiB/s and this package's at 10–11 GiB/s, which takes about
- * 0.2 CPU s off each GiB a run uploads. Both give the same value for the same bytes (tested).
+ * code). Both give the same value for the same bytes (tested). Measured here, on 16 × 8 MiB
+ * buffers: zlib's 3.0–3.3 GiB/s, this package's 10–11 GiB/s, about 0.2 CPU s less per GiB
+ * uploaded. Loaded, the module costs the process 2.5–5 MiB of RSS (Node.js alone with it and
+ * with zlib's, after collections), which a job with a tight memory bound and little to upload
+ * (ship-logs: 128 MiB) does not spend; see {@link useNativeCrc32}.
  */
 export function loadCrc32(
   load: () => { crc32: (input: Uint8Array, initial?: number) => number } = () =>
@@ -26,12 +33,27 @@ export function loadCrc32(
     if (typeof native !== 'function') throw new Error('no crc32 export');
     return { name: 'native', crc32: (data, value = 0) => native(data, value) };
   } catch {
-    return { name: 'zlib', crc32: (data, value = 0) => zlibCrc32(data, value) };
+    return ZLIB;
   }
 }
 
-/** The process's CRC32. */
-export const crc32Implementation: Crc32Implementation = loadCrc32();
+let current: Crc32Implementation = ZLIB;
 
-/** CRC32 of `data`, continuing from `value` (0 for a new checksum). */
-export const crc32: Crc32 = crc32Implementation.crc32;
+/** The CRC32 the process uses now: zlib's until {@link useNativeCrc32} is called. */
+export function crc32Implementation(): Crc32Implementation {
+  return current;
+}
+
+/**
+ * Switches the process to the native CRC32 where it loads (a job that moves gigabytes calls
+ * this when it starts: stream-transform, db-backup, db-restore). Returns the one in use.
+ */
+export function useNativeCrc32(): Crc32Implementation {
+  if (current === ZLIB) current = loadCrc32();
+  return current;
+}
+
+/** CRC32 of `data`, continuing from `value` (0 for a new checksum), with the process's implementation. */
+export function crc32(data: Uint8Array, value = 0): number {
+  return current.crc32(data, value);
+}

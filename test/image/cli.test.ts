@@ -14,13 +14,13 @@ describe('the image, as `docker run` starts it', () => {
     expect(run.code).toBe(0);
   });
 
-  it('loads the native CRC32 module of its platform, which every upload uses', async () => {
+  it('loads the native CRC32 module of its platform, which the stream-transform and database jobs use', async () => {
     const run = await runImage(
       ['--entrypoint', 'node'],
       [
         '--input-type=module',
         '-e',
-        "const m = await import('/opt/s3worker/node_modules/s3worker/dist/transfer/crc32.js'); console.log(m.crc32Implementation.name);",
+        "const m = await import('/opt/s3worker/node_modules/s3worker/dist/transfer/crc32.js'); console.log(m.useNativeCrc32().name);",
       ],
     );
     expect(run.stderr.trim()).toBe('');

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError, ExitCode, S3WorkerError } from '../../errors.js';
 import { explainS3Error } from '../../s3/explain-error.js';
+import { useNativeCrc32 } from '../../transfer/crc32.js';
 import { ageDecryptStage, loadIdentities } from '../db-backup/age-encryption.js';
 import { type CatalogEntry, listBackups, readSmall } from '../db-backup/backup-catalog.js';
 import { backupListPrefix, GLOBALS_NAME } from '../db-backup/backup-key.js';
@@ -76,6 +77,8 @@ export class DatabaseRestoreJob extends Job<DatabaseRestoreConfig> {
   }
 
   async run(ctx: JobContext<DatabaseRestoreConfig>): Promise<JobResult> {
+    // Gigabytes go through CRC32 here: the faster one is worth its memory (see useNativeCrc32).
+    useNativeCrc32();
     const { config } = this;
     const metrics = new RestoreMetrics();
     metrics.report(ctx.progress);

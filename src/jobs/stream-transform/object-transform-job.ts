@@ -1,6 +1,7 @@
 import { parseS3Url } from '../../config/s3-location.js';
 import type { TransferSettings } from '../../config/transfer-options.js';
 import { ConfigError } from '../../errors.js';
+import { useNativeCrc32 } from '../../transfer/crc32.js';
 import { Job, type JobClass, type JobContext, type JobResult } from '../job.js';
 import {
   applyDefaultSuffixes,
@@ -196,6 +197,8 @@ export class ObjectTransformJob extends Job<StreamTransformConfig> {
   }
 
   async run(ctx: JobContext<StreamTransformConfig>): Promise<JobResult> {
+    // Gigabytes go through CRC32 here: the faster one is worth its memory (see useNativeCrc32).
+    useNativeCrc32();
     return new ObjectTransformRun(this, ctx).run();
   }
 }
