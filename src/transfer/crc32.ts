@@ -10,10 +10,7 @@ export interface Crc32Implementation {
   crc32: Crc32;
 }
 
-const ZLIB: Crc32Implementation = {
-  name: 'zlib',
-  crc32: (data, value = 0) => zlibCrc32(data, value),
-};
+const ZLIB: Crc32Implementation = { name: 'zlib', crc32: zlibCrc32 };
 
 /**
  * `@node-rs/crc32` (a prebuilt Node-API module from the registry, one package per platform,
@@ -31,7 +28,7 @@ export function loadCrc32(
   try {
     const native = load().crc32;
     if (typeof native !== 'function') throw new Error('no crc32 export');
-    return { name: 'native', crc32: (data, value = 0) => native(data, value) };
+    return { name: 'native', crc32: native };
   } catch {
     return ZLIB;
   }

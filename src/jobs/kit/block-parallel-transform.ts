@@ -38,9 +38,6 @@ const MiB = 1024 * 1024;
  */
 const blockChunkGarbage = new ChunkGarbage({ every: 16 * MiB });
 
-/** A block's compressed bytes: one buffer, or several pieces written in this order. */
-export type BlockOutput = Buffer | readonly Buffer[];
-
 /** Options every block-parallel codec takes. */
 export interface BlockParallelOptions {
   /**
@@ -88,7 +85,7 @@ export abstract class BlockParallelTransform extends Transform {
   readonly blockSize: number;
   /** Blocks compressed at once. */
   readonly concurrency: number;
-  readonly #blocks: OrderedBlocks<BlockOutput>;
+  readonly #blocks: OrderedBlocks;
   /** The input's chunks die once copied into a block: counted here. */
   readonly #garbage: ChunkGarbage;
   /** The block being filled (`#filled` bytes so far), or none before the first byte of it. */
@@ -115,21 +112,15 @@ export abstract class BlockParallelTransform extends Transform {
     this.blockSize = Math.max(options.blockSize ?? defaults.blockSize, defaults.minBlockSize);
     this.concurrency = Math.max(1, options.concurrency ?? defaultCodecConcurrency());
     this.#garbage = options.garbage ?? blockChunkGarbage;
-    this.#blocks = new OrderedBlocks<BlockOutput>({
+    this.#blocks = new OrderedBlocks({
       concurrency: this.concurrency,
       budget: options.budget,
-      emit: (output) => {
-        if (Buffer.isBuffer(output)) {
-          this.push(output);
-        } else {
-          for (const piece of output) this.push(piece);
-        }
-      },
+      emit: (output) => this.push(output),
     });
   }
 
   /** Compresses one block; called in input order. The promise may settle in any order. */
-  protected abstract compressBlock(block: Buffer): Promise<BlockOutput>;
+  protected abstract compressBlock(block: Buffer): Promise<Buffer>;
 
   /** Bytes written before the first block (a gzip header). Default: none. */
   protected header(): Buffer | undefined {

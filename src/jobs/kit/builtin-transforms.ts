@@ -39,9 +39,9 @@ const GUNZIP_CHUNK = 256 * 1024;
  * A new stream for one built-in transform, or undefined for `identity` (no stage at all: bytes
  * go straight from download to upload). Compression spreads one stream over every core the
  * container may use (blocks on libuv's thread pool, see `ParallelGzip` and `ParallelZstd`);
- * `unzstd` decodes the frames of a multi-frame file in parallel; `gunzip` is one stream on the
- * thread pool (deflate cannot be split without an index) and reads every member of a
- * multi-member file.
+ * `unzstd` streams every frame of a multi-frame file through a decoder on the thread pool;
+ * `gunzip` is one stream on the thread pool (deflate cannot be split without an index) and
+ * reads every member of a multi-member file.
  */
 export function createBuiltinTransform(
   name: BuiltinTransformName,

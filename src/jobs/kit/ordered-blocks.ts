@@ -1,18 +1,18 @@
 import type { ByteBudget } from '../../transfer/byte-budget.js';
 
 /** Options of {@link OrderedBlocks}. */
-export interface OrderedBlocksOptions<T = Buffer> {
+export interface OrderedBlocksOptions {
   /** Blocks in flight at once (at least 1). */
   concurrency: number;
   /** Where each finished block goes, in submission order. */
-  emit: (output: T) => void;
+  emit: (output: Buffer) => void;
   /** A budget each block's charge is held against while it is in flight. Default: none. */
   budget?: ByteBudget | undefined;
 }
 
 /** A block in flight: its result and what it holds of the budget. */
-interface Pending<T> {
-  result: Promise<T>;
+interface Pending {
+  result: Promise<Buffer>;
   charge: number;
 }
 
@@ -21,15 +21,15 @@ interface Pending<T> {
  * `concurrency` in flight, each optionally holding a charge of a byte budget from submission
  * until its output was emitted. The ordering and bounding half of a block-parallel codec.
  */
-export class OrderedBlocks<T = Buffer> {
+export class OrderedBlocks {
   readonly concurrency: number;
-  readonly #emit: (output: T) => void;
+  readonly #emit: (output: Buffer) => void;
   readonly #budget: ByteBudget | undefined;
   /** Aborts a budget wait when the owner is destroyed. */
   readonly #abort = new AbortController();
-  readonly #pending: Pending<T>[] = [];
+  readonly #pending: Pending[] = [];
 
-  constructor(options: OrderedBlocksOptions<T>) {
+  constructor(options: OrderedBlocksOptions) {
     this.concurrency = Math.max(1, options.concurrency);
     this.#emit = options.emit;
     this.#budget = options.budget;
@@ -47,7 +47,7 @@ export class OrderedBlocks<T = Buffer> {
    * holding nothing (so a stalled budget lets it through).
    * @throws the work's synchronous error, or an earlier block's error met while emitting.
    */
-  async submit(charge: number, work: () => Promise<T>): Promise<void> {
+  async submit(charge: number, work: () => Promise<Buffer>): Promise<void> {
     const budget = this.#budget;
     const held = budget === undefined ? 0 : charge;
     for (;;) {
@@ -64,7 +64,7 @@ export class OrderedBlocks<T = Buffer> {
       this.#release(held);
       throw this.#abort.signal.reason;
     }
-    let result: Promise<T>;
+    let result: Promise<Buffer>;
     try {
       result = work();
     } catch (err) {

@@ -1,9 +1,5 @@
 import { zstdCompressSync } from 'node:zlib';
-import {
-  type BlockOutput,
-  type BlockParallelOptions,
-  BlockParallelTransform,
-} from './block-parallel-transform.js';
+import { type BlockParallelOptions, BlockParallelTransform } from './block-parallel-transform.js';
 import { ZstdFrameEncoder, zstdFrameParams } from './zstd-frame-encoder.js';
 
 const MiB = 1024 * 1024;
@@ -32,7 +28,7 @@ export interface ParallelZstdOptions extends BlockParallelOptions {
  * becomes an independent zstd frame compressed on libuv's thread pool (with its content size
  * and a content checksum, as the `zstd` tool writes them), and the frames are written in order.
  * zstd decoders read concatenated frames as one stream, so the output is an ordinary `.zst` file
- * that `zstd -d` and this project's `unzstd` decode; the latter decodes such frames in parallel.
+ * that `zstd -d` and this project's `unzstd` decode.
  * An empty input gives one empty frame. Each block in flight has a zstd context of its own, kept
  * for the next block ({@link ZstdFrameEncoder}): at most `concurrency` per stream, freed when
  * the stream ends or is destroyed.
@@ -48,7 +44,7 @@ export class ParallelZstd extends BlockParallelTransform {
     this.#level = options.level ?? 3;
   }
 
-  protected override compressBlock(block: Buffer): Promise<BlockOutput> {
+  protected override compressBlock(block: Buffer): Promise<Buffer> {
     let encoder = this.#idle.pop();
     if (encoder === undefined) {
       encoder = new ZstdFrameEncoder(this.#level, this.blockSize);
